@@ -1,0 +1,124 @@
+"""DATA_CARD.md: the page a recipient of a release reads first.
+
+It ships with the synthetic data, so it holds only what the release may disclose: facts
+about synthetic.csv (computed from synthetic.csv itself), how it was made (public code,
+public models), the guarantee and the policy. It never quotes audit statistics (those are
+computed on the private members and no epsilon covers them), record texts or PII.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+COVERS = (
+    "The epsilon covers `synthetic.csv` and `ledger.json`: everything in them was derived from "
+    "the private records only through the Gaussian mechanisms the ledger lists. It does NOT cover "
+    "the audit reports (`audit_report.json`, `audit_report.html`), which hold statistics computed "
+    "directly on the private records and are internal compliance documents, nor the decision to "
+    "release: the gate's pass or fail depends on the data, so the existence of this release is "
+    "itself a small, unaccounted disclosure."
+)
+
+NOT_DP = (
+    "There is no epsilon: nothing in this release is covered by a formal guarantee. The audit "
+    "reports (`audit_report.json`, `audit_report.html`) hold statistics computed directly on the "
+    "private records and are internal compliance documents; the decision to release depends on the data."
+)
+
+
+def guarantee_text(privacy: dict[str, Any]) -> str:
+    """The guarantee in plain words (shared by the data card and the report context)."""
+    if privacy["mode"] == "dp":
+        return (
+            f"Formal differential privacy: ({privacy['epsilon']:.3g}, {privacy['delta']:.2g})-DP under "
+            "add/remove-one-record adjacency, accounted with the "
+            f"{privacy.get('accountant', 'prv').upper()} accountant (see ledger.json). In plain words: "
+            "whether or not any one person's record was in the source data changes the probability of "
+            f"any outcome by at most a factor of e^{privacy['epsilon']:.3g}, except with probability "
+            f"{privacy['delta']:.2g}."
+        )
+    extra = " Embedding-space noise was added, which makes copying less likely but proves nothing." \
+        if privacy["mode"] == "noise" else ""
+    return (
+        "None: empirical audit only. No formal privacy guarantee: each synthetic record was decoded "
+        "from an interpolation between two real records of the same class, and may reveal them." + extra +
+        " The release passed the automatic privacy audit configured by the policy, which tests for "
+        "copies, near copies, membership inference and leaked identifiers; an audit can only show "
+        "the attacks it tried failed, not that every attack would."
+    )
+
+
+def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict[str, Any],
+           policy: dict[str, Any], seed: int, created: str, version: str, signed: bool) -> str:
+    counts = Counter(synthetic_labels)
+    rows = "\n".join(f"| {_md(label)} | {n} |" for label, n in sorted(counts.items()))
+    mode = privacy["mode"]
+    how = {
+        "none": "SMOTExT: interpolation between two real same-class records in embedding space, decoded to text.",
+        "noise": "SMOTExT with embedding-space Gaussian noise added to each interpolated vector before decoding.",
+        "dp": ("SMOTExT inside Private Evolution: a population decoded from public sentences is refined over "
+               "rounds by noisy votes of the private records (each record votes once per round; Gaussian "
+               "noise on the vote histogram); new candidates are interpolations between surviving synthetic "
+               "candidates. The generator never reads a private record's text or vector directly."),
+    }[mode]
+    model_lines = "\n".join(f"- {k}: {_model_line(v)}" for k, v in models.items()) or "- (not recorded)"
+    rel = policy.get("release", {})
+    return f"""# Data card: synthetic text release
+
+Created {created} with privsynth {version}. {"Signed (Ed25519): see manifest.json.sig." if signed else "Unsigned: check integrity with `privsynth verify` against manifest.json."}
+
+## What this is
+`synthetic.csv`: {len(synthetic_labels)} synthetic labelled text records (columns `text`, `label`).
+No row is a real record; the records imitate the style and topics of a private source corpus
+that is not included and cannot be reconstructed from this release{" beyond what the guarantee allows" if mode == "dp" else ""}.
+
+| label | records |
+|---|---|
+{rows}
+
+## How it was made
+Privacy mode `{mode}`. {how}
+The sentence encoder and the decoder (language model and bridge weights) are public models,
+trained only on public text; their versions and hashes are in manifest.json.
+
+{model_lines}
+
+The seed {seed} fixes the non-private random choices (pairing, interpolation weights, decoding);
+{"the privacy noise comes from the operating system's secure random source and is not reproducible from the seed." if mode == "dp" else "anyone with the seed and the source data could reproduce this release."}
+
+## Privacy guarantee
+{guarantee_text(privacy)}
+
+What the guarantee covers: {COVERS if mode == "dp" else NOT_DP}
+
+The release gate's policy: per-run epsilon cap {rel.get('max_epsilon_per_run', '?')}, lifetime cap per dataset
+{rel.get('max_epsilon_lifetime', '?')}, formal guarantee required: {rel.get('require_formal_guarantee', '?')}.
+The audit thresholds are listed in manifest.json (`policy`).
+
+## Intended uses
+- Training and evaluating text classifiers (train on synthetic, test on real data you hold).
+- Augmenting small or minority classes; prototyping pipelines; sharing examples of the data's shape.
+
+## Unsuitable uses
+- Any decision about a real person, and any analysis that treats a row as a real event or case.
+- Statistics that need the source's exact frequencies, rare cases or facts: synthetic text blurs them,
+  and {"the DP noise suppresses what few records share" if mode == "dp" else "values may be distorted or hallucinated by the decoder"}.
+- Re-identification or linkage attempts (prohibited).
+{"- Publishing without further review: there is no formal guarantee; treat the data as derived from personal data." if mode != "dp" else ""}
+
+## Integrity
+`manifest.json` lists the SHA-256 of every file; `privsynth verify DIR [--public-key PUB.pem]`
+rechecks them{", the signature" if signed else ""}{" and the ledger's epsilon" if mode == "dp" else ""}.
+"""
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _model_line(v: Any) -> str:
+    if isinstance(v, dict):
+        parts = [str(v.get("name", ""))] + [f"{k} {str(x)[:16]}" for k, x in v.items() if k != "name"]
+        return ", ".join(p for p in parts if p)
+    return str(v)

@@ -1,0 +1,153 @@
+"""Click commands of the release gate: `release`, `verify`, `policy show`, `budget show`.
+
+Thin: each parses its options and calls a library function. Registered in the main group
+(`privsynth.cli:cli`); each also works alone because user errors (exit 2) and gate refusals
+(exit 3) are mapped here too.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from privsynth.errors import GateBlocked, UserError
+
+
+def _exits(fn):
+    """UserError -> one line, exit 2; GateBlocked -> one line, exit 3; anything else -> traceback, 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            click.echo(f"privsynth: error: {err}", err=True)
+            sys.exit(2)
+        except GateBlocked as err:
+            click.echo(f"privsynth: blocked: {err}", err=True)
+            sys.exit(3)
+
+    return wrapper
+
+
+@click.command("release")
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Release folder (must not exist unless --force).")
+@click.option("--epsilon", type=float, default=None, help="dp release with this total epsilon (e.g. 4).")
+@click.option("--delta", type=float, default=None, help="dp delta (default 1/(10 N), N = records rounded up to a power of 10).")
+@click.option("--privacy", type=click.Choice(["none", "noise", "dp"]), default=None,
+              help="none|noise: NO formal guarantee, empirical audit only. dp needs --epsilon.")
+@click.option("--policy", type=click.Path(path_type=Path), default=None, help="Policy TOML ([audit], [release]) over the defaults.")
+@click.option("--holdout-fraction", type=float, default=0.2, show_default=True,
+              help="Share of records kept out of generation as the audit's control.")
+@click.option("--canaries", type=int, default=0, show_default=True, help="Plant N canaries with random secrets and measure their exposure.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the non-private choices (never the DP noise).")
+@click.option("--n", "n", type=int, default=None, help="Total synthetic records (default: as many as members).")
+@click.option("--n-per-class", type=int, default=None, help="Synthetic records per class.")
+@click.option("--noise-scale", type=float, default=1.0, show_default=True, help="--privacy noise: scale in median NN distances.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--label-col", default="label", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Show the plan and the budget; spend and write nothing.")
+@click.option("--force", is_flag=True, help="Replace an existing --out (and --rejected-out).")
+@click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Ed25519 private key (PKCS8 PEM) to sign manifest.json.")
+@click.option("--hmac-key-file", type=click.Path(path_type=Path), default=None,
+              help="Key for the input's keyed hash (default: a per-user key in $PRIVSYNTH_HOME).")
+@click.option("--rejected-out", type=click.Path(path_type=Path), default=None,
+              help="If blocked, write the rejected synthetic data here (never inside --out).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@_exits
+def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
+                    noise_scale, text_col, label_col, dry_run, force, sign_key, hmac_key_file, rejected_out, quiet):
+    """Generate, audit and gate a synthetic release of INPUT into --out.
+
+    A privacy choice is required: --epsilon E (formal DP) or --privacy none|noise (no formal
+    guarantee). Exit 0 released, 3 blocked by the gate (--out holds only the audit reports),
+    2 usage or input error, 1 internal error.
+    """
+    from privsynth.release import ReleaseRequest, run_release
+
+    req = ReleaseRequest(
+        input=input, out=out, epsilon=epsilon, delta=delta, privacy=privacy, policy=policy,
+        holdout_fraction=holdout_fraction, canaries=canaries, seed=seed, dry_run=dry_run, force=force,
+        sign_key=sign_key, hmac_key_file=hmac_key_file, rejected_out=rejected_out, quiet=quiet,
+        text_col=text_col, label_col=label_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
+        command=["privsynth", *sys.argv[1:]],
+    )
+    result = run_release(req)
+    if result.status == "dry-run":
+        click.echo(json.dumps(result.plan, indent=2, default=str))
+
+
+@click.command("verify")
+@click.argument("dir", type=click.Path(path_type=Path))
+@click.option("--public-key", type=click.Path(path_type=Path), default=None, help="Ed25519 public key (PEM) to check manifest.json.sig.")
+@_exits
+def verify_command(dir, public_key):
+    """Recheck every hash in DIR/manifest.json, the signature and the ledger's epsilon.
+
+    Exit 0 when everything matches, 3 on any mismatch (each named), 2 usage error.
+    """
+    from privsynth.manifest import verify_release
+
+    v = verify_release(dir, public_key_path=public_key)
+    for note in v.notes:
+        click.echo(f"ok: {note}")
+    for problem in v.problems:
+        click.echo(f"MISMATCH: {problem}", err=True)
+    if not v.ok:
+        sys.exit(3)
+    click.echo(f"verified: {dir}")
+
+
+@click.group("policy")
+def policy_group():
+    """The release policy ([audit] thresholds and [release] rules)."""
+
+
+@policy_group.command("show")
+@click.option("--policy", type=click.Path(path_type=Path), default=None, help="User policy TOML merged over the defaults.")
+@_exits
+def policy_show(policy):
+    """Print the policy in force (both tables) as TOML."""
+    from privsynth.policy import load_policy
+
+    click.echo(load_policy(policy).to_toml(), nl=False)
+
+
+@click.group("budget")
+def budget_group():
+    """The lifetime privacy budget spent per dataset ($PRIVSYNTH_HOME/budget.json)."""
+
+
+@budget_group.command("show")
+@click.argument("input", required=False, type=click.Path(path_type=Path))
+@click.option("--policy", type=click.Path(path_type=Path), default=None)
+@click.option("--hmac-key-file", type=click.Path(path_type=Path), default=None)
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--label-col", default="label", show_default=True)
+@_exits
+def budget_show(input, policy, hmac_key_file, text_col, label_col):
+    """Print the epsilon spent per dataset (or for INPUT only) against the lifetime cap."""
+    from privsynth.budget import BudgetStore
+    from privsynth.manifest import dataset_hmac, load_hmac_key, privsynth_home
+    from privsynth.policy import load_policy
+
+    cap = load_policy(policy).release.max_epsilon_lifetime
+    store = BudgetStore(privsynth_home())
+    if input is not None:
+        from privsynth.io import read_corpus
+
+        corpus, _ = read_corpus(input, text_col=text_col, label_col=label_col)
+        spends = [store.spent(dataset_hmac(corpus.texts, corpus.labels, load_hmac_key(hmac_key_file)))]
+    else:
+        spends = store.all()
+    click.echo(f"lifetime cap per dataset: epsilon {cap:g} ({store.path})")
+    if not spends:
+        click.echo("no dp runs recorded")
+    for s in spends:
+        click.echo(f"dataset {s.dataset_id[:16]}: spent epsilon {s.epsilon:.4g}, delta {s.delta:.3g}, "
+                   f"{s.runs} run(s), {s.remaining(cap):.4g} left")
