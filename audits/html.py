@@ -15,8 +15,8 @@ READINGS = {
                         "punctuation) and of no holdout record. Any copy releases that member's text.",
     "near_duplicates": "Share of synthetic records that are almost copies of a member (character 5-gram overlap "
                        ">= 0.8) while no holdout record is that close.",
-    "longest_shared_ngram": "How many words longer the longest run shared with a member is than the longest run "
-                            "shared with never-seen holdout records. Large values point to copied passages.",
+    "longest_shared_ngram": "Share of synthetic records sharing a longer word run with a member than any synthetic "
+                            "record shares with never-seen holdout records: copied passages.",
     "dcr_share": "Share of synthetic records closer to a member than to a holdout record in embedding space. "
                  "0.5 means the generator sits no nearer its training data than unseen data.",
     "nndr_share": "Like the DCR share, but on the ratio of first to second neighbour distance: low ratios mean a "
@@ -48,7 +48,7 @@ def _fmt(x: Any) -> str:
 
 def _svg(fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
 
