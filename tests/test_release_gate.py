@@ -1,0 +1,163 @@
+"""`privsynth release` end to end with tiny real models: pass, fail, dp budget, usage errors.
+
+Every release here runs the real SMOTExT, the real bridge code (random 2-layer Llama) and the
+real auditor; only the models are tiny. The input plants known identifiers (PLANTED) that
+must never surface in a log, a report, the manifest or the data card.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_release_support import IMPOSSIBLE_POLICY, LENIENT_POLICY, PLANTED, tiny_engine, write_input
+
+from privsynth import release as release_mod
+from privsynth.manifest import verify_release
+from privsynth.release import split_holdout
+from privsynth.release_cli import budget_group, release_command, verify_command
+
+LENIENT, IMPOSSIBLE = LENIENT_POLICY, IMPOSSIBLE_POLICY
+FAST = ["--n", "24", "--holdout-fraction", "0.5", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return tiny_engine()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, engine):
+    monkeypatch.setenv("PRIVSYNTH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(release_mod, "default_engine", lambda: engine)
+    (tmp_path / "lenient.toml").write_text(LENIENT)
+    (tmp_path / "impossible.toml").write_text(IMPOSSIBLE)
+    write_input(tmp_path / "in.csv", n=240)
+    return tmp_path
+
+
+def invoke(cmd, args):
+    return CliRunner().invoke(cmd, [str(a) for a in args], catch_exceptions=False)
+
+
+def outputs_text(out: Path, log: str) -> str:
+    parts = [log] + [p.read_text(encoding="utf-8") for p in out.iterdir() if p.name != "synthetic.csv"]
+    return "\n".join(parts)
+
+
+def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env):
+    key = Ed25519PrivateKey.generate()
+    (env / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    (env / "k.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = env / "rel"
+    res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "lenient.toml",
+                                   "--sign-key", env / "k.pem", *FAST])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["DATA_CARD.md", "audit_report.html", "audit_report.json",
+                                                    "manifest.json", "manifest.json.sig", "synthetic.csv"]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["decision"] == "pass" and m["signature"]["signed"] is True
+    assert set(m["files"]) == {"DATA_CARD.md", "audit_report.html", "audit_report.json", "synthetic.csv"}
+    assert len(m["input"]["file_hmac"]) == 64 and str(env / "in.csv") not in json.dumps(m)
+    assert m["policy"]["release"]["max_epsilon_per_run"] == 10.0 and m["seed"]["value"] == 1
+    report = json.loads((out / "audit_report.json").read_text())
+    assert report["release"]["guarantee"] == "none: empirical audit only"
+    assert "none: empirical audit only" in (out / "audit_report.html").read_text()
+    card = (out / "DATA_CARD.md").read_text()
+    assert "No formal privacy guarantee" in card and "Unsuitable uses" in card
+    text = outputs_text(out, res.output)
+    for value in PLANTED:
+        assert value not in text, value
+    assert invoke(verify_command, [out, "--public-key", env / "k.pub"]).exit_code == 0
+
+    for name in sorted(m["files"]) + ["manifest.json"]:  # one flipped byte anywhere is caught
+        p = out / name
+        data = p.read_bytes()
+        p.write_bytes(data[:10] + bytes([data[10] ^ 1]) + data[11:])
+        res = invoke(verify_command, [out, "--public-key", env / "k.pub"])
+        assert res.exit_code == 3 and name in res.output, (name, res.output)
+        p.write_bytes(data)
+
+
+def test_a_policy_that_cannot_be_met_exits_3_with_reports_only(env):
+    out, rejected = env / "rel", env / "rejected.csv"
+    res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "impossible.toml",
+                                   "--rejected-out", rejected, *FAST])
+    assert res.exit_code == 3, res.output
+    assert "mia_auc" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["audit_report.html", "audit_report.json"]
+    assert not list(out.rglob("synthetic.csv")) and not list(env.glob(".rel.*"))
+    report = json.loads((out / "audit_report.json").read_text())
+    assert report["release"]["decision"] == "fail" and "nothing" in report["release"]["released"]
+    assert "BLOCKED" in (out / "audit_report.html").read_text()
+    assert rejected.read_text().startswith("text,label")
+    for value in PLANTED:
+        assert value not in outputs_text(out, res.output)
+
+
+def test_rejected_out_inside_the_release_folder_is_refused(env):
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none",
+                                   "--rejected-out", env / "rel" / "rej.csv"])
+    assert res.exit_code == 2 and "inside --out" in res.output
+
+
+def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspending(env):
+    (env / "tight.toml").write_text(LENIENT + "[release]\nmax_epsilon_lifetime = 6\nmax_epsilon_per_run = 4\n")
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "tight.toml", *FAST]
+    res = invoke(release_command, [*args, "--out", env / "r1"])
+    assert res.exit_code == 0, res.output
+    led = json.loads((env / "r1" / "ledger.json").read_text())
+    assert led["accountant"] in ("prv", "rdp", "pld") and led["epsilon"] <= 4
+    m = json.loads((env / "r1" / "manifest.json").read_text())
+    assert m["privacy"]["epsilon"] == led["epsilon"] and "ledger.json" in m["files"]
+    assert "e^4" in (env / "r1" / "DATA_CARD.md").read_text()
+    assert verify_release(env / "r1").ok
+    home_files = {p.name for p in (env / "home").iterdir()}
+    assert {"hmac.key", "budget.json"} <= home_files
+    shown = invoke(budget_group, ["show", env / "in.csv", "--policy", env / "tight.toml"])
+    assert "spent epsilon 4" in shown.output and "2 left" in shown.output
+    dry = invoke(release_command, [*args, "--out", env / "r2", "--epsilon", "2", "--dry-run"])
+    assert dry.exit_code == 0 and '"budget_after_run": 6' in dry.output and not (env / "r2").exists()
+    res = invoke(release_command, [*args, "--out", env / "r2"])  # 4 + 4 > 6: refused before spending
+    assert res.exit_code == 2 and "lifetime budget" in res.output and not (env / "r2").exists()
+    assert "spent epsilon 4" in invoke(budget_group, ["show"]).output
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--epsilon 4"),
+    (["--epsilon", "50"], "max_epsilon_per_run"),
+    (["--privacy", "none", "--holdout-fraction", "1.5"], "--holdout-fraction"),
+    (["--privacy", "none", "--epsilon", "1"], "cannot be combined"),
+])
+def test_usage_errors_exit_2_before_reading_the_input(env, args, message):
+    res = invoke(release_command, [env / "missing.csv", "--out", env / "rel", *args])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+    assert not (env / "rel").exists()
+
+
+def test_existing_out_is_not_overwritten_without_force(env):
+    (env / "rel").mkdir()
+    (env / "rel" / "keep.txt").write_text("mine")
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none"])
+    assert res.exit_code == 2 and "--force" in res.output
+    assert (env / "rel" / "keep.txt").read_text() == "mine"
+
+
+def test_dry_run_shows_the_plan_and_writes_nothing(env):
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "noise", "--dry-run", *FAST])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["mode"] == "noise"
+    assert not (env / "rel").exists() and not (env / "home" / "budget.json").exists()
+
+
+def test_split_puts_identical_texts_on_the_same_side_and_follows_the_seed():
+    texts = [f"record {i}" for i in range(400)] + ["Same  Text"] * 5 + ["same text"]
+    m, h = split_holdout(texts, fraction=0.2, seed=0, key=b"k" * 32)
+    side = {i in h for i in range(400, 406)}
+    assert len(side) == 1
+    assert 0.12 < len(h) / len(texts) < 0.28
+    assert split_holdout(texts, fraction=0.2, seed=1, key=b"k" * 32)[1] != h
