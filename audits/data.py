@@ -29,6 +29,8 @@ class AuditData:
     encoder_spec: Any = None
     _embeddings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     encoder_name: str | None = None
+    #: results shared between checks (e.g. neighbour distances), keyed by what they are
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, members: Any, holdout: Any, synthetic: Any, *, seed: int = 0, encoder: Any = None) -> "AuditData":

@@ -31,25 +31,35 @@ def knn(query: np.ndarray, ref: np.ndarray, k: int = 1, *, chunk: int = CHUNK) -
 
 
 def knn_subsets(query: np.ndarray, ref: np.ndarray, subsets: list[np.ndarray], k: int = 1, *,
-                chunk: int = CHUNK) -> np.ndarray:
-    """Like :func:`knn` for several column subsets of ``ref`` at once: [n_subsets, n, k].
+                chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`knn` for several column subsets of ``ref`` at once, plus the reverse direction.
 
-    One matmul per chunk serves every subset, which is what makes repeated subsampling cheap.
+    Returns ``(dist, ref_nearest)``: ``dist[j, i]`` holds the k nearest distances of query row i
+    among the ref rows in ``subsets[j]`` ([n_subsets, n_query, k]); ``ref_nearest[r]`` is the
+    distance of ref row r to its nearest query row. One matmul per chunk serves every subset and
+    both directions, which is what makes repeated subsampling and the attacks cheap.
     """
     k = min([k] + [len(s) for s in subsets])
     out = np.empty((len(subsets), len(query), k), dtype=np.float32)
+    ref_best = np.full(len(ref), -np.inf, dtype=np.float32)
     for sl, sim in iter_similarity(query, ref, chunk=chunk):
+        np.maximum(ref_best, sim.max(axis=0), out=ref_best)
         for j, cols in enumerate(subsets):
-            out[j, sl] = _top_k_distances(sim[:, cols], k)
-    return out
+            full = len(cols) == ref.shape[0] and len(subsets) == 1  # sole full subset: work in place
+            out[j, sl] = _top_k_distances(sim if full else sim[:, cols], k)
+    return out, np.clip(1.0 - ref_best, 0.0, 2.0)
 
 
 def _top_k_distances(sim: np.ndarray, k: int) -> np.ndarray:
-    if k == 1:
-        best = sim.max(axis=1, keepdims=True)
+    """k smallest distances per row (may overwrite ``sim``)."""
+    rows = np.arange(sim.shape[0])
+    best = np.empty((sim.shape[0], k), dtype=np.float32)
+    if k <= 2:  # argmax passes beat a full partition for the small k used here
+        for j in range(k):
+            idx = sim.argmax(axis=1)
+            best[:, j] = sim[rows, idx]
+            sim[rows, idx] = -np.inf
     else:
         part = np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:]
         best = -np.sort(-part, axis=1)
     return np.clip(1.0 - best, 0.0, 2.0)
-
-

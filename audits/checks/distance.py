@@ -28,13 +28,15 @@ def _subsets(n: int, size: int, rng: np.random.Generator, repeats: int) -> list[
 def nearest_distances(data: AuditData, *, repeats: int = REPEATS) -> dict[str, np.ndarray]:
     """Distances of each synthetic record to its two nearest members and holdout records.
 
-    Returns arrays shaped [repeats, n_synthetic, 2] for "member" and "holdout".
+    Returns arrays shaped [repeats, n_synthetic, 2] for "member" and "holdout". As a by-product
+    of the same matmuls, caches each member's and holdout record's distance to its nearest
+    synthetic record for the membership-inference attack.
     """
     em, eh, es = data.embeddings()
     size = min(len(em), len(eh))
     rng = np.random.default_rng([data.seed, 1])
-    dm = knn_subsets(es, em, _subsets(len(em), size, rng, repeats), k=2)
-    dh = knn_subsets(es, eh, _subsets(len(eh), size, rng, repeats), k=2)
+    dm, data.cache["member_to_synthetic"] = knn_subsets(es, em, _subsets(len(em), size, rng, repeats), k=2)
+    dh, data.cache["holdout_to_synthetic"] = knn_subsets(es, eh, _subsets(len(eh), size, rng, repeats), k=2)
     r = max(len(dm), len(dh))
     return {"member": np.broadcast_to(dm, (r, *dm.shape[1:])), "holdout": np.broadcast_to(dh, (r, *dh.shape[1:]))}
 

@@ -41,7 +41,11 @@ def attack_scores(data: AuditData) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{attack: (member scores, holdout scores)} over distinct member and holdout texts."""
     mi, hi = _distinct(data.members), _distinct(data.holdout)
     em, eh, es = data.embeddings()
-    scores = {"embedding_nn": (-knn(em[mi], es, 1)[:, 0], -knn(eh[hi], es, 1)[:, 0])}
+    dm = data.cache.get("member_to_synthetic")
+    dh = data.cache.get("holdout_to_synthetic")
+    if dm is None or dh is None:  # run alone: the distance check has not computed them
+        dm, dh = knn(em, es, 1)[:, 0], knn(eh, es, 1)[:, 0]
+    scores = {"embedding_nn": (-dm[mi], -dh[hi])}
     lm = NGramLM(order=3).fit(lm_tokens(r.text) for r in data.synthetic)
     scores["ngram_lm"] = (np.array([lm.mean_logprob(lm_tokens(data.members[i].text)) for i in mi]),
                           np.array([lm.mean_logprob(lm_tokens(data.holdout[i].text)) for i in hi]))
