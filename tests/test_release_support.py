@@ -117,7 +117,8 @@ def main(argv: list[str]) -> int:
 
     inp, out, policy = Path(argv[0]), Path(argv[1]), Path(argv[2])
     try:
-        run_release(ReleaseRequest(input=inp, out=out, privacy="none", policy=policy, n=30, quiet=True),
+        run_release(ReleaseRequest(input=inp, out=out, privacy="none", policy=policy, n=30, quiet=False,
+                                   holdout_fraction=0.5),
                     engine=tiny_engine())
     except UserError as err:
         print(err, file=sys.stderr)

@@ -1,0 +1,65 @@
+"""A release killed (SIGKILL) at random moments leaves no DIR that looks complete, and the input untouched.
+
+Each kill lands a random time after a random stage of a real run has begun (tiny models,
+subprocess; the stage lines on stderr say where it is), biased to the stages that write
+files. The chosen points are printed so a failure can be replayed with KILL_SEED. Either
+DIR does not exist, or it is a whole release that verifies (the kill came after the rename).
+"""
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from test_release_support import LENIENT_POLICY, ROOT, write_input
+
+from privsynth.export import remove_stale
+from privsynth.manifest import verify_release
+
+SCRIPT = Path(__file__).with_name("test_release_support.py")
+
+
+def run_and_kill(tmp_path: Path, out: Path, stage: str, delay: float) -> None:
+    env = dict(os.environ, PRIVSYNTH_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reached = threading.Event()
+
+    def watch():
+        for line in proc.stderr:
+            if f"] {stage}" in line:
+                reached.set()
+        reached.set()  # the process ended before the stage (it would fail the asserts below)
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert reached.wait(timeout=300)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def test_sigkill_at_random_points_never_leaves_a_complete_looking_release(tmp_path):
+    write_input(tmp_path / "in.csv", n=240)
+    (tmp_path / "p.toml").write_text(LENIENT_POLICY)
+    digest = hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest()
+    rng = random.Random(os.environ.get("KILL_SEED") or time.time_ns())
+    points = [(rng.choice(["generate", "audit"]), rng.uniform(0, 3)), ("export", rng.uniform(0, 0.6))]
+    print(f"kill points (stage, seconds after it began): {points}")
+    for k, (stage, delay) in enumerate(points):
+        out = tmp_path / f"rel{k}"
+        run_and_kill(tmp_path, out, stage, delay)
+        if out.exists():
+            v = verify_release(out)
+            assert v.ok and (out / "synthetic.csv").exists(), (stage, delay, v.problems)
+        for p in tmp_path.iterdir():  # anything else left is hidden staging, never a DIR name
+            hidden = p.name.startswith(".rel") and (".staging-" in p.name or ".old-" in p.name)
+            assert hidden or p.name in {"in.csv", "p.toml", "home"} | {f"rel{j}" for j in range(k + 1)}, p
+        assert hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest() == digest
+    for k in range(len(points)):  # the next release into the same DIR sweeps what a killed run left
+        remove_stale(tmp_path / f"rel{k}")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
