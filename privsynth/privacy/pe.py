@@ -1,0 +1,442 @@
+"""Mode ``dp``: SMOTExT inside Private Evolution (Aug-PE, Xie et al. 2024).
+
+A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one person with
+``user_ids``). The generator never sees a member record; it only sees noisy vote counts:
+
+1. (optional) noisy class counts set the synthetic class sizes -- one Gaussian event;
+2. an initial population per class is decoded from PUBLIC vectors only (interpolations of
+   Brown corpus sentences);
+3. each round every member (or person) casts exactly one vote for its nearest candidate of
+   its own class; the histogram over all candidates gets Gaussian noise. Changing one
+   record moves one vote, so the L2 sensitivity is 1, and because classes are disjoint the
+   per-class histograms together are ONE Gaussian mechanism: one ledger event per round;
+4. candidates whose noisy count clears ``threshold * sigma`` survive; the next population is
+   the best survivors plus SMOTExT interpolations between survivors, decoded to text.
+   Everything in step 4 reads only the noisy histogram and public/synthetic text, so it is
+   post-processing and costs nothing;
+5. after the last round the output is decoded from interpolations of the survivors.
+
+Reads of member data (and what covers each):
+
+- ``_vote_histogram``: member vectors, labels (and person ids) -> exact vote counts; only
+  ever released through ``_release_noisy`` (Gaussian, sensitivity 1, one event per round).
+- ``_class_counts``: member labels -> exact class sizes; only released through
+  ``_release_noisy`` (Gaussian, sensitivity 1, one event).
+- ``_check_class_sizes``: compares class sizes with the mechanism's minimum and raises
+  ``UserError`` before anything runs. The message goes to the data holder, who already has
+  the data, and nothing is written; it is not part of the release.
+- The record count ``n`` (persons with ``user_ids``) and the label set are treated as
+  public: they set delta's default and the plan. Pass ``labels=`` to fix the label set
+  rather than take it from the data.
+
+All noise (vote and count histograms, person-record selection, optional embedding noise on
+the variations) comes from :mod:`privsynth.privacy.rng` (OS CSPRNG, never the seed). The seed
+drives only choices that read no member data: which public sentences seed the population,
+interpolation pairs and lambdas, decoding.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, Sequence
+
+import numpy as np
+
+from privsynth.errors import UserError
+from privsynth.privacy.ledger import PrivacyLedger
+from privsynth.privacy.noise import add_embedding_noise, median_nn_distance
+from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES, Plan, plan_private_evolution
+from privsynth.privacy.rng import secure_normal, secure_uniform
+
+PUBLIC_SENTENCES = Path(__file__).resolve().parent.parent / "data" / "brown_sentences.csv.gz"
+
+
+class Encoder(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class Decoder(Protocol):
+    def decode(self, vectors: np.ndarray, *, n_candidates: int = ..., seed: int = ..., encoder=...) -> list[str]: ...
+
+
+class PEResult(NamedTuple):
+    texts: list[str]
+    labels: list[Any]
+    ledger: PrivacyLedger
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one round released: DP outputs only (never the exact votes)."""
+
+    round: int
+    texts: list[str]
+    classes: np.ndarray
+    noisy_votes: np.ndarray
+    survivors: np.ndarray  # indices into texts
+
+
+def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
+    """Texts of the bundled public Brown corpus sentences (id,text,label CSV, gzipped)."""
+    with gzip.open(path, "rb") as f:
+        reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8"))
+        return [row["text"] for row in reader if row["text"].strip()]
+
+
+def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
+                    cand_class: np.ndarray) -> np.ndarray:
+    """Exact votes: each given member votes for its nearest (cosine) candidate of its class.
+
+    TOUCHES MEMBER DATA. One row = one vote (the caller passes one row per person with
+    ``user_ids``), so adding or removing a record changes one count by 1: L2 sensitivity 1.
+    The result must only leave through ``_release_noisy``.
+    """
+    votes = np.zeros(len(candidates), dtype=np.float64)
+    sims = members @ candidates.T
+    for c in np.unique(member_class):
+        rows = member_class == c
+        cols = np.flatnonzero(cand_class == c)
+        if cols.size == 0 or not rows.any():
+            continue
+        best = cols[np.argmax(sims[np.ix_(rows, cols)], axis=1)]
+        np.add.at(votes, best, 1.0)
+    return votes
+
+
+def _class_counts(member_class: np.ndarray, n_classes: int) -> np.ndarray:
+    """Exact class sizes. TOUCHES MEMBER DATA; only leaves through ``_release_noisy``."""
+    return np.bincount(member_class, minlength=n_classes).astype(np.float64)
+
+
+def _release_noisy(exact: np.ndarray, *, ledger: PrivacyLedger, purpose: str, noise_multiplier: float) -> np.ndarray:
+    """Gaussian mechanism: record the event (refused if over budget), then add CSPRNG noise.
+
+    Sensitivity is 1, so the noise standard deviation equals the noise multiplier.
+    """
+    ledger.record(purpose=purpose, noise_multiplier=noise_multiplier, sample_rate=1.0, steps=1)
+    return exact + secure_normal(exact.shape, scale=noise_multiplier)
+
+
+def _one_record_per_person(user_ids: np.ndarray) -> np.ndarray:
+    """Row indices, one per person, each picked uniformly among that person's rows.
+
+    TOUCHES MEMBER DATA (the grouping). The pick uses the CSPRNG and depends on nothing but
+    that person's own rows, so a person's presence changes no other person's vote.
+    """
+    _, inverse = np.unique(user_ids, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
+    sizes = np.diff(np.r_[starts, len(order)])
+    u = secure_uniform(len(sizes))
+    pick = np.minimum((u * sizes).astype(np.int64), sizes - 1)
+    return order[starts + pick]
+
+
+def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split ``total`` in proportion to ``weights`` (largest remainder). Post-processing."""
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0, None)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    raw = total * w / w.sum()
+    out = np.floor(raw).astype(np.int64)
+    out[np.argsort(-(raw - out), kind="stable")[: total - out.sum()]] += 1
+    return out
+
+
+class PrivateEvolution:
+    """(epsilon, delta)-DP synthetic text by Private Evolution around SMOTExT.
+
+    Parameters are stored as given; all work happens in :meth:`generate`.
+
+    epsilon, delta: the budget; delta ``None`` means 1/(10 N), N = n rounded up to a power
+        of ten. The run refuses (``UserError``) a plan whose total would exceed it.
+    rounds: PE iterations T; each is one Gaussian event.
+    population_per_class: candidates per class in each round.
+    threshold: survival threshold on noisy votes, in units of the noise multiplier sigma.
+    count_share: share of the budget (in zCDP rho) for DP class counts when the synthetic
+        class sizes follow the data (``n`` given, not ``n_per_class``).
+    accountant: "prv" (default), "rdp" or "pld".
+    elite_fraction: share of each next population taken by the top survivors as they are
+        (Aug-PE keeps selected samples); the rest are SMOTExT interpolations of survivors.
+    k_neighbors, lam_range: the SMOTExT variation between survivors. Parents are synthetic,
+        so lambdas near 0 copy nothing private; a narrower, lower range than plain SMOTExT's
+        keeps PE's variations local (measured on the retrieval test problem: 0.1-0.5 moved
+        the population toward the members faster than 0.25-0.75).
+    variation_noise: embedding noise on the interpolations, in units of the median
+        nearest-neighbour distance among survivors (synthetic data: no budget spent).
+    labels: the public label set; default: the labels present in the data (documented as
+        treated public).
+    """
+
+    def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
+                 population_per_class: int = 64, threshold: float = 2.0, count_share: float = 0.05,
+                 accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
+                 n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
+                 labels: Sequence[Any] | None = None):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.rounds = rounds
+        self.population_per_class = population_per_class
+        self.threshold = threshold
+        self.count_share = count_share
+        self.accountant = accountant
+        self.k_neighbors = k_neighbors
+        self.lam_range = lam_range
+        self.n_candidates = n_candidates
+        self.elite_fraction = elite_fraction
+        self.variation_noise = variation_noise
+        self.labels = labels
+
+    # -- planning (reads only n and the public label set) ---------------------------------
+
+    def plan(self, n_records: int, *, n_classes: int | None = None, n_synthetic: int | None = None,
+             class_sizes_given: bool = False) -> Plan:
+        """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
+        return plan_private_evolution(
+            epsilon=self.epsilon, delta=self.delta, n_records=n_records, rounds=self.rounds,
+            count_share=0.0 if class_sizes_given else self.count_share, threshold=self.threshold,
+            population_per_class=self.population_per_class, accountant=self.accountant,
+            n_classes=n_classes, n_synthetic=n_synthetic,
+        )
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def generate(self, member_vectors: np.ndarray, member_labels: Sequence[Any], encoder: Encoder,
+                 decoder: Decoder, *, n: int | None = None, n_per_class: int | dict | None = None,
+                 rng_seed: int = 0, user_ids: Sequence[Any] | None = None,
+                 public_texts: Sequence[str] | None = None) -> PEResult:
+        """Run PE and return ``(texts, labels, ledger)``.
+
+        ``n_per_class`` (an int for every class, or a dict label -> count) fixes the class
+        sizes and spends nothing on them; otherwise ``n`` synthetic records (default: as
+        many as members) are split by DP class counts. ``public_texts`` replaces the bundled
+        Brown sentences as the public seed pool.
+        """
+        X = np.asarray(member_vectors, dtype=np.float32)
+        y = np.asarray(member_labels, dtype=object)
+        if X.ndim != 2 or len(X) != len(y):
+            raise ValueError(f"member_vectors {X.shape} and member_labels ({len(y)}) do not match")
+        label_set = list(self.labels) if self.labels is not None else sorted(set(y.tolist()), key=str)
+        index = {lab: i for i, lab in enumerate(label_set)}
+        unknown = sorted({str(v) for v in y.tolist() if v not in index})
+        if unknown:
+            raise UserError(f"labels {', '.join(unknown[:5])} are not in the given label set "
+                            f"{label_set}; add them or remove those records")
+        yc = np.array([index[v] for v in y.tolist()], dtype=np.int64)
+        K = len(label_set)
+
+        if user_ids is not None:
+            user_ids = np.asarray(user_ids, dtype=object)
+            if len(user_ids) != len(X):
+                raise ValueError(f"user_ids has {len(user_ids)} entries for {len(X)} records")
+            n_units = len(np.unique(user_ids))
+        else:
+            n_units = len(X)
+
+        sizes_given = n_per_class is not None
+        n_total = None if sizes_given else int(n if n is not None else len(X))
+        if n_total is not None and n_total < 1:
+            raise UserError(f"--n must be a positive integer; got {n!r}")
+        plan = self.plan(n_units, n_classes=K, n_synthetic=n_total, class_sizes_given=sizes_given)
+        self._check_class_sizes(yc, user_ids, label_set, plan)
+
+        ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant, budget_epsilon=plan.epsilon_budget)
+        rng = np.random.default_rng(rng_seed)
+
+        # Class sizes of the output.
+        if sizes_given:
+            sizes = self._given_sizes(n_per_class, label_set)
+        else:
+            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
+            noisy = _release_noisy(_class_counts(yc[units], K), ledger=ledger, purpose=PURPOSE_COUNTS,
+                                   noise_multiplier=plan.count_noise_multiplier)
+            sizes = _allocate(n_total, noisy)
+
+        # Initial population: public vectors only.
+        pool = list(public_texts) if public_texts is not None else load_public_sentences()
+        texts, classes = self._initial_population(pool, K, encoder, decoder, rng)
+        C = self._encode(encoder, texts)
+
+        self.history_: list[RoundRecord] = []
+        sigma = plan.noise_multiplier
+        for t in range(1, plan.rounds + 1):
+            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
+            noisy = _release_noisy(_vote_histogram(X[units], yc[units], C, classes), ledger=ledger,
+                                   purpose=PURPOSE_VOTES, noise_multiplier=sigma)
+            # --- from here on: post-processing of `noisy` and synthetic text only ---
+            survivors = self._survivors(noisy, classes, K, plan.threshold_votes)
+            self.history_.append(RoundRecord(t, list(texts), classes.copy(), noisy, survivors))
+            if t < plan.rounds:
+                texts, classes, C = self._next_population(texts, classes, C, noisy, survivors, K,
+                                                          encoder, decoder, rng)
+
+        out_texts, out_labels = self._final(texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng)
+        return PEResult(out_texts, out_labels, ledger)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_class_sizes(self, yc, user_ids, label_set, plan: Plan) -> None:
+        """Refuse classes too small for a candidate to clear the threshold on merit.
+
+        TOUCHES MEMBER DATA (class sizes). Seen only by the data holder, before any release;
+        nothing is written when it fails.
+        """
+        K = len(label_set)
+        if user_ids is None:
+            sizes = np.bincount(yc, minlength=K)
+        else:
+            pairs = {(c, u) for c, u in zip(yc.tolist(), user_ids.tolist())}
+            sizes = np.bincount([c for c, _ in pairs], minlength=K)
+        small = [f"{label_set[c]!r} ({sizes[c]})" for c in range(K) if sizes[c] < plan.min_class_size]
+        if small:
+            raise UserError(
+                f"class(es) {', '.join(small)} have fewer than {plan.min_class_size} "
+                f"{'people' if user_ids is not None else 'records'}, the minimum at --epsilon "
+                f"{plan.epsilon_budget:g} with {plan.rounds} round(s) (noise sigma={plan.noise_multiplier:.1f}, "
+                f"threshold {plan.threshold:g} sigma); merge or drop those classes, or raise --epsilon"
+            )
+
+    @staticmethod
+    def _given_sizes(n_per_class, label_set) -> np.ndarray:
+        if isinstance(n_per_class, dict):
+            missing = [lab for lab in label_set if lab not in n_per_class]
+            if missing:
+                raise UserError(f"n_per_class lacks label(s) {missing}; give a count for every class")
+            sizes = np.array([int(n_per_class[lab]) for lab in label_set])
+        else:
+            sizes = np.full(len(label_set), int(n_per_class))
+        if (sizes < 0).any() or sizes.sum() < 1:
+            raise UserError(f"--n-per-class must be a positive integer; got {n_per_class!r}")
+        return sizes
+
+    @staticmethod
+    def _encode(encoder, texts) -> np.ndarray:
+        V = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
+        return V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+
+    def _decode(self, decoder, encoder, vectors, rng) -> list[str]:
+        seed = int(rng.integers(2**31 - 1))
+        return list(decoder.decode(np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates,
+                                   seed=seed, encoder=encoder))
+
+    def _interpolate(self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+        """SMOTExT interpolation per class between the given (public or synthetic) vectors."""
+        from privsynth.smotext import interpolate
+
+        outs, labs = [], []
+        for c, m in counts.items():
+            rows = np.flatnonzero(classes == c)
+            if m <= 0 or rows.size == 0:
+                continue
+            if rows.size == 1:  # nothing to pair with: repeat it (the decoder samples anyway)
+                outs.append(np.repeat(V[rows], m, axis=0))
+                labs.append(np.full(m, c))
+                continue
+            Z, zl = interpolate(V[rows], np.full(rows.size, c), {c: m},
+                                k_neighbors=min(self.k_neighbors, rows.size - 1),
+                                lam_range=self.lam_range, rng=rng)
+            outs.append(np.asarray(Z, dtype=np.float32))
+            labs.append(np.asarray(zl, dtype=np.int64))
+        return np.concatenate(outs), np.concatenate(labs)
+
+    def _initial_population(self, pool, K, encoder, decoder, rng):
+        """Decode interpolations of PUBLIC sentences: reads no member data."""
+        m = self.population_per_class
+        if len(pool) < 2:
+            raise UserError("the public seed pool needs at least 2 sentences")
+        per_class = min(2 * m, len(pool))
+        picks = np.concatenate([rng.choice(len(pool), per_class, replace=False) for _ in range(K)])
+        V = self._encode(encoder, [pool[i] for i in picks])
+        cls = np.repeat(np.arange(K), per_class)
+        Z, zc = self._interpolate(V, {c: m for c in range(K)}, cls, rng)
+        texts = self._decode(decoder, encoder, Z, rng)
+        return texts, zc
+
+    def _survivors(self, noisy, classes, K, threshold_votes) -> np.ndarray:
+        """Candidates whose noisy count clears the threshold; at least 2 per class (the top
+        noisy counts) so that interpolation has pairs. Post-processing."""
+        keep = []
+        for c in range(K):
+            cols = np.flatnonzero(classes == c)
+            if cols.size == 0:
+                continue
+            ranked = cols[np.argsort(-noisy[cols], kind="stable")]
+            above = ranked[noisy[ranked] >= threshold_votes]
+            keep.append(above if above.size >= 2 else ranked[: min(2, ranked.size)])
+        return np.concatenate(keep)
+
+    def _next_population(self, texts, classes, C, noisy, survivors, K, encoder, decoder, rng):
+        """Top survivors kept as they are + decoded interpolations between survivors."""
+        m = self.population_per_class
+        keep_texts, keep_cls, keep_vecs, want = [], [], [], {}
+        for c in range(K):
+            s = survivors[classes[survivors] == c]
+            s = s[np.argsort(-noisy[s], kind="stable")][: int(self.elite_fraction * m)]
+            keep_texts += [texts[i] for i in s]
+            keep_cls.append(classes[s])
+            keep_vecs.append(C[s])
+            want[c] = m - len(s)
+        Z, zc = self._variations(C[survivors], classes[survivors], want, rng, noisy[survivors])
+        new_texts = self._decode(decoder, encoder, Z, rng)
+        texts = keep_texts + new_texts
+        classes = np.concatenate(keep_cls + [zc])
+        C = np.concatenate(keep_vecs + [self._encode(encoder, new_texts)])
+        return texts, classes, C
+
+    def _variations(self, S, s_cls, want, rng, weights):
+        """PE's variation step on survivors (synthetic vectors): parents drawn in proportion
+        to their noisy votes -- the selection pressure of PE's resampling -- each paired with
+        one of its k nearest survivors of the class, SMOTExT-style. Post-processing.
+
+        Same arithmetic as ``smotext.interpolate`` (whose parents are uniform), plus weights.
+        """
+        from privsynth.encoder import normalize
+        from privsynth.smotext import nearest_same_class
+
+        lo, hi = self.lam_range
+        outs, labs = [], []
+        for c, m in want.items():
+            rows = np.flatnonzero(s_cls == c)
+            if m <= 0 or rows.size == 0:
+                continue
+            w = np.clip(weights[rows], 0, None)
+            p = w / w.sum() if w.sum() > 0 else None
+            a = rng.choice(rows.size, size=m, p=p)
+            if rows.size == 1:
+                Z = np.repeat(S[rows], m, axis=0)
+            else:
+                nbrs = nearest_same_class(S, rows, self.k_neighbors)
+                b = nbrs[a, rng.integers(0, nbrs.shape[1], size=m)]
+                lam = rng.uniform(lo, hi, size=m)[:, None]
+                Z = normalize((1 - lam) * S[rows[a]] + lam * S[rows[b]])
+            outs.append(np.asarray(Z, dtype=np.float32))
+            labs.append(np.full(m, c, dtype=np.int64))
+        Z, zc = np.concatenate(outs), np.concatenate(labs)
+        if self.variation_noise > 0 and len(S) >= 2:
+            scale = self.variation_noise * median_nn_distance(S)
+            Z = add_embedding_noise(Z, sigma=scale, secure=True)
+        return Z, zc
+
+    def _final(self, texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng):
+        """Output: decoded interpolations between the last survivors. Post-processing."""
+        want = {c: int(sizes[c]) for c in range(len(label_set)) if sizes[c] > 0}
+        Z, zc = self._variations(C[survivors], classes[survivors], want, rng, noisy[survivors])
+        out = self._decode(decoder, encoder, Z, rng)
+        return out, [label_set[c] for c in zc.tolist()]
+
+
+def dry_run(pe: PrivateEvolution, n_records: int, *, n_classes: int | None = None,
+            n_synthetic: int | None = None, class_sizes_given: bool = False) -> dict[str, Any]:
+    """The plan as plain data (what ``--dry-run`` prints); reads only the record count."""
+    plan = pe.plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic, class_sizes_given=class_sizes_given)
+    d = plan.to_dict()
+    d["expected_time_note"] = (
+        f"rough: {d['expected_decodes'] or '?'} decodes at ~2 s each on 2 CPU cores"
+        if n_classes is not None else "give the label set to estimate the time"
+    )
+    return d

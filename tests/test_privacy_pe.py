@@ -1,0 +1,164 @@
+"""Private Evolution end to end on a small problem, with a real retrieval decoder.
+
+The encoder is TF-IDF + SVD fitted on public text; the decoder returns the public sentence
+nearest to each vector. Members are Brown sentences of two genres, kept out of every public
+pool, so PE can only move toward them through the noisy votes.
+"""
+
+import csv
+import gzip
+import io
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from privsynth.errors import UserError
+from privsynth.privacy.pe import PUBLIC_SENTENCES, PrivateEvolution
+from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES
+from test_privacy_accountant import assert_ledger_matches_libraries
+
+# Two classes defined by topic words; every other Brown sentence is background.
+TOPICS = {
+    "church": {"god", "church", "christ", "faith", "lord", "prayer", "religious", "spirit", "worship"},
+    "sport": {"game", "team", "ball", "player", "players", "season", "coach", "league", "baseball", "football"},
+}
+GENRES = tuple(TOPICS)
+
+
+def topic_of(text):
+    words = set(text.lower().replace(",", " ").replace(".", " ").split())
+    hits = [t for t, vocab in TOPICS.items() if words & vocab]
+    return hits[0] if len(hits) == 1 else None
+
+
+class TfidfEncoder:
+    def __init__(self, corpus):
+        self.tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2).fit(corpus)
+        self.svd = TruncatedSVD(300, random_state=0).fit(self.tfidf.transform(corpus))
+
+    def encode(self, texts):
+        V = self.svd.transform(self.tfidf.transform(texts))
+        return (V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class RetrievalDecoder:
+    """Decodes a vector to the nearest sentence of a public pool (counts its calls)."""
+
+    def __init__(self, pool, encoder):
+        self.pool = list(pool)
+        self.P = encoder.encode(self.pool)
+        self.calls = 0
+
+    def decode(self, vectors, *, n_candidates=8, seed=0, encoder=None):
+        self.calls += 1
+        return [self.pool[i] for i in np.argmax(np.asarray(vectors) @ self.P.T, axis=1)]
+
+
+@pytest.fixture(scope="module")
+def world():
+    with gzip.open(PUBLIC_SENTENCES, "rb") as f:
+        rows = [r for r in csv.DictReader(io.TextIOWrapper(f, encoding="utf-8")) if len(r["text"].split()) >= 6]
+    rng = np.random.default_rng(7)
+    rng.shuffle(rows)
+    by_topic = {t: [r for r in rows if topic_of(r["text"]) == t] for t in TOPICS}
+    members = [r for t in TOPICS for r in by_topic[t][:150]]
+    background = [r for r in rows if topic_of(r["text"]) is None]
+    # Public text holds other topic sentences (never the members' own): 100 of each among
+    # 1,500 background ones, about 6% per topic. The decoder and the seed pool draw on it.
+    decode_pool = [r for t in TOPICS for r in by_topic[t][150:250]] + background[:1500]
+    seed_pool = [decode_pool[i]["text"] for i in rng.choice(len(decode_pool), 600, replace=False)]
+    genre_of = {r["text"]: topic_of(r["text"]) for r in decode_pool}
+    encoder = TfidfEncoder([r["text"] for r in decode_pool] + seed_pool)
+    X = encoder.encode([r["text"] for r in members])
+    y = [topic_of(r["text"]) for r in members]
+    return dict(X=X, y=y, encoder=encoder, decode_pool=[r["text"] for r in decode_pool],
+                seed_pool=seed_pool, genre_of=genre_of)
+
+
+def _run(world, pe, **kw):
+    dec = RetrievalDecoder(world["decode_pool"], world["encoder"])
+    out = pe.generate(world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"], **kw)
+    return out, dec
+
+
+def _genre_share(texts, labels, world, genre):
+    hits = [world["genre_of"].get(t) == genre for t, lab in zip(texts, labels) if lab == genre]
+    return float(np.mean(hits))
+
+
+def test_small_noise_pulls_the_population_toward_the_members_topics(world):
+    pe = PrivateEvolution(20.0, rounds=3, population_per_class=64)
+    (texts, labels, ledger), _ = _run(world, pe, n_per_class=40, rng_seed=2)
+
+    def share(rec):
+        return np.mean([_genre_share(rec.texts, [GENRES[c] for c in rec.classes], world, g) for g in GENRES])
+
+    # public text is ~6% per topic; the noisy votes alone must raise it
+    assert share(pe.history_[-1]) > share(pe.history_[0]) + 0.1
+    assert np.mean([_genre_share(texts, labels, world, g) for g in GENRES]) > share(pe.history_[0]) + 0.1
+    assert sorted(set(labels)) == sorted(GENRES) and len(texts) == 80
+
+
+def test_votes_concentrate_on_candidates_near_the_members(world):
+    pe = PrivateEvolution(20.0, rounds=1, population_per_class=64)
+    _run(world, pe, n_per_class=5, rng_seed=3)
+    r = pe.history_[0]
+    C = world["encoder"].encode(r.texts)
+    X, y = world["X"], np.array(world["y"])
+    # closeness of a candidate to its class = similarity to its nearest member of that class
+    near = np.array([(X[y == GENRES[c]] @ C[i]).max() for i, c in enumerate(r.classes)])
+    rho = spearmanr(r.noisy_votes, near).statistic
+    assert rho > 0.3
+    # the noisy votes of each class add up to its member count (one vote per record)
+    for c, genre in enumerate(GENRES):
+        assert r.noisy_votes[r.classes == c].sum() == pytest.approx(150, abs=25)
+
+
+def test_ledger_has_one_event_per_round_and_passes_the_library_checks(world):
+    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16)
+    (texts, labels, ledger), _ = _run(world, pe, n=60, rng_seed=0)
+    d = ledger.to_dict()
+    assert [(e["purpose"], e["steps"]) for e in d["events"]] == [(PURPOSE_COUNTS, 1), (PURPOSE_VOTES, 2)]
+    assert all(e["sample_rate"] == 1.0 for e in d["events"])
+    assert d["epsilon"] <= 4.0 and d["delta"] == pytest.approx(1e-4)
+    assert_ledger_matches_libraries(d)
+    assert len(texts) == 60  # DP class counts split n
+
+
+def test_same_seed_gives_different_noise(world):
+    runs = []
+    for _ in range(2):
+        pe = PrivateEvolution(8.0, rounds=1, population_per_class=16)
+        _run(world, pe, n_per_class=4, rng_seed=11)
+        runs.append(pe.history_[0])
+    # same seed: same public seeds, same candidates, same exact votes ...
+    assert runs[0].texts == runs[1].texts
+    # ... yet the DP noise differs, so it cannot be replayed from the seed
+    diff = runs[0].noisy_votes - runs[1].noisy_votes
+    assert np.all(diff != 0)
+    assert np.std(diff) > 0.3 * pe.plan(300, class_sizes_given=True).noise_multiplier
+
+
+def test_one_vote_per_person_with_user_ids(world):
+    people = np.repeat(np.arange(100), 3)  # 100 people with 3 records each, one genre each
+    pe = PrivateEvolution(20.0, rounds=1, population_per_class=16)
+    _run(world, pe, n_per_class=4, rng_seed=0, user_ids=people)
+    assert pe.history_[0].noisy_votes.sum() == pytest.approx(100, abs=20)
+
+
+def test_a_class_too_small_for_the_mechanism_is_refused_before_any_decoding(world):
+    X, y = world["X"][:160], world["y"][:160]  # 150 church + 10 sport
+    pe = PrivateEvolution(1.0, rounds=5, population_per_class=8)
+    dec = RetrievalDecoder(world["decode_pool"][:50], world["encoder"])
+    with pytest.raises(UserError, match=r"class\(es\) 'sport' \(10\) have fewer than \d+ records"):
+        pe.generate(X, y, world["encoder"], dec, n_per_class=5, public_texts=world["seed_pool"])
+    assert dec.calls == 0
+
+
+def test_labels_outside_the_given_label_set_are_refused(world):
+    pe = PrivateEvolution(4.0, rounds=1, labels=["religion"])
+    with pytest.raises(UserError, match="not in the given label set"):
+        pe.generate(world["X"], world["y"], world["encoder"], None, n_per_class=2)
