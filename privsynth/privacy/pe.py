@@ -204,6 +204,13 @@ class PrivateEvolution:
             n_classes=n_classes, n_synthetic=n_synthetic,
         )
 
+    def guarantee_line(self, n_records: int, *, class_sizes_given: bool = False) -> str:
+        """One line for logs and reports: what this run guarantees."""
+        p = self.plan(n_records, class_sizes_given=class_sizes_given)
+        return (f"privacy mode 'dp': formal ({p.epsilon_planned:.3g}, {p.delta:.3g})-DP under add/remove-one-"
+                f"record adjacency ({p.accountant} accountant); {p.rounds} Private Evolution round(s), "
+                f"vote noise sigma {p.noise_multiplier:.2f}")
+
     # -- the run ---------------------------------------------------------------------------
 
     def generate(self, member_vectors: np.ndarray, member_labels: Sequence[Any], encoder: Encoder,

@@ -131,12 +131,13 @@ def _epsilon(events, delta, accountant) -> float:
     return accountant.epsilon([e.as_tuple() for e in events], delta=delta)
 
 
-def _largest_rho(epsilon, delta, rounds, count_share, accountant, rel_tol=1e-3) -> float:
+def _largest_rho(epsilon, delta, rounds, count_share, accountant, rho_floor, rel_tol=1e-3) -> float:
     """Largest total rho whose plan has epsilon <= budget (bisection in log rho).
 
-    The bracket starts from opacus RDP's answer (fast, and an upper bound on epsilon, so
-    its rho is usually feasible for the tighter accountants); the chosen accountant
-    decides every step. ``rel_tol`` 1e-3 on rho leaves under 0.1% of the budget unspent.
+    ``rho_floor`` must be feasible (the caller checked it). The bracket comes from opacus
+    RDP first (fast, and an upper bound on epsilon, so its answer is nearly feasible for the
+    tighter accountants); the chosen accountant decides every final step. ``rel_tol`` 1e-3
+    on rho leaves under 0.1% of the budget unspent.
     """
     rdp = create_accountant("rdp")
 
@@ -144,15 +145,17 @@ def _largest_rho(epsilon, delta, rounds, count_share, accountant, rel_tol=1e-3) 
         return _epsilon(_events(rho, rounds, count_share), delta, acc)
 
     log_d = math.log(1 / delta)
-    lo, hi = 0.0, (math.sqrt(log_d + epsilon) - math.sqrt(log_d)) ** 2
-    while eps(hi, rdp) <= epsilon:  # cheap bracket of the RDP solution
+    lo = rho_floor
+    hi = max((math.sqrt(log_d + epsilon) - math.sqrt(log_d)) ** 2, 2 * lo)
+    while eps(hi, rdp) <= epsilon:
         lo, hi = hi, hi * 2
-    while hi - lo > rel_tol * hi:
-        mid = (lo + hi) / 2 if lo == 0 else math.sqrt(lo * hi)
+    while hi / lo > 1 + rel_tol:
+        mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if eps(mid, rdp) <= epsilon else (lo, mid)
-    lo, hi = lo / 1.02, lo * 1.25
+    lo = max(lo / 1.02, rho_floor)
     while eps(lo) > epsilon:
-        lo, hi = lo / 2, lo
+        lo = max(lo / 2, rho_floor)
+    hi = lo * 1.25
     while eps(hi) <= epsilon:
         lo, hi = hi, hi * 1.5
     while hi / lo > 1 + rel_tol:
@@ -191,20 +194,26 @@ def plan_private_evolution(
     if population_per_class < 2:
         raise UserError(f"population per class must be at least 2; got {population_per_class!r}")
     acc = create_accountant(accountant)
-    rho = _largest_rho(epsilon, delta, rounds, count_share, acc)
+    # A round is useless when its noise would hide a candidate that every record voted for
+    # (threshold * sigma >= n): that sets the smallest workable budget.
+    sigma_max = n_records / threshold
+    rho_floor = rounds / (2 * (1 - count_share) * sigma_max**2)
+    eps_floor = _epsilon(_events(rho_floor, rounds, count_share), delta, acc)
+    if eps_floor >= epsilon:
+        one = minimum_epsilon(delta=delta, n_records=n_records, count_share=count_share,
+                              threshold=threshold, accountant=accountant)
+        raise UserError(
+            f"--epsilon {epsilon:g} is too small for {rounds} round(s) on {n_records} records: the "
+            f"vote noise would hide a candidate even if every record voted for it; the smallest "
+            f"workable budget is --epsilon {eps_floor:.3g} with --rounds {rounds}"
+            + (f" ({one:.3g} with --rounds 1)" if rounds > 1 else "")
+        )
+    rho = _largest_rho(epsilon, delta, rounds, count_share, acc, rho_floor)
     events = _events(rho, rounds, count_share)
     planned = _epsilon(events, delta, acc)
     if planned > epsilon:  # bisection keeps lo feasible; this guards the invariant
         raise AssertionError(f"planner produced epsilon {planned} over budget {epsilon}")
     sigma = events[-1].noise_multiplier
-    if threshold * sigma >= n_records:
-        min_eps = minimum_epsilon(delta=delta, n_records=n_records, count_share=count_share,
-                                  threshold=threshold, accountant=accountant)
-        raise UserError(
-            f"--epsilon {epsilon:g} is too small for {rounds} round(s) on {n_records} records: "
-            f"the vote noise (sigma={sigma:.1f}) would hide a candidate even if every record "
-            f"voted for it; the smallest workable budget is --epsilon {min_eps:.3g} with --rounds 1"
-        )
     return Plan(
         epsilon_budget=float(epsilon), delta=delta, accountant=accountant, rounds=int(rounds),
         noise_multiplier=sigma,

@@ -1,0 +1,55 @@
+"""`privsynth generate` dp/noise options: refusals write nothing, --dry-run reads only the count."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from privsynth.cli import cli
+
+ROWS = 1200
+
+
+@pytest.fixture()
+def data(tmp_path):
+    path = tmp_path / "in.csv"
+    lines = ["id,text,label"] + [f"r{i},message number {i} about {'prizes' if i % 3 else 'lunch'},{'spam' if i % 3 else 'ham'}"
+                                 for i in range(ROWS)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, ["generate", *map(str, args)])
+
+
+def test_dry_run_prints_the_plan_and_the_ledger_and_writes_nothing(data, tmp_path):
+    out = tmp_path / "syn.csv"
+    res = _run(data, "--out", out, "--privacy", "dp", "--epsilon", 4, "--dry-run")
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    assert plan["n_records"] == ROWS and plan["rounds"] == 5
+    assert plan["ledger"]["epsilon"] <= 4 and plan["ledger"]["delta"] == pytest.approx(1e-5)
+    assert plan["noise_multiplier"] > 0 and plan["expected_decodes"] is None
+    assert list(tmp_path.iterdir()) == [data]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--privacy", "dp", "--epsilon", "0", "--dry-run"], "--epsilon must be a positive number"),
+    (["--privacy", "dp", "--epsilon", "1", "--delta", "0.01", "--dry-run"], "not below 1/n"),
+    (["--privacy", "dp", "--epsilon", "1e-5", "--dry-run"], "smallest workable budget"),
+    (["--privacy", "dp", "--dry-run"], "--privacy dp needs a budget"),
+    (["--epsilon", "4"], "--epsilon applies to --privacy dp only"),
+    (["--privacy", "noise", "--dry-run"], "--dry-run applies to --privacy dp only"),
+])
+def test_bad_dp_options_exit_2_with_one_line_and_write_nothing(data, tmp_path, args, says):
+    res = _run(data, "--out", tmp_path / "syn.csv", *args)
+    assert res.exit_code == 2, res.output
+    assert says in res.output and len(res.output.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [data]
+
+
+def test_bad_budget_is_refused_without_dry_run_before_any_model_loads(data, tmp_path):
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", "-1", "--quiet")
+    assert res.exit_code == 2 and "--epsilon must be a positive number" in res.output
+    assert list(tmp_path.iterdir()) == [data]
