@@ -250,7 +250,8 @@ def write_reports_default(report, out_dir: Path, context: dict[str, Any]) -> Non
     jpath.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     page = hpath.read_text(encoding="utf-8")
     section = release_section_html(context)
-    anchor = "<h2>Checks</h2>" if "<h2>Checks</h2>" in page else "<body>"
+    # the release decision is the headline: above the auditor's own verdict when we can find it
+    anchor = next((a for a in ('<p class="verdict', "<h2>Checks</h2>") if a in page), "<body>")
     at = page.index(anchor) + (len(anchor) if anchor == "<body>" else 0)
     hpath.write_text(page[:at] + section + page[at:], encoding="utf-8")
 
@@ -259,7 +260,10 @@ def release_section_html(context: dict[str, Any]) -> str:
     """The release's header for the compliance document (escaped; counts and settings only)."""
     from html import escape as e
 
-    rules = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in context["policy_release"].items())
+    def show(v: Any) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+    rules = "".join(f"<tr><th>{e(k)}</th><td>{e(show(v))}</td></tr>" for k, v in context["policy_release"].items())
     gate = "".join(
         f"<tr><td><code>{e(c['name'])}</code></td><td class=\"{'pass' if c['passed'] else 'fail'}\">"
         f"{'pass' if c['passed'] else 'FAIL'}</td><td>{e(str(c['detail']))}</td></tr>" for c in context["gate_checks"])
@@ -271,7 +275,7 @@ def release_section_html(context: dict[str, Any]) -> str:
         f"<tr><th>Policy</th><td>{e(context['policy_source'])}</td></tr></table>"
         f"<h3>Gate checks</h3><table><tr><th>check</th><th>result</th><th>detail</th></tr>{gate}</table>"
         f"<h3>Release rules in force</h3><table>{rules}</table>"
-        f"<p><small>{e(context['not_covered'])}</small></p></section>\n"
+        f"<p><small>{e(context['not_covered'])}</small></p></section>\n<h2>Audit</h2>\n"
     )
 
 
@@ -307,7 +311,8 @@ def decide(report: dict[str, Any], *, policy, privacy: dict[str, Any]) -> GateDe
         spent, budget = privacy.get("epsilon"), privacy.get("epsilon_requested")
         within = spent is not None and spent <= budget * (1 + 1e-9) and spent <= policy.release.max_epsilon_per_run * (1 + 1e-9)
         checks.append({"name": "ledger_within_budget", "passed": within,
-                       "detail": f"ledger epsilon {spent} vs --epsilon {budget} and cap {policy.release.max_epsilon_per_run}"})
+                       "detail": f"ledger epsilon {_g(spent)}; must not exceed --epsilon {_g(budget)} nor the cap "
+                                 f"{_g(policy.release.max_epsilon_per_run)}"})
         if not within:
             reasons.append(f"ledger epsilon {spent} exceeds the budget {budget}")
         if policy.release.check_empirical_epsilon:
@@ -315,10 +320,14 @@ def decide(report: dict[str, Any], *, policy, privacy: dict[str, Any]) -> GateDe
             value = None if emp is None else emp.get("value")
             below = value is not None and spent is not None and value <= spent
             checks.append({"name": "empirical_epsilon_below_claim", "passed": below,
-                           "detail": f"empirical lower bound {value} vs claimed epsilon {spent}"})
+                           "detail": f"empirical lower bound {_g(value)}; must not exceed the claimed epsilon {_g(spent)}"})
             if not below:
                 reasons.append("an attack's empirical epsilon is not below the claimed epsilon (or was not measured)")
     return GateDecision(all(c["passed"] for c in checks), reasons, checks)
+
+
+def _g(x: Any) -> str:
+    return "null" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
 def _csv_bytes(texts: list[str], labels: list[str]) -> bytes:
