@@ -138,10 +138,10 @@ def test_any_object_with_encode_works_as_encoder(thirds):
 
 @pytest.mark.slow
 def test_minilm_disjoint_and_copy(thirds):
-    m, h, s = thirds
+    m, h, s = (x[:600] for x in thirds)
     assert _mia_minilm(m, h, [Record(f"c{i}", r.text) for i, r in enumerate(m)]) >= 0.99
     auc = _mia_minilm(m, h, s)
-    assert abs(auc - 0.5) <= 0.03
+    assert abs(auc - 0.5) <= 0.05  # 600 a side: the AUC's standard error is about 0.017
 
 
 def _mia_minilm(m, h, s):
