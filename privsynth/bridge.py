@@ -1,0 +1,267 @@
+"""xRAG-style bridge: a sentence vector -> k soft tokens -> a frozen causal LM -> text.
+
+The projector (Linear - GELU - Linear) maps a 384-d encoder vector to k soft-token embeddings
+that sit inside a fixed prompt ("Text: <soft> Repeat the text:"); optional LoRA adapters on the
+LM help it read them. Decoding samples n candidates per vector and keeps the one whose
+re-embedding has the highest cosine to the target vector.
+
+The shipped weights were trained on public text only (see weights/MODEL_CARD.md), so they
+carry no private information.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from privsynth.errors import UserError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "bridge.safetensors"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class BridgeConfig:
+    """Everything needed to rebuild a bridge around its LM (stored in the weights file)."""
+
+    d_in: int = 384
+    d_hidden: int = 1024
+    n_tokens: int = 8
+    lm_name: str | None = None  # None: the embedded SmolLM2-135M-Instruct
+    prefix: str = "Text:"
+    suffix: str = " Repeat the text:"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    max_target_tokens: int = 48
+    provenance: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["lora_targets"] = list(self.lora_targets)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "BridgeConfig":
+        d = json.loads(text)
+        d["lora_targets"] = tuple(d.get("lora_targets", LORA_TARGETS))
+        return cls(**d)
+
+
+class Projector(nn.Module):
+    """Linear(d_in -> h) - GELU - Linear(h -> k * d_model): one vector in, k soft tokens out."""
+
+    def __init__(self, d_in: int, d_hidden: int, n_tokens: int, d_model: int):
+        super().__init__()
+        self.n_tokens, self.d_model = n_tokens, d_model
+        self.fc1 = nn.Linear(d_in, d_hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(d_hidden, n_tokens * d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x))).view(x.shape[0], self.n_tokens, self.d_model)
+
+
+class Bridge(nn.Module):
+    """Projector + (LoRA-adapted) frozen LM. Build with `Bridge(config)` or `Bridge.load(path)`."""
+
+    def __init__(self, config: BridgeConfig | None = None, *, lm=None, tokenizer=None):
+        super().__init__()
+        self.config = config or BridgeConfig()
+        if lm is None:
+            from privsynth.models import load_lm
+
+            lm, tokenizer = load_lm(self.config.lm_name)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        for p in lm.parameters():
+            p.requires_grad_(False)
+        if self.config.lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            present = {n.rsplit(".", 1)[-1] for n, _ in lm.named_modules()}
+            targets = [t for t in self.config.lora_targets if t in present]
+            lm = get_peft_model(lm, LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
+                                               lora_dropout=0.0, target_modules=targets, bias="none"))
+        self.lm = lm
+        self.tokenizer = tokenizer
+        d_model = lm.get_input_embeddings().embedding_dim
+        self.projector = Projector(self.config.d_in, self.config.d_hidden, self.config.n_tokens, d_model)
+        self._prompt_ids = (
+            tokenizer(self.config.prefix, add_special_tokens=False, return_tensors="pt").input_ids[0],
+            tokenizer(self.config.suffix, add_special_tokens=False, return_tensors="pt").input_ids[0],
+        )
+
+    # ---- weights -----------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Projector weights plus LoRA adapters: all that training changes."""
+        state = {f"projector.{k}": v for k, v in self.projector.state_dict().items()}
+        if self.config.lora_r > 0:
+            from peft import get_peft_model_state_dict
+
+            state.update({f"lora.{k}": v for k, v in get_peft_model_state_dict(self.lm).items()})
+        return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+    def save(self, path: str | Path, *, dtype: torch.dtype = torch.float16) -> None:
+        """Write safetensors (CPU-loadable) with the config and provenance in the metadata."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        save_file({k: v.to(dtype) for k, v in self.trainable_state_dict().items()}, str(tmp),
+                  metadata={"privsynth_bridge_config": self.config.to_json()})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, lm=None, tokenizer=None) -> "Bridge":
+        """Load trained bridge weights (default: the shipped ones) around their LM."""
+        from safetensors import safe_open
+
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        if not path.exists():
+            raise UserError(f"{path}: bridge weights not found")
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if "privsynth_bridge_config" not in meta:
+                raise UserError(f"{path}: not a privsynth bridge file (no config in its metadata)")
+            config = BridgeConfig.from_json(meta["privsynth_bridge_config"])
+            tensors = {k: fh.get_tensor(k).float() for k in fh.keys()}
+        bridge = cls(config, lm=lm, tokenizer=tokenizer)
+        bridge.projector.load_state_dict({k[len("projector."):]: v for k, v in tensors.items() if k.startswith("projector.")})
+        if config.lora_r > 0:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(bridge.lm, {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")})
+        bridge.eval()
+        return bridge
+
+    # ---- prompt ------------------------------------------------------------------------------
+    def prompt_embeds(self, vectors: torch.Tensor) -> torch.Tensor:
+        """[B, d_in] -> [B, len(prefix) + k + len(suffix), d_model] input embeddings."""
+        emb = self.lm.get_input_embeddings()
+        pre, suf = (emb(ids.to(vectors.device)) for ids in self._prompt_ids)
+        soft = self.projector(vectors.to(emb.weight.dtype))
+        b = vectors.shape[0]
+        return torch.cat([pre.expand(b, -1, -1), soft, suf.expand(b, -1, -1)], dim=1)
+
+    def loss(self, vectors: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Next-token loss of each text given its own soft tokens (xRAG paraphrase pre-training)."""
+        tok = self.tokenizer(texts, add_special_tokens=False, truncation=True,
+                             max_length=self.config.max_target_tokens - 1)
+        eos = self.tokenizer.eos_token_id
+        seqs = [ids + [eos] for ids in tok.input_ids]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        device = vectors.device
+        ids, mask = ids.to(device), mask.to(device)
+        prompt = self.prompt_embeds(vectors)
+        target = self.lm.get_input_embeddings()(ids)
+        inputs = torch.cat([prompt, target], dim=1)
+        p = prompt.shape[1]
+        attn = torch.cat([torch.ones(len(seqs), p, dtype=torch.long, device=device), mask], dim=1)
+        labels = torch.cat([torch.full((len(seqs), p), -100, dtype=torch.long, device=device),
+                            ids.masked_fill(mask == 0, -100)], dim=1)
+        return self.lm(inputs_embeds=inputs, attention_mask=attn, labels=labels).loss
+
+    # ---- decoding ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, vectors: np.ndarray | torch.Tensor, *, max_new_tokens: int = 48,
+                 n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9,
+                 seed: int = 0) -> list[list[str]]:
+        """n_candidates texts per vector: the first greedy, the rest sampled (seeded)."""
+        v = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
+        device = next(self.projector.parameters()).device
+        v = v.to(device)
+        embeds = self.prompt_embeds(v)
+        attn = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
+        common = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                      eos_token_id=self.tokenizer.eos_token_id)
+        out: list[list[str]] = [[] for _ in range(len(v))]
+        greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common)
+        for i, t in enumerate(self.tokenizer.batch_decode(greedy, skip_special_tokens=True)):
+            out[i].append(t.strip())
+        if n_candidates > 1:
+            reps = n_candidates - 1
+            with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+                torch.manual_seed(seed)
+                sampled = self.lm.generate(
+                    inputs_embeds=embeds.repeat_interleave(reps, dim=0),
+                    attention_mask=attn.repeat_interleave(reps, dim=0),
+                    do_sample=True, temperature=temperature, top_p=top_p, **common)
+            texts = self.tokenizer.batch_decode(sampled, skip_special_tokens=True)
+            for j, t in enumerate(texts):
+                out[j // reps].append(t.strip())
+        return out
+
+    def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
+               max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
+               progress: bool = False, return_scores: bool = False):
+        """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
+
+        max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
+        grouped by their budget so each batch stops at its own limit).
+        """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        n = len(vectors)
+        budgets = np.full(n, max_new_tokens) if np.isscalar(max_new_tokens) else np.asarray(max_new_tokens)
+        if len(budgets) != n:
+            raise ValueError(f"max_new_tokens has {len(budgets)} entries for {n} vectors")
+        if n_candidates > 1 and encoder is None:
+            raise ValueError("reranking n_candidates > 1 needs an encoder")
+        texts: list[str] = [""] * n
+        scores = np.zeros(n, dtype=np.float32)
+        order = np.argsort(budgets, kind="stable")
+        batches = [order[i: i + batch_size] for i in range(0, n, batch_size)]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="decoding", unit="rec")
+        for bi, idx in enumerate(batches):
+            cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
+                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi)
+            if n_candidates > 1:
+                flat = [c for cs in cands for c in cs]
+                emb = encoder.encode(flat).reshape(len(idx), n_candidates, -1)
+                sims = np.einsum("bkd,bd->bk", emb, vectors[idx])
+                best = sims.argmax(axis=1)
+                for j, i in enumerate(idx):
+                    texts[i] = cands[j][best[j]]
+                    scores[i] = sims[j, best[j]]
+            else:
+                for j, i in enumerate(idx):
+                    texts[i] = cands[j][0]
+                if encoder is not None:
+                    scores[idx] = np.einsum("bd,bd->b", encoder.encode([texts[i] for i in idx]), vectors[idx])
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return (texts, scores) if return_scores else texts
+
+
+def token_budget(tokenizer, texts: list[str], *, factor: float = 1.3, slack: int = 6,
+                 lo: int = 16, hi: int = 128) -> np.ndarray:
+    """A new-token budget per source text, for length-aware decoding of its neighbours."""
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False).input_ids]
+    return np.clip(np.ceil(np.asarray(lengths) * factor) + slack, lo, hi).astype(int)
+
+
+def cosine_schedule(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up then cosine decay to 10% (a multiplier for the base learning rate)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,251 @@
+"""The `privsynth` command line: a thin layer that parses, calls library functions and reports.
+
+Exit codes everywhere: 0 success or pass, 3 blocked by the gate or a failed audit,
+2 usage or input error (one line, no traceback), 1 internal error (with traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from privsynth import __version__
+from privsynth.errors import GateBlocked, UserError
+
+NO_GUARANTEE = ("privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
+                "records and may reveal them; audit before sharing (privsynth audit / release).")
+
+
+class _Group(click.Group):
+    """Turns user mistakes into one line and exit 2, gate refusals into exit 3."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            click.echo(f"privsynth: error: {err}", err=True)
+            ctx.exit(2)
+        except GateBlocked as err:
+            click.echo(f"privsynth: blocked: {err}", err=True)
+            ctx.exit(3)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="privsynth")
+def cli() -> None:
+    """Privacy-preserving synthetic text.
+
+    \b
+    Typical use:
+      privsynth release data.csv --epsilon 4 --out release/   # generate, audit, gate, export
+      privsynth generate data.csv --out synthetic.csv         # generator only
+      privsynth audit --members m.csv --holdout h.csv --synthetic s.csv --out report/
+    """
+
+
+def _log(quiet: bool):
+    def log(msg: str) -> None:
+        if not quiet:
+            click.echo(msg, err=True)
+    return log
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output CSV (columns text,label).")
+@click.option("--text-col", default="text", show_default=True, help="Column holding the text.")
+@click.option("--label-col", default="label", show_default=True, help="Column holding the class label.")
+@click.option("--n", "n", type=int, default=None, help="Total synthetic records (class shares follow the input).")
+@click.option("--n-per-class", type=int, default=None, help="Synthetic records per class (e.g. to balance classes).")
+@click.option("--privacy", type=click.Choice(["none", "noise", "dp"]), default="none", show_default=True,
+              help="'none': plain SMOTExT, NO formal guarantee (empirical audit only). 'noise': plus "
+                   "embedding noise, still NO formal guarantee. 'dp': formal (epsilon, delta)-DP by "
+                   "Private Evolution; writes OUT.ledger.json next to OUT.")
+@click.option("--noise-scale", type=float, default=0.5, show_default=True,
+              help="Mode noise: noise std in units of the members' median nearest-neighbour distance.")
+@click.option("--epsilon", type=float, default=None, help="Mode dp: total privacy budget epsilon (> 0).")
+@click.option("--delta", type=float, default=None,
+              help="Mode dp: delta, below 1/n (default 1/(10 N), N = n rounded up to a power of ten).")
+@click.option("--rounds", type=int, default=5, show_default=True, help="Mode dp: Private Evolution rounds.")
+@click.option("--user-col", default=None,
+              help="Mode dp: column naming the person behind each record; DP then protects whole people.")
+@click.option("--dry-run", is_flag=True,
+              help="Mode dp: print the plan (noise, rounds, ledger, time) reading only the record count.")
+@click.option("--k-neighbors", type=int, default=5, show_default=True, help="Partner chosen among the k nearest same-class records.")
+@click.option("--lam-min", type=float, default=0.25, show_default=True, help="Lowest interpolation weight (0 would copy a record).")
+@click.option("--lam-max", type=float, default=0.75, show_default=True, help="Highest interpolation weight (1 would copy a record).")
+@click.option("--candidates", type=int, default=8, show_default=True, help="Decoded candidates per record; the closest re-embedding wins.")
+@click.option("--bridge", "bridge_path", type=click.Path(path_type=Path), default=None, help="Bridge weights (default: the shipped ones).")
+@click.option("--encoder", default=None, help="Sentence-transformers name or path (default: embedded all-MiniLM-L6-v2).")
+@click.option("--strict", is_flag=True, help="Treat every cleaning (empty, duplicate, over-long text) as an error.")
+@click.option("--drop-small-classes", is_flag=True, help="Drop classes with fewer than 2 records instead of failing.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every non-private random choice.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
+             privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
+             user_col: str | None, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
+             drop_small_classes: bool, seed: int, quiet: bool) -> None:
+    """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
+
+    Each record interpolates two real same-class records in embedding space and decodes the
+    result to text. Modes 'none' and 'noise' have NO formal privacy guarantee: use `privsynth
+    release` to audit and gate what you share. Mode 'dp' (--epsilon) is formally DP.
+    """
+    from privsynth.io import read_corpus, write_csv_atomic
+    from privsynth.smotext import SMOTExT, class_sizes
+
+    log = _log(quiet)
+    pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
+                      drop_small_classes)
+    if dry_run:
+        return
+    if not 0 < lam_min <= lam_max < 1:
+        raise UserError(f"--lam-min/--lam-max must satisfy 0 < min <= max < 1; got {lam_min}, {lam_max}")
+    if k_neighbors < 1 or candidates < 1:
+        raise UserError("--k-neighbors and --candidates must be >= 1")
+    t0 = time.time()
+    corpus, report = read_corpus(input, text_col=text_col, label_col=label_col, strict=strict,
+                                 drop_small_classes=drop_small_classes, group_col=user_col)
+    for line in report.lines():
+        log(f"{input}: {line}")
+    if pe is not None:  # exact class sizes are not part of a dp run's output
+        units = len(set(corpus.groups)) if corpus.groups is not None else len(corpus)
+        # planning refuses a bad budget here, before the encoder and the LM load
+        log(pe.guarantee_line(units, class_sizes_given=n_per_class is not None))
+    else:
+        sizes = class_sizes(corpus.class_counts(), n, n_per_class)
+        log(f"classes: {corpus.class_counts()} -> synthetic {sizes}")
+        if privacy == "noise":
+            from privsynth.privacy.noise import NO_GUARANTEE as NOISE_NO_GUARANTEE
+
+            log(NOISE_NO_GUARANTEE)
+        else:
+            log(NO_GUARANTEE)
+    from privsynth.bridge import Bridge
+    from privsynth.encoder import Encoder
+
+    enc = Encoder(encoder, show_progress=not quiet)
+    log("loading the bridge (frozen LM + projector)...")
+    bridge = Bridge.load(bridge_path)
+    if pe is not None:
+        from privsynth.privacy.ledger import ledger_path_for
+
+        X = enc.encode(corpus.texts)
+        texts, labels, ledger = pe.generate(X, corpus.labels, enc, bridge, n=n, n_per_class=n_per_class,
+                                            rng_seed=seed, user_ids=corpus.groups)
+        # ledger first: a crash in between leaves a ledger without data, never data without one
+        ledger.write_json(ledger_path_for(out))
+        write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
+        log(f"wrote {len(texts)} records to {out} and {ledger_path_for(out).name} in {time.time() - t0:.0f}s "
+            f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)")
+        return
+    gen = SMOTExT(k_neighbors=k_neighbors, lam_range=(lam_min, lam_max), n_candidates=candidates,
+                  encoder=enc, bridge=bridge, random_state=seed, progress=not quiet)
+    gen.fit(corpus.texts, corpus.labels)
+    if privacy == "noise":
+        import numpy as np
+
+        from privsynth.privacy.noise import noise_mode
+
+        V, Y, pairs = gen.sample_vectors(n, n_per_class)
+        V = noise_mode(V, gen.X_, scale=noise_scale, rng=np.random.default_rng([seed, 1]))
+        texts, labels = gen.decode(V, pairs), [str(y) for y in Y]
+    else:
+        texts, labels = gen.generate(n=n, n_per_class=n_per_class)
+    write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, labels)])
+    log(f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
+        f"({gen.rejected_} candidates re-decoded as copies of members)")
+
+
+def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
+                  drop_small_classes=False):
+    """Check the dp options (and print the plan for --dry-run) before any data is read."""
+    if privacy != "dp":
+        for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
+                              (dry_run or None, "--dry-run")):
+            if given is not None:
+                raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
+        return None
+    if epsilon is None:
+        raise UserError("--privacy dp needs a budget: add --epsilon E (e.g. --epsilon 4)")
+    if drop_small_classes:
+        # one added record could bring a dropped class back: the cleaning would not be stable
+        raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
+    from privsynth.privacy.pe import PrivateEvolution, dry_run as plan_dry_run
+
+    pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates)
+    if dry_run:
+        import json
+
+        from privsynth.io import count_records
+
+        n_records = count_records(input)  # the count only; nothing else is used
+        plan = plan_dry_run(pe, n_records, n_synthetic=None if n_per_class else (n or n_records),
+                            class_sizes_given=n_per_class is not None)
+        if user_col:
+            plan["note"] = "with --user-col the plan counts records as people (an upper bound)"
+        click.echo(json.dumps(plan, indent=2))
+    return pe
+
+
+@cli.command("train-bridge")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None,
+              help="PUBLIC text to train on (CSV, optionally .gz, with a text column). Default: bundled Brown sentences.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder: weights, log, checkpoint.")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--soft-tokens", type=int, default=8, show_default=True, help="k soft tokens per vector.")
+@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank on the LM (0: projector only).")
+@click.option("--lm", default=None, help="Causal LM name or path (default: embedded SmolLM2-135M-Instruct).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm, device, seed) -> None:
+    """Train the embedding-to-text bridge on PUBLIC text only.
+
+    Never train on private data: the weights can be shared and would carry it. Resumes from
+    OUT/checkpoint.pt when a run was interrupted.
+    """
+    from privsynth.bridge import BridgeConfig
+    from privsynth.train_bridge import PUBLIC_CORPUS, TrainConfig, read_public_corpus, split_public, train
+
+    texts = read_public_corpus(corpus or PUBLIC_CORPUS)
+    train_texts, _ = split_public(texts)
+    bc = BridgeConfig(n_tokens=soft_tokens, lora_r=lora_r, lm_name=lm,
+                      provenance={"corpus": str(corpus or "bundled Brown sentences"), "train_sentences": len(train_texts)})
+    tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    train(train_texts, out, bridge_config=bc, train_config=tc, log=click.echo)
+    click.echo(f"weights: {Path(out) / 'bridge.safetensors'}")
+
+
+@cli.group()
+def cache() -> None:
+    """The private embedding cache (member embeddings can be inverted: keep it private)."""
+
+
+@cache.command("purge")
+def cache_purge() -> None:
+    """Delete every cached embedding."""
+    from privsynth.encoder import purge_cache
+
+    click.echo(f"removed {purge_cache()} cached file(s)")
+
+
+from audits.cli import audit_command  # noqa: E402  (privsynth may call the auditor, never the reverse)
+from privsynth.release_cli import budget_group, policy_group, release_command, verify_command  # noqa: E402
+
+cli.add_command(audit_command, "audit")
+for _command in (release_command, verify_command, policy_group, budget_group):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    cli(prog_name="privsynth")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Read and validate a labelled corpus (CSV or JSONL) with errors that name the file, row and problem.
+
+Nothing is dropped silently: every cleaning step is counted in a `CleaningReport`, and
+`strict=True` turns each cleaning into an error instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from privsynth.errors import UserError
+
+# all-MiniLM-L6-v2 reads 256 word pieces; ~4 characters a piece on English text, so longer
+# records are cut at a character bound the encoder can actually see.
+DEFAULT_MAX_CHARS = 1000
+
+
+@dataclass
+class CleaningReport:
+    """What validation changed, by count, so a run can print it (never the texts themselves)."""
+
+    rows_read: int = 0
+    empty_removed: int = 0
+    duplicates_removed: int = 0
+    truncated: int = 0
+    small_classes_dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_kept(self) -> int:
+        dropped = self.empty_removed + self.duplicates_removed + sum(self.small_classes_dropped.values())
+        return self.rows_read - dropped
+
+    def lines(self) -> list[str]:
+        out = [f"read {self.rows_read} rows, kept {self.rows_kept}"]
+        if self.empty_removed:
+            out.append(f"removed {self.empty_removed} empty or whitespace-only texts")
+        if self.duplicates_removed:
+            out.append(f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept)")
+        if self.truncated:
+            out.append(f"truncated {self.truncated} texts longer than the encoder limit")
+        for label, count in self.small_classes_dropped.items():
+            out.append(f"dropped class {label!r} ({count} records, fewer than 2)")
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "empty_removed": self.empty_removed,
+            "duplicates_removed": self.duplicates_removed,
+            "truncated": self.truncated,
+            "small_classes_dropped": dict(self.small_classes_dropped),
+        }
+
+
+@dataclass
+class Corpus:
+    """Validated records: parallel lists, with the source row number of each record (1-based, header = row 1)."""
+
+    texts: list[str]
+    labels: list[str]
+    rows: list[int]
+    ids: list[str]
+    groups: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def class_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+    def subset(self, index: list[int]) -> "Corpus":
+        return Corpus(
+            texts=[self.texts[i] for i in index],
+            labels=[self.labels[i] for i in index],
+            rows=[self.rows[i] for i in index],
+            ids=[self.ids[i] for i in index],
+            groups=None if self.groups is None else [self.groups[i] for i in index],
+        )
+
+
+def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Yield (row number, record dict) from CSV or JSONL; the format comes from the suffix."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, expected a CSV or JSONL file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        row = raw[: err.start].count(b"\n") + 1
+        raise UserError(f"{path}: row {row}: bytes are not valid UTF-8 (byte offset {err.start}); re-save the file as UTF-8") from None
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        records = []
+        columns: list[str] = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}: row {lineno}: not valid JSON ({err.msg})") from None
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}: row {lineno}: expected a JSON object per line")
+            for key in rec:
+                if key not in columns:
+                    columns.append(key)
+            records.append((lineno, rec))
+        return columns, records
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = list(reader.fieldnames or [])
+    records = []
+    try:
+        for rec in reader:
+            records.append((reader.line_num, rec))
+    except csv.Error as err:
+        raise UserError(f"{path}: row {reader.line_num}: malformed CSV ({err})") from None
+    return columns, records
+
+
+def count_records(path: str | os.PathLike) -> int:
+    """The number of records in INPUT, reading nothing else (what a dp dry run may use)."""
+    return len(_records(Path(path))[1])
+
+
+def read_corpus(
+    path: str | os.PathLike,
+    *,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    id_col: str | None = "id",
+    group_col: str | None = None,
+    strict: bool = False,
+    drop_small_classes: bool = False,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    min_class_size: int = 2,
+) -> tuple[Corpus, CleaningReport]:
+    """Read INPUT, check its columns, clean it and say what was cleaned.
+
+    Empty texts and exact duplicate texts are removed (first kept), long texts truncated, each
+    counted; with `strict` each of these is an error naming the row. A class with fewer than
+    `min_class_size` records is an error unless `drop_small_classes` is set.
+    """
+    path = Path(path)
+    columns, records = _records(path)
+    if not records:
+        raise UserError(f"{path}: no records (only a header?)")
+    for col, option in ((text_col, "--text-col"), (label_col, "--label-col"), (group_col, "--user-col")):
+        if col is not None and col not in columns:
+            raise UserError(
+                f"{path}: missing column {col!r} (columns are {', '.join(map(repr, columns))}); choose one with {option}"
+            )
+    report = CleaningReport(rows_read=len(records))
+    seen: dict[tuple[str, str], int] = {}
+    texts, labels, rows, ids, groups = [], [], [], [], []
+    for row, rec in records:
+        value = rec.get(text_col)
+        text = "" if value is None else str(value)
+        if not text.strip():
+            if strict:
+                raise UserError(f"{path}: row {row}: empty text in column {text_col!r} (--strict)")
+            report.empty_removed += 1
+            continue
+        text = text.strip()
+        # duplicates are (text, label) pairs: then adding or removing one record changes the
+        # cleaned data by at most one record, which the dp mode's sensitivity analysis needs
+        key = (text, "" if label_col is None else str(rec.get(label_col) or "").strip())
+        if key in seen:
+            if strict:
+                raise UserError(f"{path}: row {row}: duplicate of the text in row {seen[key]} (--strict)")
+            report.duplicates_removed += 1
+            continue
+        seen[key] = row
+        if len(text) > max_chars:
+            if strict:
+                raise UserError(f"{path}: row {row}: text longer than {max_chars} characters (--strict)")
+            text = text[:max_chars]
+            report.truncated += 1
+        label = "" if label_col is None else rec.get(label_col)
+        if label_col is not None and (label is None or str(label).strip() == ""):
+            raise UserError(f"{path}: row {row}: empty label in column {label_col!r}")
+        texts.append(text)
+        labels.append(str(label).strip())
+        rows.append(row)
+        rid = rec.get(id_col) if id_col else None
+        ids.append(str(rid) if rid not in (None, "") else f"row-{row}")
+        if group_col is not None:
+            g = rec.get(group_col)
+            if g is None or str(g).strip() == "":
+                raise UserError(f"{path}: row {row}: empty value in column {group_col!r}")
+            groups.append(str(g))
+    corpus = Corpus(texts, labels, rows, ids, groups if group_col else None)
+    if not corpus.texts:
+        raise UserError(f"{path}: no usable records: all {report.rows_read} texts were empty")
+    small = {lab: c for lab, c in corpus.class_counts().items() if c < min_class_size}
+    if small:
+        if not drop_small_classes:
+            lab, c = next(iter(small.items()))
+            raise UserError(
+                f"{path}: class {lab!r} has {c} record(s); SMOTExT needs at least {min_class_size} per class. "
+                "Add records or pass --drop-small-classes"
+            )
+        keep = [i for i, lab in enumerate(corpus.labels) if lab not in small]
+        corpus = corpus.subset(keep)
+        report.small_classes_dropped = small
+        if not corpus.texts:
+            raise UserError(f"{path}: every class has fewer than {min_class_size} records")
+    return corpus, report
+
+
+def write_csv_atomic(path: str | os.PathLike, header: list[str], rows: list[list]) -> None:
+    """Write a CSV through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write JSON (indented, UTF-8) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

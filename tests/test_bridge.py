@@ -1,0 +1,68 @@
+import numpy as np
+import torch
+
+from privsynth.bridge import Bridge, BridgeConfig, cosine_schedule, token_budget
+from tests.conftest import make_tiny_lm
+
+
+def test_loss_decreases_when_training_the_projector_and_lora(tiny_bridge, hashing_encoder, corpus_texts):
+    tiny_bridge.train()
+    vecs = torch.from_numpy(hashing_encoder.encode(corpus_texts))
+    params = [p for p in tiny_bridge.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=3e-2)
+    first = tiny_bridge.loss(vecs, corpus_texts).item()
+    for _ in range(30):
+        opt.zero_grad()
+        loss = tiny_bridge.loss(vecs, corpus_texts)
+        loss.backward()
+        opt.step()
+    assert loss.item() < first - 0.3
+
+
+def test_only_projector_and_lora_are_trainable(tiny_bridge):
+    names = [n for n, p in tiny_bridge.named_parameters() if p.requires_grad]
+    assert names and all(n.startswith("projector.") or "lora_" in n for n in names)
+
+
+def test_save_and_load_round_trip_gives_the_same_text(tmp_path, tiny_bridge, tiny_tokenizer, hashing_encoder, corpus_texts):
+    path = tmp_path / "b.safetensors"
+    tiny_bridge.save(path, dtype=torch.float32)
+    lm = make_tiny_lm(tiny_tokenizer)  # same seed: same frozen base weights
+    loaded = Bridge.load(path, lm=lm, tokenizer=tiny_tokenizer)
+    assert loaded.config.n_tokens == tiny_bridge.config.n_tokens
+    v = hashing_encoder.encode(corpus_texts[:3])
+    assert loaded.generate(v, max_new_tokens=6) == tiny_bridge.generate(v, max_new_tokens=6)
+
+
+def test_decode_keeps_the_candidate_closest_to_the_target(tiny_bridge, hashing_encoder, corpus_texts):
+    v = hashing_encoder.encode(corpus_texts[:4])
+    cands = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=4, seed=1)
+    texts, scores = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
+                                       batch_size=4, seed=0, return_scores=True)
+    for i in range(4):
+        sims = hashing_encoder.encode(cands[i]) @ v[i]
+        assert texts[i] in cands[i]
+        assert np.isclose(scores[i], sims.max(), atol=1e-5)
+
+
+def test_first_candidate_is_greedy_and_sampling_is_seeded(tiny_bridge, hashing_encoder, corpus_texts):
+    v = hashing_encoder.encode(corpus_texts[:2])
+    a = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=3, seed=7)
+    b = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=3, seed=7)
+    assert a == b
+    assert [c[0] for c in a] == [c[0] for c in tiny_bridge.generate(v, max_new_tokens=6)]
+
+
+def test_token_budget_grows_with_length_and_is_clipped(tiny_tokenizer):
+    b = token_budget(tiny_tokenizer, ["a cat", "the cat sat on the mat " * 40], lo=4, hi=50)
+    assert b[0] < b[1] == 50
+
+
+def test_schedule_warms_up_then_decays():
+    assert cosine_schedule(0, 100, 10) < cosine_schedule(9, 100, 10) == 1.0
+    assert abs(cosine_schedule(100, 100, 10) - 0.1) < 1e-9
+
+
+def test_config_round_trips_through_json():
+    c = BridgeConfig(n_tokens=3, provenance={"corpus": "x"})
+    assert BridgeConfig.from_json(c.to_json()) == c

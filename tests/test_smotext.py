@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from privsynth.errors import UserError
+from privsynth.smotext import SMOTExT, class_sizes, interpolate, normalize_text
+
+
+def unit(rng, n, d=16):
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_interpolated_vectors_are_unit_and_keep_labels():
+    rng = np.random.default_rng(0)
+    X, y = unit(rng, 20), np.array(["a"] * 10 + ["b"] * 10, dtype=object)
+    V, Y, pairs = interpolate(X, y, {"a": 7, "b": 5}, rng=np.random.default_rng(1), return_pairs=True)
+    assert V.shape == (12, 16)
+    assert np.allclose(np.linalg.norm(V, axis=1), 1, atol=1e-5)
+    assert list(Y) == ["a"] * 7 + ["b"] * 5
+    for (i, j, lam), label in zip(pairs, Y):
+        assert y[i] == y[j] == label and i != j
+        assert 0.25 <= lam <= 0.75
+
+
+def test_partner_is_among_the_k_nearest_same_class():
+    rng = np.random.default_rng(0)
+    X, y = unit(rng, 30), np.array(["a"] * 30, dtype=object)
+    _, _, pairs = interpolate(X, y, {"a": 50}, k_neighbors=2, rng=np.random.default_rng(0), return_pairs=True)
+    sims = X @ X.T
+    np.fill_diagonal(sims, -np.inf)
+    for i, j, _ in pairs:
+        assert j in np.argsort(-sims[i])[:2]
+
+
+@pytest.mark.parametrize("bad", [(0.0, 0.5), (0.2, 1.0), (0.8, 0.2), (0.1,)])
+def test_lam_range_outside_open_interval_is_refused(bad):
+    with pytest.raises(ValueError, match="lam_range must"):
+        interpolate(np.eye(3, dtype=np.float32), np.array(["a"] * 3), {"a": 1}, lam_range=bad,
+                    rng=np.random.default_rng(0))
+
+
+def test_class_sizes_follow_input_scale_or_balance():
+    counts = {"ham": 87, "spam": 13}
+    assert class_sizes(counts) == counts
+    assert class_sizes(counts, n=10) == {"ham": 9, "spam": 1}
+    assert sum(class_sizes({"a": 1, "b": 1, "c": 1}, n=10).values()) == 10
+    assert class_sizes(counts, n_per_class=5) == {"ham": 5, "spam": 5}
+    with pytest.raises(UserError, match="not both"):
+        class_sizes(counts, n=5, n_per_class=5)
+
+
+def test_normalize_text_ignores_case_whitespace_and_edge_punctuation():
+    assert normalize_text("  Hello   World! ") == normalize_text("hello world")
+
+
+def test_generate_with_a_tiny_bridge_keeps_labels_and_never_copies(tiny_bridge, hashing_encoder, corpus_texts):
+    labels = ["x"] * 5 + ["y"] * 5
+    gen = SMOTExT(n_candidates=3, max_new_tokens=8, encoder=hashing_encoder, bridge=tiny_bridge, random_state=3)
+    texts, out_labels = gen.fit(corpus_texts, labels).generate(n_per_class=3)
+    assert out_labels == ["x"] * 3 + ["y"] * 3
+    assert len(texts) == 6
+    members = {normalize_text(t) for t in corpus_texts}
+    assert all(normalize_text(t) and normalize_text(t) not in members for t in texts)
+
+
+def test_generate_is_deterministic_under_a_seed(tiny_bridge, hashing_encoder, corpus_texts):
+    labels = ["x"] * 10
+
+    def run(seed):
+        gen = SMOTExT(n_candidates=2, max_new_tokens=6, encoder=hashing_encoder, bridge=tiny_bridge, random_state=seed)
+        return gen.fit(corpus_texts, labels).generate(n=4)[0]
+
+    assert run(5) == run(5)
+
+
+def test_fit_refuses_a_singleton_class(hashing_encoder, corpus_texts):
+    with pytest.raises(UserError, match="class 'lonely' has 1"):
+        SMOTExT(encoder=hashing_encoder).fit(corpus_texts[:3], ["a", "a", "lonely"])
+
+
+def test_bad_k_neighbors_names_the_parameter(hashing_encoder):
+    with pytest.raises(ValueError, match="k_neighbors must be an int >= 1; got 0"):
+        SMOTExT(k_neighbors=0, encoder=hashing_encoder).fit(["a", "b"], ["x", "x"])
