@@ -1,0 +1,553 @@
+"""Utility benchmark: train on synthetic (or augmented, or privately trained), test on real.
+
+Every row trains two downstream classifiers -- TF-IDF + logistic regression and logistic
+regression on MiniLM embeddings -- and scores them on the fixed real test split
+(`benchmarks/splits/`, never seen by any generator): accuracy, macro-F1 and, on SMS, the
+spam-class F1; mean and sd over the seeds. Each privsynth (and DP fine-tuned generator) run
+also records its wall time, peak memory and the auditor's headline figures
+(`audits.run(members=train, holdout=test, synthetic)`), so utility and leakage sit in one table.
+
+Rows (`--rows`, comma-separated, shell patterns allowed, e.g. `synth-dp-*`); time on 2 busy
+CPU cores, candidates 8 unless said:
+  real               train on the real training split (the ceiling)               seconds
+  synth-none         privsynth mode none, synthetic only (SMOTExT)                 ~1-3 s per synthetic record
+  synth-noise        mode noise, scale 1.0 (median NN distances), synthetic only   as synth-none
+  synth-dp-eps{1,4,8} mode dp (Private Evolution), synthetic only                  ~1-3 s per decode; decodes =
+                     2*P (initial) + (T-1)*2*(P - P/4) + n  (P population per class, T rounds; 2 classes)
+  real+synth-spam    SMS: real + privsynth (mode none) spam records                as synth-none, n = --n-minority
+  eda                SMS: real + EDA variants of real spam (random swap/deletion)   seconds
+  dpsgd-eps{1,4,8}   DP-SGD logistic regression on the real data (opacus), delta as privsynth's dp rows
+                     (hashed tf features for the TF-IDF column, MiniLM embeddings)   ~1 min per epsilon
+  dpgen-eps4         DP-SGD LoRA fine-tuned SmolLM2, label-prompted sampling (dp-transformers recipe);
+                     not in the default rows: hours on CPU, run it on a GPU (`--device cuda --rows dpgen-eps4`)
+
+The full run (default) is many hours on CPU: it is resumable. Results go to
+`benchmarks/results/utility.json` one entry per finished (dataset, row, seed), written
+atomically; started again with the same options it skips finished entries (an entry whose
+options changed, e.g. a new bridge, is recomputed). Generated texts are kept beside the JSON
+(`<out stem>_synthetic/`), so a crash after a long generation does not lose it.
+
+Usage:
+  python benchmarks/utility.py --quick --rows real,eda,dpsgd-*           # minutes
+  python benchmarks/utility.py                                            # full (resumable)
+  python benchmarks/utility.py --rows synth-dp-eps4 --datasets sms --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for p in (str(ROOT), str(HERE)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import splits  # noqa: E402
+import utility_report as report  # noqa: E402
+from privsynth.errors import UserError  # noqa: E402
+from privsynth.io import write_json_atomic  # noqa: E402
+
+RESULTS = HERE / "results"
+POSITIVE = {"sms": "spam"}  # the minority class whose F1 is reported
+
+
+class Row(NamedTuple):
+    kind: str          # real | synth | minority | eda | dpsgd | dpgen
+    label: str
+    datasets: tuple[str, ...]
+    mode: str | None = None
+    epsilon: float | None = None
+    default: bool = True
+    uses_bridge: bool = False
+
+
+ROWS: dict[str, Row] = {
+    "real": Row("real", "train on real (ceiling)", ("sms", "rt")),
+    "synth-none": Row("synth", "privsynth none, synthetic only", ("sms", "rt"), "none", uses_bridge=True),
+    "synth-noise": Row("synth", "privsynth noise 1.0, synthetic only", ("sms", "rt"), "noise", uses_bridge=True),
+    **{f"synth-dp-eps{e}": Row("synth", f"privsynth dp eps {e}, synthetic only", ("sms", "rt"), "dp", float(e),
+                               uses_bridge=True) for e in (1, 4, 8)},
+    "real+synth-spam": Row("minority", "real + privsynth spam (none)", ("sms",), "none", uses_bridge=True),
+    "eda": Row("eda", "real + EDA spam (swap, deletion)", ("sms",)),
+    **{f"dpsgd-eps{e}": Row("dpsgd", f"DP-SGD classifier eps {e}", ("sms", "rt"), epsilon=float(e)) for e in (1, 4, 8)},
+    "dpgen-eps4": Row("dpgen", "DP fine-tuned generator eps 4", ("sms", "rt"), epsilon=4.0, default=False),
+}
+
+
+@dataclass
+class Config:
+    """Every option an entry's numbers depend on (seeds, rows and datasets only select entries)."""
+
+    quick: bool = False
+    n_train: int | None = None        # None: the whole training split
+    n_test: int | None = None
+    n_synth: int | None = 1000        # synthetic records per run, class shares as in the data
+    n_synth_per_class: int | None = None  # or this many per class (quick)
+    n_minority: int | None = None     # synthetic spam added in real+synth-spam / eda; None: as many as real spam
+    candidates: int = 8
+    noise_scale: float = 1.0
+    pe_rounds: int = 5
+    pe_population: int = 64
+    dpsgd_epochs: int = 20
+    dpgen_epochs: int = 3
+    dpgen_batch: int = 64
+    classifier_C: float = 10.0
+    audit: bool = True
+    bridge: str | None = None
+    bridge_sha256: str | None = None
+
+    @classmethod
+    def quick_defaults(cls) -> "Config":
+        return cls(quick=True, n_train=300, n_test=200, n_synth=None, n_synth_per_class=5, n_minority=10,
+                   candidates=2, pe_rounds=2, pe_population=8, dpsgd_epochs=10, dpgen_epochs=1, dpgen_batch=16)
+
+
+# -- data and models ---------------------------------------------------------------------------------------
+
+class Data(NamedTuple):
+    train: list[splits.Record]
+    test: list[splits.Record]
+
+
+def load_data(dataset: str, cfg: Config) -> Data:
+    train, test = splits.load_split(dataset)
+    if cfg.n_train:
+        train = splits.subsample(train, cfg.n_train, seed=0)
+    if cfg.n_test:
+        test = splits.subsample(test, cfg.n_test, seed=0)
+    return Data(train, test)
+
+
+class Models:
+    """The encoder and the bridge, loaded once, plus an in-memory embedding cache by text."""
+
+    def __init__(self, cfg: Config, device: str = "cpu"):
+        self.cfg, self.device = cfg, device
+        self._encoder = self._bridge = None
+        self._vectors: dict[str, np.ndarray] = {}
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from privsynth.encoder import Encoder
+
+            self._encoder = Encoder(device=self.device)
+        return self._encoder
+
+    @property
+    def bridge(self):
+        if self._bridge is None:
+            from privsynth.bridge import Bridge
+
+            self._bridge = Bridge.load(self.cfg.bridge).to(self.device)
+        return self._bridge
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            for t, v in zip(missing, self.encoder.encode(missing)):
+                self._vectors[t] = v
+        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+
+# -- classifiers -------------------------------------------------------------------------------------------
+
+def metrics(y_true: list[str], y_pred, dataset: str) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    labels = sorted(set(y_true))
+    out = {"accuracy": float(accuracy_score(y_true, y_pred)),
+           "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))}
+    if dataset in POSITIVE:
+        out["spam_f1"] = float(f1_score(y_true, y_pred, labels=[POSITIVE[dataset]], average="macro", zero_division=0))
+    return out
+
+
+def _fit_predict(X_train, y_train: list[str], X_test, C: float) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(y_train)) < 2:  # a generator that produced one class: the classifier can only say that
+        return np.array([y_train[0] if y_train else ""] * X_test.shape[0], dtype=object)
+    return LogisticRegression(C=C, max_iter=3000).fit(X_train, y_train).predict(X_test)
+
+
+def classify(train_texts: list[str], train_labels: list[str], data: Data, dataset: str, models: Models,
+             cfg: Config) -> dict[str, dict[str, float]]:
+    """Both downstream classifiers (fixed hyperparameters, never tuned on the test split)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    test_texts, test_labels = [r.text for r in data.test], [r.label for r in data.test]
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    Xtr = tfidf.fit_transform(train_texts)
+    pred_tfidf = _fit_predict(Xtr, train_labels, tfidf.transform(test_texts), cfg.classifier_C)
+    pred_mini = _fit_predict(models.embed(train_texts), train_labels, models.embed(test_texts), cfg.classifier_C)
+    return {"tfidf_lr": metrics(test_labels, pred_tfidf, dataset), "minilm_lr": metrics(test_labels, pred_mini, dataset)}
+
+
+# -- measuring a generation run ------------------------------------------------------------------------------
+
+class Measure:
+    """Wall time and peak resident memory of a block: /proc/self/status VmRSS sampled every
+    0.2 s (torch's allocations are invisible to tracemalloc), plus getrusage's process peak."""
+
+    def __enter__(self) -> "Measure":
+        self.peak_kb, self._stop = _rss_kb(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        self.t0 = time.perf_counter()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, _rss_kb())
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s = time.perf_counter() - self.t0
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, _rss_kb())
+
+    def as_dict(self, n_synthetic: int) -> dict[str, Any]:
+        return {"wall_s": round(self.wall_s, 2), "n_synthetic": n_synthetic,
+                "s_per_record": round(self.wall_s / max(n_synthetic, 1), 3),
+                "peak_rss_mb": round(self.peak_kb / 1024, 1),
+                "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# -- generation ------------------------------------------------------------------------------------------------
+
+def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: int, cfg: Config, models: Models,
+                       epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None):
+    """privsynth's library calls, as `privsynth generate` makes them: (texts, labels, info)."""
+    from privsynth.smotext import SMOTExT
+
+    X = models.embed(texts)
+    info: dict[str, Any] = {"mode": mode, "candidates": cfg.candidates, "members": len(texts)}
+    if mode == "dp":
+        from privsynth.privacy.pe import PrivateEvolution
+
+        pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
+                              n_candidates=cfg.candidates)
+        out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
+                                           rng_seed=seed)
+        info.update(epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
+                    rounds=cfg.pe_rounds, population_per_class=cfg.pe_population)
+        return list(out_t), [str(y) for y in out_y], info
+    gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge, random_state=seed)
+    gen.fit(texts, labels, vectors=X)
+    if mode == "noise":
+        from privsynth.privacy.noise import noise_mode
+
+        V, Y, pairs = gen.sample_vectors(n, n_per_class)
+        V = noise_mode(V, gen.X_, scale=cfg.noise_scale, rng=np.random.default_rng([seed, 1]))
+        out_t, out_y = gen.decode(V, pairs), [str(y) for y in Y]
+        info["noise_scale"] = cfg.noise_scale
+    else:
+        out_t, out_y = gen.generate(n=n, n_per_class=n_per_class)
+    info["rejected_copies"] = int(getattr(gen, "rejected_", 0))
+    return out_t, out_y, info
+
+
+def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed: int) -> dict[str, Any]:
+    import audits
+
+    t0 = time.perf_counter()
+    rep = audits.run(members, holdout, synthetic, seed=seed)
+    mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
+    return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
+            "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
+            "decision": rep.decision, "audit_s": round(time.perf_counter() - t0, 1)}
+
+
+def _cached_generation(path: Path, make) -> dict[str, Any]:
+    """Generated texts survive a crash of what follows: reuse ``path`` if it exists."""
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    texts, labels, info = make()
+    out = {"texts": texts, "labels": labels, "info": info}
+    write_json_atomic(path, out)
+    return out
+
+
+# -- one entry --------------------------------------------------------------------------------------------------
+
+def synth_sizes(cfg: Config, n_members: int) -> tuple[int | None, int | None]:
+    if cfg.n_synth_per_class:
+        return None, cfg.n_synth_per_class
+    return min(cfg.n_synth or n_members, n_members), None
+
+
+def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, models: Models, synth_dir: Path,
+              log, device: str = "cpu") -> dict[str, Any]:
+    row = ROWS[name]
+    texts, labels = [r.text for r in data.train], [r.label for r in data.train]
+    test_texts = [r.text for r in data.test]
+    entry: dict[str, Any] = {"n_train_real": len(texts), "n_test": len(test_texts)}
+    stem = synth_dir / f"{dataset}-{name}-seed{seed}.json"
+    pos = POSITIVE.get(dataset)
+    n_minority = cfg.n_minority or sum(y == pos for y in labels)
+
+    if row.kind == "real":
+        train_t, train_y = texts, labels
+    elif row.kind in ("synth", "minority", "dpgen"):
+        if row.kind == "minority":
+            members = [t for t, y in zip(texts, labels) if y == pos]
+            holdout = [r.text for r in data.test if r.label == pos]
+            n, npc, member_labels = n_minority, None, [pos] * len(members)
+        else:
+            members, holdout, member_labels = texts, test_texts, labels
+            n, npc = synth_sizes(cfg, len(texts))
+
+        def make():
+            with Measure() as m:
+                if row.kind == "dpgen":
+                    from privsynth.privacy.planner import default_delta
+                    from privsynth.smotext import class_sizes
+                    from utility_baselines import dp_finetune_generate
+
+                    counts = {c: labels.count(c) for c in sorted(set(labels))}
+                    out = dp_finetune_generate(members, member_labels, class_sizes(counts, n, npc),
+                                               epsilon=row.epsilon, delta=default_delta(len(members)),
+                                               epochs=cfg.dpgen_epochs, batch_size=cfg.dpgen_batch, device=device,
+                                               seed=seed, log=log)
+                else:
+                    out = generate_privsynth(row.mode, members, member_labels, seed=seed, cfg=cfg, models=models,
+                                             epsilon=row.epsilon, n=n, n_per_class=npc)
+            out[2].update(m.as_dict(len(out[0])))
+            return out
+
+        gen = _cached_generation(stem, make)
+        entry["generation"] = gen["info"]
+        entry["synthetic_file"] = str(stem.relative_to(ROOT)) if stem.is_relative_to(ROOT) else str(stem)
+        if row.uses_bridge:
+            entry["generation"]["bridge_sha256"] = cfg.bridge_sha256
+        log(f"  generated {len(gen['texts'])} records in {gen['info']['wall_s']:.0f}s "
+            f"({gen['info']['s_per_record']:.2f} s/record, peak RSS {gen['info']['peak_rss_mb']:.0f} MB)")
+        if cfg.audit:
+            entry["audit"] = run_audit(members, holdout, gen["texts"], seed)
+            log(f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
+                f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)")
+        if row.kind == "minority":
+            train_t, train_y = texts + gen["texts"], labels + gen["labels"]
+        else:
+            train_t, train_y = gen["texts"], gen["labels"]
+        entry["examples"] = gen["texts"][:3]
+    elif row.kind == "eda":
+        from utility_baselines import EDA_NOTE, EDA_OPERATIONS, eda_minority
+
+        extra = eda_minority([t for t, y in zip(texts, labels) if y == pos], n_minority, seed=seed)
+        train_t, train_y = texts + extra, labels + [pos] * len(extra)
+        entry["eda"] = {"operations": EDA_OPERATIONS, "note": EDA_NOTE, "alpha": 0.1, "n_added": len(extra)}
+        entry["examples"] = extra[:3]
+    elif row.kind == "dpsgd":
+        from privsynth.privacy.planner import default_delta
+        from utility_baselines import dpsgd_logreg, hashed_features
+
+        classes = sorted(set(labels))
+        y = np.array([classes.index(v) for v in labels])
+        delta = default_delta(len(texts))
+        test_labels = [r.label for r in data.test]
+        entry["metrics"], entry["dpsgd"] = {}, {}
+        for clf, (Xtr, Xte) in {"tfidf_lr": (hashed_features(texts), hashed_features(test_texts)),
+                                "minilm_lr": (models.embed(texts), models.embed(test_texts))}.items():
+            pred, info = dpsgd_logreg(Xtr, y, Xte, epsilon=row.epsilon, delta=delta, n_classes=len(classes),
+                                      epochs=cfg.dpsgd_epochs, seed=seed)
+            entry["metrics"][clf] = metrics(test_labels, [classes[i] for i in pred], dataset)
+            entry["dpsgd"][clf] = {**info, "features": "hashed tf (2^14, no IDF)" if clf == "tfidf_lr"
+                                   else "MiniLM embeddings (public encoder)"}
+        return entry
+    else:  # pragma: no cover - ROWS is closed
+        raise ValueError(row.kind)
+    entry["n_train"] = len(train_t)
+    entry["metrics"] = classify(train_t, train_y, data, dataset, models, cfg)
+    return entry
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+
+def select_rows(spec: str | None) -> list[str]:
+    if not spec:
+        return [n for n, r in ROWS.items() if r.default]
+    if spec == "all":
+        return list(ROWS)
+    out: list[str] = []
+    for pat in (s.strip() for s in spec.split(",") if s.strip()):
+        hits = [n for n in ROWS if fnmatch.fnmatchcase(n, pat)]
+        if not hits:
+            raise SystemExit(f"--rows: no row matches {pat!r}; rows: {', '.join(ROWS)}")
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
+    d = asdict(cfg)
+    if not ROWS[name].uses_bridge:
+        d.pop("bridge"), d.pop("bridge_sha256")
+    return report.fingerprint({"config": d, "dataset": dataset, "row": name,
+                               "split": splits.SPLIT_FILES[dataset]})
+
+
+def run_info(argv: list[str]) -> dict[str, Any]:
+    def git(*a):
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    versions = {"python": platform.python_version()}
+    for dist in ("privsynth", "torch", "transformers", "peft", "opacus", "scikit-learn", "numpy",
+                 "sentence-transformers", "matplotlib"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    import audits
+
+    versions["audits"] = audits.__version__
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": argv, "git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain", "--", "privsynth", "audits", "benchmarks")),
+            "versions": versions, "machine": {"platform": platform.platform(), "cpus": _cpus()}}
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[1:]))
+    ap.add_argument("--quick", action="store_true",
+                    help="development run: 300 train / 200 test records, 1 seed, 5 synthetic records per class, "
+                         "2 candidates, PE with 2 rounds of 8 per class")
+    ap.add_argument("--datasets", default="sms,rt")
+    ap.add_argument("--rows", default=None, help="comma list or patterns; 'all' adds dpgen-eps4 (default: all but dpgen)")
+    ap.add_argument("--seeds", default=None, help="default 0,1,2 (0 with --quick)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results JSON (default benchmarks/results/utility.json, utility_quick.json with --quick); "
+                         ".md and .png are written beside it")
+    ap.add_argument("--fresh", action="store_true", help="ignore the entries already in --out")
+    ap.add_argument("--bridge", default=None, help="bridge weights (default: the shipped ones)")
+    ap.add_argument("--n-synth", type=int, default=None, help="synthetic records per run (full default 1000)")
+    ap.add_argument("--n-synth-per-class", type=int, default=None)
+    ap.add_argument("--n-minority", type=int, default=None, help="spam records added (default: as many as real spam)")
+    ap.add_argument("--candidates", type=int, default=None)
+    ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
+    return ap.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
+    cfg = Config.quick_defaults() if args.quick else Config()
+    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates"):
+        if getattr(args, opt) is not None:
+            setattr(cfg, opt, getattr(args, opt))
+    if args.n_synth is not None:
+        cfg.n_synth_per_class = None
+    elif args.n_synth_per_class is not None:
+        cfg.n_synth = None
+    cfg.audit = not args.no_audit
+    if any(ROWS[r].uses_bridge for r in rows):
+        from privsynth.bridge import DEFAULT_WEIGHTS
+        from privsynth.models import sha256_file
+
+        path = Path(args.bridge) if args.bridge else DEFAULT_WEIGHTS
+        if not path.exists():
+            raise SystemExit(f"{path}: bridge weights not found; pass --bridge PATH (e.g. a run folder's "
+                             f"bridge.safetensors) or leave the privsynth rows out with --rows")
+        cfg.bridge, cfg.bridge_sha256 = str(path), sha256_file(path)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rows = select_rows(args.rows)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    for d in datasets:
+        if d not in splits.DATASETS:
+            raise SystemExit(f"--datasets: unknown {d!r}; known: {', '.join(splits.DATASETS)}")
+    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    cfg = build_config(args, rows)
+    out = args.out or RESULTS / ("utility_quick.json" if args.quick else "utility.json")
+    synth_dir = out.with_name(out.stem + "_synthetic")
+    synth_dir.mkdir(parents=True, exist_ok=True)
+    store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
+    models = Models(cfg, args.device)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    failures = 0
+    for dataset in datasets:
+        data = None
+        for name in rows:
+            if dataset not in ROWS[name].datasets:
+                continue
+            for seed in seeds:
+                key, fp = report.entry_key(dataset, name, seed), entry_fingerprint(cfg, dataset, name)
+                if store.done(key, fp):
+                    log(f"{key}: done, skipped")
+                    continue
+                if store.get(key) is not None:
+                    for stale in synth_dir.glob(f"{dataset}-{name}-seed{seed}.json"):
+                        stale.unlink()  # options changed: its generation is stale too
+                data = data or load_data(dataset, cfg)
+                log(f"{key}: running ({len(data.train)} train, {len(data.test)} test)")
+                t0 = time.perf_counter()
+                entry = {"key": key, "dataset": dataset, "row": name, "seed": seed, "label": ROWS[name].label,
+                         "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp,
+                         "git_commit": store.data["runs"][-1]["git_commit"]}
+                try:
+                    entry.update(run_entry(dataset, name, seed, data, cfg, models, synth_dir, log, args.device))
+                    entry["status"] = "ok"
+                except UserError as err:  # e.g. a class too small for the dp budget: a result, not a crash
+                    entry.update(status="refused", error=str(err))
+                except Exception:  # noqa: BLE001 - keep going; an unfinished entry is retried next time
+                    failures += 1
+                    log(f"{key}: FAILED (not recorded, rerun to retry)\n{traceback.format_exc()}")
+                    continue
+                entry["entry_s"] = round(time.perf_counter() - t0, 1)
+                store.add(entry)
+                log(f"{key}: {entry['status']} in {entry['entry_s']:.0f}s " + (json.dumps(entry.get("metrics"))
+                                                                              if entry["status"] == "ok" else entry["error"]))
+    summary = report.summarize(store.entries)
+    verdicts = report.verdicts(summary)
+    store.finish(summary, verdicts)
+    title = "Utility benchmark (quick development run)" if cfg.quick else "Utility benchmark"
+    out.with_suffix(".md").write_text(report.markdown_table(summary, verdicts, title=title), encoding="utf-8")
+    report.plot(summary, out.with_suffix(".png"))
+    for v in verdicts:
+        log(f"VERDICT {v['line']}")
+    log(f"wrote {out}, {out.with_suffix('.md').name}, {out.with_suffix('.png').name}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

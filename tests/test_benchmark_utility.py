@@ -1,0 +1,163 @@
+"""The utility benchmark's pure-Python parts: splits, the resumable store, the table, the verdicts,
+EDA. No model is loaded; the committed split files are checked against a fresh construction."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import splits  # noqa: E402
+import utility_report as report  # noqa: E402
+from utility_baselines import EDA_OPERATIONS, eda_minority, random_deletion, random_swap  # noqa: E402
+
+from privsynth.smotext import normalize_text  # noqa: E402
+
+
+def _records():
+    recs = []
+    for i in range(200):
+        label = "spam" if i % 5 == 0 else "ham"
+        text = f"message number {i % 60}" + ("!" if i % 2 else "")  # many normalised duplicates
+        recs.append(splits.Record(f"r{i:03d}", text if i % 7 else text.upper(), label))
+    return recs
+
+
+def test_split_is_deterministic_for_a_seed_and_changes_with_it():
+    recs = _records()
+    assert splits.make_test_ids(recs, seed=0) == splits.make_test_ids(list(reversed(recs)), seed=0)
+    assert splits.make_test_ids(recs, seed=0) != splits.make_test_ids(recs, seed=1)
+
+
+def test_split_keeps_identical_normalised_texts_on_one_side():
+    recs = _records()
+    test = set(splits.make_test_ids(recs, seed=3))
+    sides: dict[str, set[bool]] = {}
+    for r in recs:
+        sides.setdefault(normalize_text(r.text), set()).add(r.id in test)
+    assert all(len(s) == 1 for s in sides.values())
+
+
+def test_split_takes_about_a_fifth_of_each_class():
+    recs = [splits.Record(f"x{i}", f"distinct text {i}", "a" if i < 300 else "b") for i in range(400)]
+    test = set(splits.make_test_ids(recs))
+    assert sum(r.id in test for r in recs if r.label == "a") == 60
+    assert sum(r.id in test for r in recs if r.label == "b") == 20
+
+
+def test_committed_split_files_match_a_fresh_construction(tmp_path):
+    for name in splits.DATASETS:
+        records = splits.read_dataset(name)
+        committed = splits.read_ids(splits.SPLIT_DIR / splits.SPLIT_FILES[name])
+        assert committed == splits.make_test_ids(records)
+        train, test = splits.load_split(name)
+        assert not {normalize_text(r.text) for r in train} & {normalize_text(r.text) for r in test}
+
+
+def test_subsample_is_stratified_seeded_and_keeps_small_classes():
+    recs = [splits.Record(f"x{i}", f"t{i}", "big" if i < 990 else "small") for i in range(1000)]
+    a = splits.subsample(recs, 100, seed=0)
+    assert a == splits.subsample(recs, 100, seed=0)
+    assert sum(r.label == "small" for r in a) >= 2
+
+
+def _entry(dataset, row, seed, f1, spam=None, epsilon=None, status="ok"):
+    m = {"macro_f1": f1, "accuracy": f1 + 0.05}
+    if spam is not None:
+        m["spam_f1"] = spam
+    return {"key": report.entry_key(dataset, row, seed), "dataset": dataset, "row": row, "seed": seed,
+            "label": row, "epsilon": epsilon, "fingerprint": "fp", "status": status,
+            "metrics": {"tfidf_lr": dict(m), "minilm_lr": dict(m)}}
+
+
+def test_store_resumes_finished_entries_and_recomputes_changed_ones(tmp_path):
+    path = tmp_path / "u.json"
+    store = report.ResultStore(path, {"quick": True}, {"argv": ["first"]})
+    store.add(_entry("sms", "real", 0, 0.9))
+    on_disk = json.loads(path.read_text())  # written at once: a kill after add loses nothing
+    assert [e["key"] for e in on_disk["entries"]] == ["sms/real/seed0"]
+
+    again = report.ResultStore(path, {"quick": True}, {"argv": ["second"]})
+    assert again.done("sms/real/seed0", "fp")
+    assert not again.done("sms/real/seed0", "other-options")
+    assert not again.done("sms/real/seed1", "fp")
+    assert [r["argv"] for r in again.data["runs"]] == [["first"], ["second"]]
+    again.add({**_entry("sms", "real", 0, 0.8), "fingerprint": "new"})
+    assert len(again.entries) == 1 and again.entries[0]["fingerprint"] == "new"
+
+    fresh = report.ResultStore(path, {"quick": True}, {"argv": ["third"]}, fresh=True)
+    assert fresh.entries == []
+
+
+def test_fingerprint_is_stable_and_order_free():
+    assert report.fingerprint({"a": 1, "b": [1, 2]}) == report.fingerprint({"b": [1, 2], "a": 1})
+    assert report.fingerprint({"a": 1}) != report.fingerprint({"a": 2})
+
+
+def test_summary_gives_mean_and_sample_sd_over_seeds_and_lists_failures():
+    entries = [_entry("sms", "real", 0, 0.90, 0.80), _entry("sms", "real", 1, 0.94, 0.84),
+               {**_entry("sms", "synth-dp-eps1", 0, 0.0, 0.0, 1.0), "status": "refused", "error": "class too small"}]
+    s = {x["row"]: x for x in report.summarize(entries)}
+    f1 = s["real"]["metrics"]["tfidf_lr"]["macro_f1"]
+    assert f1["mean"] == pytest.approx(0.92) and f1["sd"] == pytest.approx(0.0282843, rel=1e-4) and f1["n"] == 2
+    assert s["synth-dp-eps1"]["metrics"]["tfidf_lr"]["macro_f1"] is None
+    assert s["synth-dp-eps1"]["failed"] == {"0": "class too small"}
+
+
+def test_markdown_table_has_one_table_per_dataset_and_spam_columns_only_for_sms():
+    entries = [_entry("sms", "real", 0, 0.9, 0.8), _entry("sms", "real", 1, 0.92, 0.82), _entry("rt", "real", 0, 0.7)]
+    md = report.markdown_table(report.summarize(entries))
+    sms, rt = md.split("## sms")[1], md.split("## rt")[1].split("## sms")[0]
+    assert "spam F1" in sms and "spam F1" not in rt
+    assert "| real | - | 2 | 0.910 ± 0.014 |" in sms
+    assert "| real | - | 1 | 0.700 |" in rt
+
+
+def test_verdicts_compare_against_the_targets():
+    entries = [_entry("sms", "real", 0, 1.0, 0.80), _entry("sms", "synth-none", 0, 0.98, 0.7),
+               _entry("sms", "synth-dp-eps4", 0, 0.90, 0.6, 4.0), _entry("sms", "dpsgd-eps4", 0, 0.85, 0.5, 4.0),
+               _entry("sms", "real+synth-spam", 0, 1.0, 0.86), _entry("sms", "eda", 0, 1.0, 0.87)]
+    v = {(x["classifier"], x["target"]): x["status"] for x in report.verdicts(report.summarize(entries))}
+    assert v[("tfidf_lr", "synth-none macro-F1 >= 97% of train-on-real")] == "MET"
+    assert v[("tfidf_lr", "synth-dp-eps4 macro-F1 >= 92% of train-on-real")] == "MISSED"
+    assert v[("tfidf_lr", "synth-dp-eps4 macro-F1 above dpsgd-eps4")] == "MET"
+    assert v[("tfidf_lr", "synth-dp-eps4 macro-F1 above dpgen-eps4")] == "not run"
+    assert v[("tfidf_lr", "spam F1 with privsynth minority augmentation >= 5 points above none")] == "MET"
+    assert v[("tfidf_lr", "spam F1 with privsynth minority augmentation above EDA")] == "MISSED"
+
+
+def test_plot_writes_a_png(tmp_path):
+    entries = [_entry("sms", "real", 0, 0.9, 0.8), _entry("sms", "synth-dp-eps4", 0, 0.8, 0.7, 4.0),
+               _entry("sms", "dpsgd-eps1", 0, 0.6, 0.5, 1.0), _entry("sms", "dpsgd-eps4", 0, 0.7, 0.6, 4.0)]
+    report.plot(report.summarize(entries), tmp_path / "u.png")
+    assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eda_operations_keep_words_and_are_seeded():
+    words = "one two three four five six seven eight nine ten".split()
+    swapped = random_swap(words, 2, random.Random(0))
+    assert sorted(swapped) == sorted(words)
+    kept = random_deletion(words, 0.1, random.Random(0))
+    assert kept and set(kept) <= set(words)
+    assert random_deletion(["solo"], 0.9, random.Random(0)) == ["solo"]
+    texts = ["win a free prize now call", "claim your cash reward today", "urgent text back to win"]
+    assert eda_minority(texts, 7, seed=1) == eda_minority(texts, 7, seed=1)
+    assert len(eda_minority(texts, 7, seed=1)) == 7
+    assert EDA_OPERATIONS == {"random_swap": True, "random_deletion": True,
+                              "synonym_replacement": False, "random_insertion": False}
+
+
+def test_row_selection_accepts_patterns_and_refuses_unknown_rows():
+    import utility
+
+    assert utility.select_rows("dpsgd-*") == ["dpsgd-eps1", "dpsgd-eps4", "dpsgd-eps8"]
+    assert "dpgen-eps4" not in utility.select_rows(None)
+    assert "dpgen-eps4" in utility.select_rows("all")
+    with pytest.raises(SystemExit):
+        utility.select_rows("no-such-row")
