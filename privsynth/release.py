@@ -199,7 +199,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
             from privsynth.privacy.noise import noise_mode
 
             V, Y, pairs = gen.sample_vectors(request.n, request.n_per_class)
-            V = noise_mode(V, gen.X_, scale=request.noise_scale, rng=np.random.default_rng(request.seed))
+            V = noise_mode(V, gen.X_, scale=request.noise_scale, rng=np.random.default_rng([request.seed, 1]))
             return Generated(gen.decode(V, pairs), [str(y) for y in Y], None, ids)
         from privsynth.privacy.pe import PrivateEvolution
 
