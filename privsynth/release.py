@@ -64,7 +64,14 @@ class ReleaseRequest:
     n: int | None = None
     n_per_class: int | None = None
     noise_scale: float = 1.0
+    rounds: int = 5
+    population_per_class: int = 64
+    n_candidates: int = 8
     command: list[str] = field(default_factory=list)
+
+    def pe_options(self) -> dict[str, Any]:
+        """Private Evolution settings, the same for the plan and for the run."""
+        return {"rounds": self.rounds, "population_per_class": self.population_per_class}
 
     @property
     def mode(self) -> str:
@@ -177,7 +184,8 @@ def _model_identities(encoder_name: str | None = None, bridge_path: Path | None 
 
 
 def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | None = None,
-                      n_candidates: int = 8, max_new_tokens: int | None = None, pe_options: dict | None = None):
+                      n_candidates: int | None = None, max_new_tokens: int | None = None,
+                      pe_options: dict | None = None):
     """A generate function around SMOTExT (none/noise) and Private Evolution (dp).
 
     ``encoder``/``bridge`` None: the embedded defaults (loaded on first use).
@@ -188,7 +196,8 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         from privsynth.smotext import SMOTExT
 
-        gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed, n_candidates=n_candidates,
+        gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed,
+                      n_candidates=request.n_candidates if n_candidates is None else n_candidates,
                       max_new_tokens=max_new_tokens, progress=progress.interactive)
         gen.fit(texts, labels)
         ids = models if models is not None else _model_identities()
@@ -203,7 +212,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
             return Generated(gen.decode(V, pairs), [str(y) for y in Y], None, ids)
         from privsynth.privacy.pe import PrivateEvolution
 
-        pe = PrivateEvolution(request.epsilon, request.delta, **(pe_options or {}))
+        pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})
         res = pe.generate(gen.X_, labels, gen.encoder_, gen._bridge(), n=request.n,
                           n_per_class=request.n_per_class, rng_seed=request.seed)
         return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids)
@@ -217,7 +226,8 @@ generate_default = smotext_generator()
 def plan_default(n_records: int, labels: list[str], request: ReleaseRequest) -> dict[str, Any]:
     from privsynth.privacy.pe import PrivateEvolution, dry_run
 
-    return dry_run(PrivateEvolution(request.epsilon, request.delta), n_records, n_classes=len(set(labels)),
+    return dry_run(PrivateEvolution(request.epsilon, request.delta, **request.pe_options()), n_records,
+                   n_classes=len(set(labels)),
                    n_synthetic=None if request.n_per_class else (request.n or n_records),
                    class_sizes_given=request.n_per_class is not None)
 
@@ -369,6 +379,10 @@ def _check_request(req: ReleaseRequest) -> None:
         raise UserError(f"--epsilon must be a positive number; got {req.epsilon!r}")
     if not 0 < req.holdout_fraction < 1:
         raise UserError(f"--holdout-fraction must be within (0, 1); got {req.holdout_fraction!r}")
+    for option, value in (("--rounds", req.rounds), ("--population", req.population_per_class),
+                          ("--candidates", req.n_candidates)):
+        if value < 1:
+            raise UserError(f"{option} must be >= 1; got {value}")
     if req.canaries < 0:
         raise UserError(f"--canaries must be >= 0; got {req.canaries!r}")
     if req.rejected_out is not None:

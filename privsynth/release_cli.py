@@ -49,6 +49,11 @@ def _exits(fn):
 @click.option("--n", "n", type=int, default=None, help="Total synthetic records (default: as many as members).")
 @click.option("--n-per-class", type=int, default=None, help="Synthetic records per class.")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="--privacy noise: scale in median NN distances.")
+@click.option("--rounds", type=int, default=5, show_default=True, help="dp: Private Evolution rounds (more rounds, more noise per round).")
+@click.option("--population", "population_per_class", type=int, default=64, show_default=True,
+              help="dp: candidates per class in each Private Evolution round (decoding cost grows with it).")
+@click.option("--candidates", "n_candidates", type=int, default=8, show_default=True,
+              help="Decoded candidates per synthetic record; the closest re-embedding wins.")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--label-col", default="label", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Show the plan and the budget; spend and write nothing.")
@@ -61,7 +66,8 @@ def _exits(fn):
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
-                    noise_scale, text_col, label_col, dry_run, force, sign_key, hmac_key_file, rejected_out, quiet):
+                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, dry_run, force,
+                    sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
     A privacy choice is required: --epsilon E (formal DP) or --privacy none|noise (no formal
@@ -75,6 +81,7 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         holdout_fraction=holdout_fraction, canaries=canaries, seed=seed, dry_run=dry_run, force=force,
         sign_key=sign_key, hmac_key_file=hmac_key_file, rejected_out=rejected_out, quiet=quiet,
         text_col=text_col, label_col=label_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
+        rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

@@ -36,7 +36,7 @@ def test_save_and_load_round_trip_gives_the_same_text(tmp_path, tiny_bridge, tin
 
 def test_decode_keeps_the_candidate_closest_to_the_target(tiny_bridge, hashing_encoder, corpus_texts):
     v = hashing_encoder.encode(corpus_texts[:4])
-    cands = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=4, seed=1)
+    cands = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=4, seed=0)  # decode seeds batch 0 with 0
     texts, scores = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
                                        batch_size=4, seed=0, return_scores=True)
     for i in range(4):
