@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 # Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
 # outcome: the reports in demo_out/release say why, check by check.
 demo: install
-	rm -rf demo_out
+	rm -rf demo_out && mkdir -p demo_out
 	PRIVSYNTH_HOME=$(CURDIR)/demo_out/.privsynth $(VENV)/bin/privsynth release privsynth/data/sample_sms.csv \
 	    --epsilon 4 --out demo_out/release --n 150 --rounds 2 --population 16 --candidates 2 --seed 0; \
 	rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then exit $$rc; fi; \
