@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from privsynth.cli import cli
 from privsynth.smotext import normalize_text
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # real models on 2 cores
 
 
 @pytest.fixture(scope="module")
