@@ -102,6 +102,7 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                              "epsilon": es[0].get("epsilon"), "order": es[0].get("order", 0),
                              "seeds": sorted(e["seed"] for e in ok),
                              "failed": {str(e["seed"]): e.get("error", e.get("status")) for e in es if e not in ok},
+                             "notes": [f"seed {e['seed']}: {e['note']}" for e in es if e.get("note")],
                              "metrics": {}}
         for clf in CLASSIFIERS:
             s["metrics"][clf] = {m: _mean_sd([e["metrics"][clf].get(m) for e in ok if clf in e.get("metrics", {})])
@@ -156,6 +157,8 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
         for s in rows:
             for seed, why in s["failed"].items():
                 lines.append(f"- {s['label']} seed {seed}: {why}")
+            for note in s.get("notes", []):
+                lines.append(f"- {s['label']} {note}")
         lines.append("")
     if verdicts:
         lines += ["## Targets", ""] + [f"- {v['line']}" for v in verdicts] + [""]
@@ -219,6 +222,7 @@ def plot(summary: list[dict[str, Any]], path: str | Path, metric: str = "macro_f
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     datasets = sorted({s["dataset"] for s in summary})
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(6 * max(1, len(datasets)), 4.2), squeeze=False)
@@ -239,6 +243,7 @@ def plot(summary: list[dict[str, Any]], path: str | Path, metric: str = "macro_f
                     ax.axhline(v, ls=ls, color=color, lw=1, label=f"{row} ({CLASSIFIERS[clf]})")
         ax.set_xscale("log")
         ax.set_xticks([1, 4, 8], ["1", "4", "8"])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("epsilon")
         ax.set_ylabel(metric.replace("_", "-"))
         ax.set_title(dataset)
