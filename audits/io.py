@@ -10,7 +10,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,15 +101,20 @@ def _read_csv(path: Path, content: str, text_col: str, label_col: str | None, ro
     return out
 
 
-def _read_jsonl(path: Path, content: str, text_col: str, label_col: str | None, role: str) -> list[Record]:
-    out: list[Record] = []
+def iter_jsonl(path: Path, content: str) -> Iterator[tuple[int, Any]]:
+    """(row, value) for each non-blank JSONL line; a line that is not JSON is an error naming its row."""
     for row, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            yield row, json.loads(line)
         except json.JSONDecodeError as e:
             raise AuditInputError(f"{path}: row {row}: not valid JSON ({e.msg})") from None
+
+
+def _read_jsonl(path: Path, content: str, text_col: str, label_col: str | None, role: str) -> list[Record]:
+    out: list[Record] = []
+    for row, obj in iter_jsonl(path, content):
         if not isinstance(obj, dict):
             raise AuditInputError(f"{path}: row {row}: expected a JSON object per line")
         _require_columns(path, list(obj), text_col, label_col, row=row)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from audits.errors import AuditInputError
-from audits.io import Record, as_records, write_atomic
+from audits.io import Record, as_records, iter_jsonl, write_atomic
 from audits.policy import Policy, load_policy
 from audits.result import CheckResult
 
@@ -71,19 +71,13 @@ def read_canaries(path: str | Path) -> list[Canary]:
     """Read and check a canary file; every secret must occur in its text."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        content = path.read_text(encoding="utf-8")
     except OSError as e:
         raise AuditInputError(f"{path}: cannot read canary file ({e.strerror})") from None
     except UnicodeDecodeError:
         raise AuditInputError(f"{path}: canary file is not valid UTF-8") from None
     out = []
-    for row, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise AuditInputError(f"{path}: row {row}: not valid JSON ({e.msg})") from None
+    for row, obj in iter_jsonl(path, content):
         if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in ("id", "text", "secret")):
             raise AuditInputError(f"{path}: row {row}: a canary needs string fields id, text and secret")
         if not obj["secret"] or obj["secret"] not in obj["text"]:
