@@ -7,7 +7,6 @@ Defaults come from PyPI packages so a fresh install works with no network:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -86,15 +85,9 @@ def load_lm(name: str | None = None, dtype: str = "float32"):
 
 def lm_identity(name: str | None) -> dict:
     """Name and content hash of the LM weights (recorded in manifests and model cards)."""
+    from privsynth.manifest import sha256_file
+
     if name is None or name == DEFAULT_LM:
         path = default_lm_file()
         return {"name": DEFAULT_LM, "file": path.name, "sha256": sha256_file(path)}
     return {"name": name}
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
