@@ -200,6 +200,24 @@ def classify(train_texts: list[str], train_labels: list[str], data: Data, datase
     return {"tfidf_lr": metrics(test_labels, pred_tfidf, dataset), "minilm_lr": metrics(test_labels, pred_mini, dataset)}
 
 
+def class_keeping(real_texts: list[str], real_labels: list[str], syn_texts: list[str], syn_labels: list[str],
+                  cfg: Config) -> dict[str, float]:
+    """Share of synthetic records that a TF-IDF + LR trained on the REAL training split labels
+    with their assigned class: per class and the macro mean (does the generator keep the class?)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not syn_texts:
+        return {}
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    pred = _fit_predict(tfidf.fit_transform(real_texts), real_labels, tfidf.transform(syn_texts), cfg.classifier_C)
+    out = {}
+    for c in sorted(set(syn_labels)):
+        rows = [i for i, y in enumerate(syn_labels) if y == c]
+        out[c] = float(np.mean([pred[i] == c for i in rows]))
+    out["macro"] = float(np.mean([out[c] for c in sorted(set(syn_labels))]))
+    return out
+
+
 # -- measuring a generation run ------------------------------------------------------------------------------
 
 class Measure:
@@ -360,6 +378,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
             entry["audit"] = run_audit(members, holdout, gen["texts"], seed)
             log(f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
                 f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)")
+        entry["class_keeping"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg)
         if row.kind == "minority":
             train_t, train_y = texts + gen["texts"], labels + gen["labels"]
         else:
@@ -466,6 +485,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-synth-per-class", type=int, default=None)
     ap.add_argument("--n-minority", type=int, default=None, help="spam records added (default: as many as real spam)")
     ap.add_argument("--candidates", type=int, default=None)
+    ap.add_argument("--pe-rounds", type=int, default=None, help="Private Evolution rounds (full default 5)")
+    ap.add_argument("--pe-population", type=int, default=None,
+                    help="Private Evolution candidates per class and round (full default 64)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     return ap.parse_args(argv)
@@ -473,7 +495,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
-    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates"):
+    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:

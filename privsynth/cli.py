@@ -203,8 +203,14 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
 @click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank on the LM (0: projector only).")
 @click.option("--lm", default=None, help="Causal LM name or path (default: embedded SmolLM2-135M-Instruct).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--pair-rate", type=float, default=0.25, show_default=True,
+              help="Share of each batch made of two short sentences joined, so in-between vectors "
+                   "(what SMOTExT interpolates) are trained on too.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from another run's checkpoint.pt (new optimiser and schedule).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm, device, seed) -> None:
+def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm, device, pair_rate, init_from,
+                     seed) -> None:
     """Train the embedding-to-text bridge on PUBLIC text only.
 
     Never train on private data: the weights can be shared and would carry it. Resumes from
@@ -217,7 +223,10 @@ def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm
     train_texts, _ = split_public(texts)
     bc = BridgeConfig(n_tokens=soft_tokens, lora_r=lora_r, lm_name=lm,
                       provenance={"corpus": str(corpus or "bundled Brown sentences"), "train_sentences": len(train_texts)})
-    tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    if not 0 <= pair_rate <= 1:
+        raise UserError(f"--pair-rate must be within [0, 1]; got {pair_rate}")
+    tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, pair_rate=pair_rate,
+                     init_from=str(init_from) if init_from else None)
     train(train_texts, out, bridge_config=bc, train_config=tc, log=click.echo)
     click.echo(f"weights: {Path(out) / 'bridge.safetensors'}")
 

@@ -1,7 +1,9 @@
 """Train the bridge on PUBLIC text: projector (+ LoRA on the LM), encoder and LM frozen.
 
 Objective: next-token loss of a sentence given its own soft tokens (xRAG's paraphrase
-pre-training). Runs on CPU or CUDA, logs one JSON line per logged step, checkpoints so an
+pre-training). With `pair_rate` > 0, that share of each batch is two short sentences joined
+into one text, encoded as a whole: the encoder puts such a text between its two halves, so the
+decoder learns what the in-between vectors that SMOTExT interpolates should decode to. Runs on CPU or CUDA, logs one JSON line per logged step, checkpoints so an
 interrupted run resumes where it stopped, and writes CPU-loadable safetensors.
 """
 
@@ -59,6 +61,21 @@ class TrainConfig:
     ckpt_every: int = 50
     seed: int = 0
     device: str = "cpu"
+    pair_rate: float = 0.0
+    pair_max_words: int = 14
+    init_from: str | None = None
+
+
+def make_batch(texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: float,
+               rng: np.random.Generator) -> list[str]:
+    """The texts at idx; a pair_rate share become '<short a> <short b>' (both from `short`)."""
+    batch = [texts[i] for i in idx]
+    if pair_rate <= 0 or len(short) < 2:
+        return batch
+    for j in np.flatnonzero(rng.random(len(batch)) < pair_rate):
+        a, b = rng.choice(short, size=2, replace=False)
+        batch[j] = f"{texts[a]} {texts[b]}"
+    return batch
 
 
 def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig | None = None,
@@ -79,6 +96,10 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_schedule(s, tc.steps, tc.warmup))
     start = 0
     ckpt = out / "checkpoint.pt"
+    if tc.init_from and not ckpt.exists():
+        bridge.load_state_dict(torch.load(tc.init_from, map_location=tc.device,
+                                          weights_only=False)["trainable"], strict=False)
+        log(f"initialised from {tc.init_from}")
     if ckpt.exists():
         state = torch.load(ckpt, map_location=tc.device, weights_only=False)
         bridge.load_state_dict(state["trainable"], strict=False)
@@ -88,6 +109,8 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
         log(f"resumed from step {start}")
     rng = np.random.default_rng(tc.seed)
     order = rng.permutation(len(texts))
+    short = np.array([i for i, t in enumerate(texts) if len(t.split()) <= tc.pair_max_words])
+    pair_rng = np.random.default_rng([tc.seed, start])
     bridge.train()
     log_path = out / "train_log.jsonl"
     t0, window = time.time(), []
@@ -96,7 +119,7 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
         idx = order[pos: pos + tc.batch_size]
         if len(idx) < tc.batch_size:
             idx = np.concatenate([idx, order[: tc.batch_size - len(idx)]])
-        batch = [texts[i] for i in idx]
+        batch = make_batch(texts, idx, short, tc.pair_rate, pair_rng)
         vecs = torch.from_numpy(encoder.encode(batch)).to(tc.device)
         loss = bridge.loss(vecs, batch)
         opt.zero_grad(set_to_none=True)

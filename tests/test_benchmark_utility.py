@@ -161,3 +161,17 @@ def test_row_selection_accepts_patterns_and_refuses_unknown_rows():
     assert "dpgen-eps4" in utility.select_rows("all")
     with pytest.raises(SystemExit):
         utility.select_rows("no-such-row")
+
+
+def test_class_keeping_scores_each_class_and_the_macro_mean():
+    import utility
+
+    real = ["win a free prize now", "claim your cash prize", "free entry win cash",
+            "see you at lunch", "are we meeting later", "call me when you get home"]
+    labels = ["spam", "spam", "spam", "ham", "ham", "ham"]
+    syn = ["free cash prize to win", "meeting you for lunch later", "win free entry", "cash prize claim"]
+    kept = utility.class_keeping(real, labels, syn, ["spam", "ham", "spam", "ham"], utility.Config())
+    assert kept["spam"] == 1.0  # both spam-like records keep their label
+    assert kept["ham"] == 0.5   # the spam-like record labelled ham does not
+    assert kept["macro"] == pytest.approx(0.75)
+    assert utility.class_keeping(real, labels, [], [], utility.Config()) == {}

@@ -66,3 +66,43 @@ def test_schedule_warms_up_then_decays():
 def test_config_round_trips_through_json():
     c = BridgeConfig(n_tokens=3, provenance={"corpus": "x"})
     assert BridgeConfig.from_json(c.to_json()) == c
+
+
+def test_pair_batches_join_two_short_texts_and_are_seeded():
+    from privsynth.train_bridge import make_batch
+
+    texts = ["one two", "three four five", "a much longer sentence that is not short at all", "six"]
+    short = np.array([0, 1, 3])
+    idx = np.array([2, 2, 2, 2, 2, 2])
+    assert make_batch(texts, idx, short, 0.0, np.random.default_rng(0)) == [texts[2]] * 6
+    joined = make_batch(texts, idx, short, 1.0, np.random.default_rng(0))
+    for t in joined:
+        a, b = [x for x in (texts[i] for i in short) if t.startswith(x + " ")], t
+        assert a and b[len(a[0]) + 1:] in [texts[i] for i in short] and b[len(a[0]) + 1:] != a[0]
+    assert joined == make_batch(texts, idx, short, 1.0, np.random.default_rng(0))
+
+
+def test_training_checkpoints_resumes_and_can_start_from_other_weights(tmp_path, tiny_tokenizer, hashing_encoder,
+                                                                        corpus_texts):
+    import json
+
+    from privsynth.train_bridge import TrainConfig, train
+
+    cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
+    kw = dict(bridge_config=cfg, encoder=hashing_encoder, tokenizer=tiny_tokenizer, log=lambda m: None)
+    train(corpus_texts, tmp_path / "a", lm=make_tiny_lm(tiny_tokenizer),
+          train_config=TrainConfig(steps=2, batch_size=4, warmup=1, log_every=1, ckpt_every=1, pair_rate=0.5), **kw)
+    assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["step"] == 2
+    # a longer run in the same folder resumes at step 2 instead of starting again
+    train(corpus_texts, tmp_path / "a", lm=make_tiny_lm(tiny_tokenizer),
+          train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=1, ckpt_every=1), **kw)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    # init_from starts a new run (fresh optimiser, step 0) from those weights
+    logs = []
+    b = train(corpus_texts, tmp_path / "b", lm=make_tiny_lm(tiny_tokenizer),
+              train_config=TrainConfig(steps=1, batch_size=4, warmup=1, init_from=str(tmp_path / "a" / "checkpoint.pt")),
+              **{**kw, "log": logs.append})
+    assert any("initialised from" in m for m in logs)
+    assert Bridge.load(tmp_path / "b" / "bridge.safetensors", lm=make_tiny_lm(tiny_tokenizer),
+                       tokenizer=tiny_tokenizer).config == b.config
