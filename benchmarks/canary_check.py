@@ -6,8 +6,11 @@ The game (one run per mode):
    point in embedding space). A seeded coin puts each one IN or OUT. IN canaries join the
    members with label "ham", ``--repeats`` copies each; OUT canaries never touch the generator.
 3. Generate synthetic text from the members.
-4. Attack: score every canary by the highest cosine between its embedding and any synthetic
-   record's embedding (a nearest-neighbour membership attack, the strongest simple one here).
+4. Attacks, each scoring every canary: ``nearest``, the highest cosine between its embedding and
+   any synthetic record's; ``calibrated``, that cosine minus the canary's mean cosine to its 5
+   nearest public reference snippets (other Rotten Tomatoes texts, never in the game), so a
+   canary that is close to everything does not look like a member (difficulty calibration,
+   Watson et al. 2022).
 5. The auditor's ``empirical_epsilon`` (threshold fitted on one half of IN/OUT, Clopper-Pearson
    95% bound on the other half) turns IN vs OUT scores into an epsilon lower bound at delta.
 
@@ -44,14 +47,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 CANARY_LABEL = "ham"
 
 
-def build_game(n_members: int, n_canaries: int, repeats: int, seed: int):
-    """Members (texts, labels) with the IN canaries planted, and the canaries with their coin."""
+def build_game(n_members: int, n_canaries: int, repeats: int, seed: int, n_reference: int = 3000):
+    """Members (texts, labels) with the IN canaries planted, the canaries with their coin, and
+    public reference snippets disjoint from the canaries."""
     train, _ = load_split("sms")
     members = subsample(train, n_members, seed=seed)
     rt = read_dataset("rt")
     rng = np.random.default_rng([seed, 11])
-    picks = rng.choice(len(rt), size=n_canaries, replace=False)
-    canaries = [rt[int(i)].text for i in picks]
+    picks = rng.choice(len(rt), size=n_canaries + n_reference, replace=False)
+    canaries = [rt[int(i)].text for i in picks[:n_canaries]]
+    reference = [t for t in (rt[int(i)].text for i in picks[n_canaries:]) if t not in set(canaries)]
     is_in = rng.permutation(np.r_[np.ones(n_canaries // 2, bool), np.zeros(n_canaries - n_canaries // 2, bool)])
     texts = [r.text for r in members]
     labels = [r.label for r in members]
@@ -59,14 +64,21 @@ def build_game(n_members: int, n_canaries: int, repeats: int, seed: int):
         if inside:
             texts += [c] * repeats
             labels += [CANARY_LABEL] * repeats
-    return texts, labels, canaries, is_in
+    return texts, labels, canaries, is_in, reference
 
 
-def attack_scores(encoder, canaries: list[str], synthetic: list[str]) -> np.ndarray:
-    """Highest cosine of each canary to any synthetic record."""
+def attack_scores(encoder, canaries: list[str], synthetic: list[str], reference: list[str]) -> dict[str, np.ndarray]:
+    """Per canary: nearest synthetic cosine, and that minus its mean cosine to 5 nearest references."""
     C = encoder.encode(canaries)
-    S = encoder.encode(synthetic)
-    return (C @ S.T).max(axis=1)
+    nearest = (C @ encoder.encode(synthetic).T).max(axis=1)
+    ref = np.sort(C @ encoder.encode(reference).T, axis=1)[:, -5:].mean(axis=1)
+    return {"nearest": nearest, "calibrated": nearest - ref}
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
 
 
 def max_provable(n_in: int, n_out: int, delta: float) -> float:
@@ -79,7 +91,7 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
     from privsynth.privacy.pe import PrivateEvolution
     from privsynth.smotext import SMOTExT
 
-    texts, labels, canaries, is_in = build_game(args.members, args.canaries, repeats, args.seed)
+    texts, labels, canaries, is_in, reference = build_game(args.members, args.canaries, repeats, args.seed)
     X = encoder.encode(texts)
     t0 = time.time()
     entry: dict = {"mode": mode, "repeats": repeats, "members": len(texts), "canaries": len(canaries),
@@ -99,19 +111,29 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
         delta = 1.0 / (10 * 10 ** int(np.ceil(np.log10(len(texts)))))
         entry.update(claimed_epsilon=None, delta=delta)
     entry["generate_s"] = round(time.time() - t0, 1)
-    s = attack_scores(encoder, canaries, synthetic)
-    eps = empirical_epsilon(s[is_in], s[~is_in], seed=args.seed + 1, delta=delta)
-    entry.update(
-        empirical_epsilon=round(eps.epsilon, 3), direction=eps.direction,
-        eval_true_positives=eps.true_positives, eval_in=eps.n_members,
-        eval_false_positives=eps.false_positives, eval_out=eps.n_holdout,
-        tpr_low=round(eps.tpr_low, 4), fpr_high=round(eps.fpr_high, 4),
-        max_provable_epsilon=round(max_provable(int(is_in.sum()), int((~is_in).sum()), delta), 3),
-        score_in_mean=round(float(s[is_in].mean()), 4), score_out_mean=round(float(s[~is_in].mean()), 4),
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    )
+    scores = attack_scores(encoder, canaries, synthetic, reference)
+    entry["max_provable_epsilon"] = round(max_provable(int(is_in.sum()), int((~is_in).sum()), delta), 3)
+    entry["attacks"] = {}
+    for k, (name, s) in enumerate(scores.items()):
+        eps = empirical_epsilon(s[is_in], s[~is_in], seed=args.seed + 1 + k, delta=delta)
+        entry["attacks"][name] = dict(
+            empirical_epsilon=round(eps.epsilon, 3), direction=eps.direction,
+            eval_true_positives=eps.true_positives, eval_in=eps.n_members,
+            eval_false_positives=eps.false_positives, eval_out=eps.n_holdout,
+            tpr_low=round(eps.tpr_low, 4), fpr_high=round(eps.fpr_high, 4),
+            auc=round(_auc(s[is_in], s[~is_in]), 4),
+            score_in_mean=round(float(s[is_in].mean()), 4), score_out_mean=round(float(s[~is_in].mean()), 4))
+    # two attacks, each bounded at 95%: the larger bound holds at 90% (Bonferroni), said in the JSON
+    entry["empirical_epsilon"] = max(a["empirical_epsilon"] for a in entry["attacks"].values())
+    entry["confidence"] = "each attack 95%; the max over the two attacks 90% (Bonferroni)"
+    entry["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if args.save_synthetic:
+        d = Path(args.save_synthetic)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{mode}-r{repeats}.json").write_text(json.dumps({"synthetic": synthetic, "canaries": canaries,
+                                                              "in": is_in.tolist()}))
     if mode == "dp":
-        entry["holds"] = eps.epsilon <= entry["claimed_epsilon"]
+        entry["holds"] = entry["empirical_epsilon"] <= entry["claimed_epsilon"]
     return entry
 
 
@@ -127,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--population", type=int, default=48)
     ap.add_argument("--bridge", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-synthetic", default=str(ROOT / "runs" / "canary_synthetic"),
+                    help="folder for each run's synthetic texts and canaries ('' to skip)")
     ap.add_argument("--out", default=str(RESULTS / "canary_check.json"))
     args = ap.parse_args(argv)
 

@@ -49,10 +49,10 @@ def tfidf_cosine(sources: list[str], decoded: list[str]) -> np.ndarray:
 
 
 def score(bridge: Bridge, enc: Encoder, targets: np.ndarray, sources: list[list[str]], n_cand: int,
-          max_new_tokens: int, seed: int) -> tuple[dict, list[str], list[str]]:
+          max_new_tokens: int, seed: int, refine_rounds: int = 0) -> tuple[dict, list[str], list[str]]:
     t0 = time.time()
     best, best_cos = bridge.decode(targets, encoder=enc, n_candidates=n_cand, max_new_tokens=max_new_tokens,
-                                   seed=seed, return_scores=True, progress=True)
+                                   seed=seed, return_scores=True, progress=True, refine_rounds=refine_rounds)
     t_best = time.time() - t0
     t0 = time.time()
     first, first_cos = bridge.decode(targets, encoder=enc, n_candidates=1, max_new_tokens=max_new_tokens,
@@ -64,6 +64,8 @@ def score(bridge: Bridge, enc: Encoder, targets: np.ndarray, sources: list[list[
         "best_of_n": round(float(best_cos.mean()), 4),
         "first": round(float(first_cos.mean()), 4),
         "n_candidates": n_cand,
+        "refine_rounds": refine_rounds,
+        "decodes_per_record": n_cand * (1 + refine_rounds),
         "tfidf": round(float(tf_best.mean()), 4),
         "tfidf_first": round(float(tf_first.mean()), 4),
         "n_records": len(targets),
@@ -177,6 +179,8 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--per-class", type=int, default=40, help="SMS synthetic records per class (class keeping)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,classes,memory")
+    ap.add_argument("--refine-rounds", type=int, default=0,
+                    help="correction rounds after the first (each decodes --candidates more per record)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "reconstruction.json"))
     args = ap.parse_args()
@@ -200,7 +204,8 @@ def main() -> None:
     for key, targets, sources in (("brown", vb, [[t] for t in brown]), ("sms", vs, [[t] for t in sms]),
                                   ("brown_interp", vi, [[brown[i], brown[j]] for i, j in pairs])):
         print(f"[{key}] decoding {len(targets)} records x {args.candidates} candidates", flush=True)
-        result[key], best, first = score(bridge, enc, targets, sources, args.candidates, args.max_new_tokens, args.seed)
+        result[key], best, first = score(bridge, enc, targets, sources, args.candidates, args.max_new_tokens, args.seed,
+                                         args.refine_rounds)
         examples[key] = [(s, b, f) for s, b, f in zip(sources[:4], best[:4], first[:4])]
         print(key, result[key], flush=True)
         json.dump(result, open(args.out, "w"), indent=2)

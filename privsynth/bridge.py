@@ -207,19 +207,26 @@ class Bridge(nn.Module):
 
     def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
                max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
-               progress: bool = False, return_scores: bool = False):
+               progress: bool = False, return_scores: bool = False, refine_rounds: int = 0,
+               refine_step: float = 1.0):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
 
         max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
         grouped by their budget so each batch stops at its own limit).
+        refine_rounds: training-free correction in the spirit of vec2text. After each round, the
+        best hypothesis h misses the target t by (t - h); the next round decodes
+        normalize(t + refine_step * (t - h)), aiming past the miss, and every candidate of every
+        round competes on cosine to t. Costs n_candidates decodes per round.
         """
         vectors = np.asarray(vectors, dtype=np.float32)
         n = len(vectors)
         budgets = np.full(n, max_new_tokens) if np.isscalar(max_new_tokens) else np.asarray(max_new_tokens)
         if len(budgets) != n:
             raise ValueError(f"max_new_tokens has {len(budgets)} entries for {n} vectors")
-        if n_candidates > 1 and encoder is None:
-            raise ValueError("reranking n_candidates > 1 needs an encoder")
+        if (n_candidates > 1 or refine_rounds) and encoder is None:
+            raise ValueError("reranking n_candidates > 1 or refining needs an encoder")
+        if refine_rounds < 0:
+            raise ValueError(f"refine_rounds must be >= 0; got {refine_rounds}")
         texts: list[str] = [""] * n
         scores = np.zeros(n, dtype=np.float32)
         order = np.argsort(budgets, kind="stable")
@@ -245,6 +252,19 @@ class Bridge(nn.Module):
                     texts[i] = cands[j][0]
                 if encoder is not None:
                     scores[idx] = np.einsum("bd,bd->b", encoder.encode([texts[i] for i in idx]), vectors[idx])
+            for r in range(refine_rounds):
+                miss = vectors[idx] - encoder.encode([texts[i] for i in idx])
+                aim = vectors[idx] + refine_step * miss
+                aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
+                cands = self.generate(aim, max_new_tokens=int(budgets[idx].max()), n_candidates=n_candidates,
+                                      seed=(seed * 1_000_003 + bi) * 7 + r + 1)
+                flat = [c for cs in cands for c in cs]
+                emb = encoder.encode(flat).reshape(len(idx), n_candidates, -1)
+                sims = np.einsum("bkd,bd->bk", emb, vectors[idx])
+                best = sims.argmax(axis=1)
+                for j, i in enumerate(idx):
+                    if sims[j, best[j]] > scores[i]:
+                        texts[i], scores[i] = cands[j][best[j]], sims[j, best[j]]
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from privsynth.bridge import Bridge, BridgeConfig, cosine_schedule, token_budget
@@ -43,6 +44,18 @@ def test_decode_keeps_the_candidate_closest_to_the_target(tiny_bridge, hashing_e
         sims = hashing_encoder.encode(cands[i]) @ v[i]
         assert texts[i] in cands[i]
         assert np.isclose(scores[i], sims.max(), atol=1e-5)
+
+
+def test_refining_never_loses_to_the_first_round_and_reports_true_scores(tiny_bridge, hashing_encoder, corpus_texts):
+    v = hashing_encoder.encode(corpus_texts[:4])
+    kw = dict(encoder=hashing_encoder, n_candidates=2, max_new_tokens=6, batch_size=4, seed=0, return_scores=True)
+    t0, s0 = tiny_bridge.decode(v, **kw)
+    t2, s2 = tiny_bridge.decode(v, refine_rounds=2, **kw)
+    assert np.all(s2 >= s0 - 1e-6)  # the first round's candidates still compete
+    assert np.allclose(s2, np.einsum("bd,bd->b", hashing_encoder.encode(t2), v), atol=1e-5)
+    assert (t2, list(s2)) == (lambda r: (r[0], list(r[1])))(tiny_bridge.decode(v, refine_rounds=2, **kw))
+    with pytest.raises(ValueError, match="refine_rounds"):
+        tiny_bridge.decode(v, refine_rounds=-1, **kw)
 
 
 def test_first_candidate_is_greedy_and_sampling_is_seeded(tiny_bridge, hashing_encoder, corpus_texts):
