@@ -32,9 +32,12 @@ def guarantee_text(privacy: dict[str, Any]) -> str:
     if privacy["mode"] == "dp":
         return (
             f"Formal differential privacy: ({privacy['epsilon']:.3g}, {privacy['delta']:.2g})-DP under "
-            "add/remove-one-record adjacency, accounted with the "
+            f"add/remove-one-{privacy.get('unit', 'record')} adjacency, accounted with the "
             f"{privacy.get('accountant', 'prv').upper()} accountant (see ledger.json). In plain words: "
-            "whether or not any one person's record was in the source data changes the probability of "
+            + ("whether or not all of any one person's records were in the source data changes the probability of "
+               if privacy.get("unit") == "person" else
+               "whether or not any one person's record was in the source data changes the probability of ")
+            + 
             f"any outcome by at most a factor of e^{privacy['epsilon']:.3g}, except with probability "
             f"{privacy['delta']:.2g}."
         )

@@ -61,6 +61,7 @@ class ReleaseRequest:
     text_col: str = "text"
     label_col: str = "label"
     id_col: str | None = "id"
+    user_col: str | None = None
     n: int | None = None
     n_per_class: int | None = None
     noise_scale: float = 1.0
@@ -191,7 +192,8 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
     ``encoder``/``bridge`` None: the embedded defaults (loaded on first use).
     """
 
-    def generate(texts: list[str], labels: list[str], *, request: ReleaseRequest, progress: Progress) -> Generated:
+    def generate(texts: list[str], labels: list[str], *, request: ReleaseRequest, progress: Progress,
+                 user_ids: list[str] | None = None) -> Generated:
         import numpy as np
 
         from privsynth.smotext import SMOTExT
@@ -214,7 +216,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})
         res = pe.generate(gen.X_, labels, gen.encoder_, gen._bridge(), n=request.n,
-                          n_per_class=request.n_per_class, rng_seed=request.seed)
+                          n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids)
         return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids)
 
     return generate
@@ -423,16 +425,21 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
 
     # 2. validate and split
     progress.stage("validate", f"reading {req.input}")
-    corpus, cleaning = read_corpus(req.input, text_col=req.text_col, label_col=req.label_col, id_col=req.id_col)
+    corpus, cleaning = read_corpus(req.input, text_col=req.text_col, label_col=req.label_col, id_col=req.id_col,
+                                   group_col=req.user_col)
     for line in cleaning.lines():
         progress.info(line)
     input_id = {"file_hmac": file_hmac(req.input, key), "dataset_id": dataset_hmac(corpus.texts, corpus.labels, key),
                 "key_id": key_id(key), "algorithm": "HMAC-SHA256"}
     progress.stage("split", f"holdout fraction {req.holdout_fraction:g}")
-    m_idx, h_idx = split_holdout(corpus.texts, fraction=req.holdout_fraction, seed=req.seed, key=key)
+    # with --user-col a person's records all land on one side (the unit the guarantee protects)
+    m_idx, h_idx = split_holdout(corpus.groups if req.user_col else corpus.texts, fraction=req.holdout_fraction,
+                                 seed=req.seed, key=key)
     members, holdout = corpus.subset(m_idx), corpus.subset(h_idx)
     _check_split(members, holdout, req)
-    progress.info(f"{len(members)} members (used for generation), {len(holdout)} holdout (audit control only)")
+    n_units = len(set(members.groups)) if req.user_col else len(members)
+    progress.info(f"{len(members)} members (used for generation), {len(holdout)} holdout (audit control only)"
+                  + (f"; {n_units} people among the members" if req.user_col else ""))
 
     # 3. budget (dp): check before anything is spent
     store = BudgetStore(privsynth_home())
@@ -441,17 +448,18 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
     if mode == "dp":
         spent = store.check(input_id["dataset_id"], req.epsilon, policy.release.max_epsilon_lifetime)
         if engine.plan is not None:
-            plan = engine.plan(len(members), members.labels, req)
+            plan = engine.plan(n_units, members.labels, req)
             delta = plan.get("ledger", {}).get("delta")
         if delta is None:
             from privsynth.privacy.planner import check_budget
 
-            delta = check_budget(req.epsilon, req.delta, len(members))
+            delta = check_budget(req.epsilon, req.delta, n_units)
         policy.check_epsilon(req.epsilon, delta)
         progress.info(f"lifetime budget: spent {spent.epsilon:.4g} of {policy.release.max_epsilon_lifetime:g} "
                       f"in {spent.runs} run(s); this run takes up to {req.epsilon:g}")
     if req.dry_run:
         plan_out = {"mode": mode, "members": len(members), "holdout": len(holdout), "classes": members.class_counts(),
+                    **({"people": n_units} if req.user_col else {}),
                     "policy": policy.source or "defaults", "out": str(req.out)}
         if mode == "dp":
             plan_out.update({"epsilon": req.epsilon, "delta": delta, "dp_plan": plan,
@@ -466,17 +474,21 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
 
         # 4. generate from members only (plus canaries, which are synthetic secrets)
         gen_texts, gen_labels = list(members.texts), list(members.labels)
+        gen_users = list(members.groups) if req.user_col else None
         canaries = None
         if req.canaries:
             canaries, c_labels = _plant_canaries(members, req.canaries, req.seed)
             gen_texts += [c.text for c in canaries]
             gen_labels += c_labels
+            if gen_users is not None:  # each canary is a person of its own
+                gen_users += [f"\0canary-{k}" for k in range(len(canaries))]
         progress.stage("generate", f"mode {mode}, {len(gen_texts)} records in")
         t_gen = time.monotonic()
-        generated = engine.generate(gen_texts, gen_labels, request=req, progress=progress)
+        generated = engine.generate(gen_texts, gen_labels, request=req, progress=progress,
+                                    **({"user_ids": gen_users} if gen_users is not None else {}))
         progress.info(f"generated {len(generated.texts)} synthetic records in {time.monotonic() - t_gen:.0f}s")
 
-        privacy: dict[str, Any] = {"mode": mode}
+        privacy: dict[str, Any] = {"mode": mode, "unit": "person" if req.user_col else "record"}
         if mode == "dp":
             led = generated.ledger or {}
             privacy.update({"epsilon": led.get("epsilon"), "delta": led.get("delta"), "accountant": led.get("accountant"),
@@ -583,7 +595,8 @@ def _report_context(req: ReleaseRequest, policy, privacy: dict[str, Any], decisi
                     n_synthetic: int) -> dict[str, Any]:
     """What the compliance document states above the audit: what, under which guarantee, why."""
     if privacy["mode"] == "dp":
-        guarantee = (f"({privacy['epsilon']:.4g}, {privacy['delta']:.3g})-differential privacy, add/remove-one-record "
+        guarantee = (f"({privacy['epsilon']:.4g}, {privacy['delta']:.3g})-differential privacy, "
+                     f"add/remove-one-{privacy.get('unit', 'record')} "
                      f"adjacency, {str(privacy.get('accountant')).upper()} accountant; covers synthetic.csv and ledger.json only")
     else:
         guarantee = "none: empirical audit only" + (" (embedding noise added)" if privacy["mode"] == "noise" else "")

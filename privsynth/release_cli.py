@@ -56,6 +56,9 @@ def _exits(fn):
               help="Decoded candidates per synthetic record; the closest re-embedding wins.")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--label-col", default="label", show_default=True)
+@click.option("--user-col", default=None,
+              help="Column naming the person behind each record: dp then protects whole people (one vote per "
+                   "person per round) and a person's records stay on one side of the holdout split.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the budget; spend and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing --out (and --rejected-out).")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Ed25519 private key (PKCS8 PEM) to sign manifest.json.")
@@ -66,7 +69,7 @@ def _exits(fn):
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
-                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, dry_run, force,
+                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -80,7 +83,7 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         input=input, out=out, epsilon=epsilon, delta=delta, privacy=privacy, policy=policy,
         holdout_fraction=holdout_fraction, canaries=canaries, seed=seed, dry_run=dry_run, force=force,
         sign_key=sign_key, hmac_key_file=hmac_key_file, rejected_out=rejected_out, quiet=quiet,
-        text_col=text_col, label_col=label_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
+        text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         command=["privsynth", *sys.argv[1:]],
     )

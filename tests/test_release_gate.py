@@ -161,3 +161,34 @@ def test_split_puts_identical_texts_on_the_same_side_and_follows_the_seed():
     assert len(side) == 1
     assert 0.12 < len(h) / len(texts) < 0.28
     assert split_holdout(texts, fraction=0.2, seed=1, key=b"k" * 32)[1] != h
+
+
+def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engine, monkeypatch):
+    import csv
+
+    rows = list(csv.DictReader(open(env / "in.csv", encoding="utf-8")))
+    with open(env / "people.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text", "label", "person"])
+        for i, r in enumerate(rows):  # 120 people with 2 records each
+            w.writerow([r["id"], r["text"], r["label"], f"p{i % 120}"])
+    seen = {}
+
+    def spy(texts, labels, **kw):
+        seen.update(texts=list(texts), users=kw.get("user_ids"))
+        return engine.generate(texts, labels, **kw)
+
+    monkeypatch.setattr(release_mod, "default_engine", lambda: release_mod.Engine(
+        generate=spy, audit=engine.audit, write_reports=engine.write_reports, plan=None))
+    dp = ["--epsilon", "4", "--delta", "1e-4", "--user-col", "person", "--policy", env / "lenient.toml", *FAST]
+    dry = invoke(release_command, [env / "people.csv", "--out", env / "d", "--dry-run", *dp])
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.output[dry.output.index("{"):])
+    assert 0 < plan["people"] < 120 and plan["members"] == 2 * plan["people"]  # whole people on each side
+    res = invoke(release_command, [env / "people.csv", "--out", env / "r", *dp])
+    assert res.exit_code == 0, res.output
+    by_text = {r["text"]: f"p{i % 120}" for i, r in enumerate(rows)}
+    assert seen["users"] == [by_text[t] for t in seen["texts"]]
+    assert "add/remove-one-person" in (env / "r" / "DATA_CARD.md").read_text() and verify_release(env / "r").ok
+    missing = invoke(release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person"])
+    assert missing.exit_code == 2 and "person" in missing.output and not (env / "x").exists()
