@@ -45,6 +45,21 @@ def targets(enc: Encoder, n: int, seed: int) -> dict[str, np.ndarray]:
     return {"brown": vb, "sms": enc.encode(sms), "brown_interp": mid}
 
 
+def write_markdown(out: dict, path: Path) -> None:
+    """The curve as a table (also usable on a partial JSON: `--report-only`)."""
+    n = out["config"]["n"]
+    lines = ["# Decoding quality-speed curve", "",
+             f"Mean MiniLM cosine of the chosen decoding to its target ({n} targets per set); "
+             "s/record on this machine's CPU threads.", "",
+             "| bridge | candidates | refine rounds | decodes/record | brown | sms | brown_interp | s/record (brown) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in out["runs"]:
+        lines.append(f"| {Path(r['bridge']).parent.name or r['bridge']} | {r['candidates']} | {r['refine_rounds']} | "
+                     f"{r['decodes_per_record']} | {r['brown']:.3f} | {r['sms']:.3f} | {r['brown_interp']:.3f} | "
+                     f"{r['brown_s_per_record']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bridges", default="", help="comma list of weights (default: the shipped ones)")
@@ -53,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "decode_curve.json"))
+    ap.add_argument("--report-only", action="store_true", help="only rewrite the .md from --out")
     args = ap.parse_args(argv)
+    if args.report_only:
+        write_markdown(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix(".md"))
+        return 0
     torch.set_num_threads(2)
     enc = Encoder()
     sets = targets(enc, args.n, args.seed)
@@ -72,16 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
             out["runs"].append(row)
             Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    lines = ["# Decoding quality-speed curve", "",
-             f"Mean MiniLM cosine of the chosen decoding to its target ({args.n} targets per set); "
-             "s/record on this machine's CPU threads.", "",
-             "| bridge | candidates | refine rounds | decodes/record | brown | sms | brown_interp | s/record (brown) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in out["runs"]:
-        lines.append(f"| {Path(r['bridge']).parent.name or r['bridge']} | {r['candidates']} | {r['refine_rounds']} | "
-                     f"{r['decodes_per_record']} | {r['brown']:.3f} | {r['sms']:.3f} | {r['brown_interp']:.3f} | "
-                     f"{r['brown_s_per_record']} |")
-    Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_markdown(out, Path(args.out).with_suffix(".md"))
     return 0
 
 
