@@ -505,7 +505,7 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg.audit = not args.no_audit
     if any(ROWS[r].uses_bridge for r in rows):
         from privsynth.bridge import DEFAULT_WEIGHTS
-        from privsynth.models import sha256_file
+        from privsynth.manifest import sha256_file
 
         path = Path(args.bridge) if args.bridge else DEFAULT_WEIGHTS
         if not path.exists():

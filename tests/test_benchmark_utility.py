@@ -175,3 +175,11 @@ def test_class_keeping_scores_each_class_and_the_macro_mean():
     assert kept["ham"] == 0.5   # the spam-like record labelled ham does not
     assert kept["macro"] == pytest.approx(0.75)
     assert utility.class_keeping(real, labels, [], [], utility.Config()) == {}
+
+
+def test_config_for_bridge_rows_records_the_shipped_weights_hash():
+    import utility
+
+    args = utility.parse_args(["--quick", "--rows", "synth-none", "--pe-rounds", "4"])
+    cfg = utility.build_config(args, utility.select_rows(args.rows))
+    assert cfg.bridge.endswith("bridge.safetensors") and len(cfg.bridge_sha256) == 64 and cfg.pe_rounds == 4
