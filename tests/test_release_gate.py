@@ -31,6 +31,9 @@ def engine():
 @pytest.fixture
 def env(tmp_path, monkeypatch, engine):
     monkeypatch.setenv("PRIVSYNTH_HOME", str(tmp_path / "home"))
+    # a fixed per-user key makes the keyed holdout split, and so every audit figure, repeatable
+    (tmp_path / "home").mkdir(mode=0o700)
+    (tmp_path / "home" / "hmac.key").write_text("0011223344556677" * 4)  # 122 members, 118 holdout
     monkeypatch.setattr(release_mod, "default_engine", lambda: engine)
     (tmp_path / "lenient.toml").write_text(LENIENT)
     (tmp_path / "impossible.toml").write_text(IMPOSSIBLE)
@@ -180,11 +183,16 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
 
     monkeypatch.setattr(release_mod, "default_engine", lambda: release_mod.Engine(
         generate=spy, audit=engine.audit, write_reports=engine.write_reports, plan=None))
-    dp = ["--epsilon", "4", "--delta", "1e-4", "--user-col", "person", "--policy", env / "lenient.toml", *FAST]
+    # a fixed key fixes the person-level split (the per-user key is random); the audit's TPR at
+    # 1% FPR needs >= 100 holdout records, which this key gives
+    (env / "split.key").write_text("0123456789abcdef" * 4)
+    dp = ["--epsilon", "4", "--delta", "1e-4", "--user-col", "person", "--policy", env / "lenient.toml",
+          "--hmac-key-file", env / "split.key", *FAST]
     dry = invoke(release_command, [env / "people.csv", "--out", env / "d", "--dry-run", *dp])
     assert dry.exit_code == 0, dry.output
     plan = json.loads(dry.output[dry.output.index("{"):])
     assert 0 < plan["people"] < 120 and plan["members"] == 2 * plan["people"]  # whole people on each side
+    assert plan["holdout"] >= 100
     res = invoke(release_command, [env / "people.csv", "--out", env / "r", *dp])
     assert res.exit_code == 0, res.output
     by_text = {r["text"]: f"p{i % 120}" for i, r in enumerate(rows)}
