@@ -89,6 +89,7 @@ def max_provable(n_in: int, n_out: int, delta: float) -> float:
 
 def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
     from privsynth.privacy.pe import PrivateEvolution
+    from privsynth.privacy.planner import default_delta
     from privsynth.smotext import SMOTExT
 
     texts, labels, canaries, is_in, reference = build_game(args.members, args.canaries, repeats, args.seed)
@@ -108,7 +109,7 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
     else:
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
         synthetic, _ = gen.fit(texts, labels, vectors=X).generate(n=args.n)
-        delta = 1.0 / (10 * 10 ** int(np.ceil(np.log10(len(texts)))))
+        delta = default_delta(len(texts))
         entry.update(claimed_epsilon=None, delta=delta)
     entry["generate_s"] = round(time.time() - t0, 1)
     scores = attack_scores(encoder, canaries, synthetic, reference)

@@ -30,30 +30,19 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import utility  # noqa: E402
 from splits import load_split, subsample  # noqa: E402
 
 RESULTS = HERE / "results"
 
 
 def tfidf_scores(train_t, train_y, test_t, test_y) -> dict[str, float]:
+    """The utility benchmark's TF-IDF + LR, trained on one set and scored on the real test split."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
 
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    pred = LogisticRegression(C=10.0, max_iter=3000).fit(vec.fit_transform(train_t), train_y).predict(
-        vec.transform(test_t))
-    return {"macro_f1": float(f1_score(test_y, pred, average="macro")),
-            "spam_f1": float(f1_score(test_y, pred, labels=["spam"], average="macro", zero_division=0))}
-
-
-def keeping(real_t, real_y, syn_t, syn_y) -> float:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    pred = LogisticRegression(C=10.0, max_iter=3000).fit(vec.fit_transform(real_t), real_y).predict(vec.transform(syn_t))
-    return float(np.mean([np.mean([p == c for p, y in zip(pred, syn_y) if y == c]) for c in sorted(set(syn_y))]))
+    pred = utility._fit_predict(vec.fit_transform(train_t), train_y, vec.transform(test_t), utility.Config.classifier_C)
+    return utility.metrics(test_y, pred, "sms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                "mia_auc": checks["mia_auc"].value, "mia_auc_ci": [checks["mia_auc"].ci_low, checks["mia_auc"].ci_high],
                "mia_tpr_at_1pct_fpr": checks["mia_tpr_at_1pct_fpr"].value, "dcr_share": dcr.value,
                "synthetic_only_tfidf": tfidf_scores(syn_t, syn_y, test_t, test_y),
-               "class_keeping": keeping(texts, labels, syn_t, syn_y), "examples": syn_t[:3]}
+               "class_keeping": utility.class_keeping(texts, labels, syn_t, syn_y, utility.Config())["macro"],
+               "examples": syn_t[:3]}
         print(json.dumps({k: v for k, v in row.items() if k != "examples"}), flush=True)
         out["runs"].append(row)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
