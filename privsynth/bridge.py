@@ -240,13 +240,8 @@ class Bridge(nn.Module):
             cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
                                   n_candidates=n_candidates, seed=seed * 1_000_003 + bi)
             if n_candidates > 1:
-                flat = [c for cs in cands for c in cs]
-                emb = encoder.encode(flat).reshape(len(idx), n_candidates, -1)
-                sims = np.einsum("bkd,bd->bk", emb, vectors[idx])
-                best = sims.argmax(axis=1)
-                for j, i in enumerate(idx):
-                    texts[i] = cands[j][best[j]]
-                    scores[i] = sims[j, best[j]]
+                for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
+                    texts[idx[j]], scores[idx[j]] = text, score
             else:
                 for j, i in enumerate(idx):
                     texts[i] = cands[j][0]
@@ -258,18 +253,23 @@ class Bridge(nn.Module):
                 aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
                 cands = self.generate(aim, max_new_tokens=int(budgets[idx].max()), n_candidates=n_candidates,
                                       seed=(seed * 1_000_003 + bi) * 7 + r + 1)
-                flat = [c for cs in cands for c in cs]
-                emb = encoder.encode(flat).reshape(len(idx), n_candidates, -1)
-                sims = np.einsum("bkd,bd->bk", emb, vectors[idx])
-                best = sims.argmax(axis=1)
-                for j, i in enumerate(idx):
-                    if sims[j, best[j]] > scores[i]:
-                        texts[i], scores[i] = cands[j][best[j]], sims[j, best[j]]
+                for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
+                    if score > scores[idx[j]]:
+                        texts[idx[j]], scores[idx[j]] = text, score
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
             bar.close()
         return (texts, scores) if return_scores else texts
+
+
+def _closest(cands: list[list[str]], targets: np.ndarray, encoder) -> list[tuple[str, float]]:
+    """Per target, its candidate whose re-embedding has the highest cosine, with that cosine."""
+    k = len(cands[0])
+    emb = encoder.encode([c for cs in cands for c in cs]).reshape(len(cands), k, -1)
+    sims = np.einsum("bkd,bd->bk", emb, targets)
+    best = sims.argmax(axis=1)
+    return [(cands[j][best[j]], sims[j, best[j]]) for j in range(len(cands))]
 
 
 def token_budget(tokenizer, texts: list[str], *, factor: float = 1.3, slack: int = 6,
