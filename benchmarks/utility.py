@@ -104,6 +104,8 @@ class Config:
     noise_scale: float = 1.0
     pe_rounds: int = 5
     pe_population: int = 64
+    pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
+    pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -259,24 +261,39 @@ def _rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+# Public descriptions of each dataset's classes, written from the label names alone (no record
+# was read to write them): what `--class-prompt` gets when --pe-prompts is on.
+CLASS_PROMPTS = {
+    "sms": {"spam": "Write one short spam text message (SMS) advertising a prize, a free offer or a paid service.",
+            "ham": "Write one short, casual text message (SMS) from a person to a friend or family member."},
+    "rt": {"fresh": "Write one sentence from a positive film review by a critic.",
+           "rotten": "Write one sentence from a negative film review by a critic."},
+}
+
+
 # -- generation ------------------------------------------------------------------------------------------------
 
 def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: int, cfg: Config, models: Models,
-                       epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None):
+                       epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None,
+                       class_prompts: dict[str, str] | None = None):
     """privsynth's library calls, as `privsynth generate` makes them: (texts, labels, info)."""
     from privsynth.smotext import SMOTExT
 
     X = models.embed(texts)
     info: dict[str, Any] = {"mode": mode, "candidates": cfg.candidates, "members": len(texts)}
     if mode == "dp":
+        from privsynth.privacy.adapt import AdaptConfig
         from privsynth.privacy.pe import PrivateEvolution
 
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
-                              n_candidates=cfg.candidates)
+                              n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
+                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
-                                           rng_seed=seed)
+                                           rng_seed=seed, member_texts=texts)
         info.update(epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
-                    rounds=cfg.pe_rounds, population_per_class=cfg.pe_population)
+                    rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
+                    class_prompts=class_prompts if cfg.pe_prompts else None,
+                    adaptation=getattr(pe, "adaptation_", None))
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge, random_state=seed)
     gen.fit(texts, labels, vectors=X)
@@ -363,7 +380,8 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
                                                seed=seed, log=log)
                 else:
                     out = generate_privsynth(row.mode, members, member_labels, seed=seed, cfg=cfg, models=models,
-                                             epsilon=row.epsilon, n=n, n_per_class=npc)
+                                             epsilon=row.epsilon, n=n, n_per_class=npc,
+                                             class_prompts=CLASS_PROMPTS.get(dataset))
             out[2].update(m.as_dict(len(out[0])))
             return out
 
@@ -488,6 +506,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-rounds", type=int, default=None, help="Private Evolution rounds (full default 5)")
     ap.add_argument("--pe-population", type=int, default=None,
                     help="Private Evolution candidates per class and round (full default 64)")
+    ap.add_argument("--pe-prompts", action="store_true",
+                    help="seed Private Evolution with the public class prompts in CLASS_PROMPTS")
+    ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     return ap.parse_args(argv)
@@ -503,6 +524,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     elif args.n_synth_per_class is not None:
         cfg.n_synth = None
     cfg.audit = not args.no_audit
+    cfg.pe_prompts = args.pe_prompts
+    cfg.pe_adapt = args.pe_adapt
     if any(ROWS[r].uses_bridge for r in rows):
         from privsynth.bridge import DEFAULT_WEIGHTS
         from privsynth.manifest import sha256_file

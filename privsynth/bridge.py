@@ -11,8 +11,10 @@ carry no private information.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,6 +96,10 @@ class Bridge(nn.Module):
         self.tokenizer = tokenizer
         d_model = lm.get_input_embeddings().embedding_dim
         self.projector = Projector(self.config.d_in, self.config.d_hidden, self.config.n_tokens, d_model)
+        # A shift added to every soft token ([k, d_model], or [B, k, d_model] while DP-SGD
+        # reads per-record gradients): the domain adaptation of privsynth.privacy.adapt.
+        # None for the shipped bridge; never saved with the weights.
+        self.soft_shift: torch.Tensor | None = None
         self._prompt_ids = (
             tokenizer(self.config.prefix, add_special_tokens=False, return_tensors="pt").input_ids[0],
             tokenizer(self.config.suffix, add_special_tokens=False, return_tensors="pt").input_ids[0],
@@ -149,11 +155,17 @@ class Bridge(nn.Module):
         emb = self.lm.get_input_embeddings()
         pre, suf = (emb(ids.to(vectors.device)) for ids in self._prompt_ids)
         soft = self.projector(vectors.to(emb.weight.dtype))
+        if self.soft_shift is not None:
+            soft = soft + self.soft_shift.to(soft.device, soft.dtype)
         b = vectors.shape[0]
         return torch.cat([pre.expand(b, -1, -1), soft, suf.expand(b, -1, -1)], dim=1)
 
-    def loss(self, vectors: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        """Next-token loss of each text given its own soft tokens (xRAG paraphrase pre-training)."""
+    def loss(self, vectors: torch.Tensor, texts: list[str], *, per_sample: bool = False) -> torch.Tensor:
+        """Next-token loss of each text given its own soft tokens (xRAG paraphrase pre-training).
+
+        per_sample: one loss per text (its mean over its own tokens), so that no text's loss
+        depends on another's length: what DP-SGD needs for per-record gradients.
+        """
         tok = self.tokenizer(texts, add_special_tokens=False, truncation=True,
                              max_length=self.config.max_target_tokens - 1)
         eos = self.tokenizer.eos_token_id
@@ -173,7 +185,14 @@ class Bridge(nn.Module):
         attn = torch.cat([torch.ones(len(seqs), p, dtype=torch.long, device=device), mask], dim=1)
         labels = torch.cat([torch.full((len(seqs), p), -100, dtype=torch.long, device=device),
                             ids.masked_fill(mask == 0, -100)], dim=1)
-        return self.lm(inputs_embeds=inputs, attention_mask=attn, labels=labels).loss
+        if not per_sample:
+            return self.lm(inputs_embeds=inputs, attention_mask=attn, labels=labels).loss
+        logits = self.lm(inputs_embeds=inputs, attention_mask=attn).logits[:, :-1]
+        labels = labels[:, 1:]
+        tok_loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=-100,
+                                               reduction="none")
+        keep = (labels != -100).float()
+        return (tok_loss * keep).sum(1) / keep.sum(1).clamp_min(1)
 
     # ---- decoding ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -203,6 +222,46 @@ class Bridge(nn.Module):
             texts = self.tokenizer.batch_decode(sampled, skip_special_tokens=True)
             for j, t in enumerate(texts):
                 out[j // reps].append(t.strip())
+        return out
+
+    @torch.no_grad()
+    def sample_prompted(self, prompt: str, n: int, *, max_new_tokens: int = 48, seed: int = 0,
+                        batch_size: int = 16, temperature: float = 1.0, top_p: float = 0.95) -> list[str]:
+        """n texts sampled from the plain LM (LoRA off, no soft tokens) given an instruction.
+
+        This is Aug-PE's random API: a public seed population written by the public LM from a
+        public description of a class. Chat models get their chat template; others the prompt
+        followed by a newline. Preambles such as "Here is a message:" are cut (``clean_sample``);
+        an empty sample is drawn again, up to three tries per text.
+        """
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+        else:
+            text = prompt.rstrip() + "\n"
+        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+        device = next(self.projector.parameters()).device
+        ids = ids.to(device)
+        no_lora = self.lm.disable_adapter() if hasattr(self.lm, "disable_adapter") else contextlib.nullcontext()
+        out: list[str] = []
+        tries = 0
+        with no_lora, torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+            torch.manual_seed(seed)
+            while len(out) < n and tries < 3 * max(n, 1):
+                b = min(batch_size, n - len(out))
+                tries += b
+                gen = self.lm.generate(input_ids=ids.expand(b, -1), attention_mask=torch.ones_like(ids).expand(b, -1),
+                                       do_sample=True, temperature=temperature, top_p=top_p,
+                                       max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                       eos_token_id=tok.eos_token_id)
+                for t in tok.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True):
+                    t = clean_sample(t)
+                    if t and len(out) < n:
+                        out.append(t)
+        if len(out) < n:
+            raise UserError(f"the language model wrote {len(out)} usable texts of {n} for the prompt "
+                            f"{prompt[:60]!r}; reword the prompt")
         return out
 
     def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
@@ -285,3 +344,18 @@ def cosine_schedule(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+_PREAMBLE = re.compile(r"^(sure|here|subject|sms|text|message)\b[^\n]*:\s*$", re.I)
+_LABEL = re.compile(r"^(sms|text|message)\s*:\s*", re.I)
+
+
+def clean_sample(text: str, max_words: int = 40) -> str:
+    """One line of message from an instruction-tuned LM's answer: drop preamble lines that end
+    in a colon ("Here's a possible SMS message:"), a leading "SMS:" label and wrapping quotes;
+    join the rest on one line and keep at most ``max_words`` words."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    while lines and _PREAMBLE.match(lines[0]):
+        lines.pop(0)
+    body = _LABEL.sub("", " ".join(lines)).strip().strip('"\u201c\u201d').strip()
+    return " ".join(body.split()[:max_words])

@@ -72,6 +72,15 @@ def _log(quiet: bool):
 @click.option("--rounds", type=int, default=5, show_default=True, help="Mode dp: Private Evolution rounds.")
 @click.option("--user-col", default=None,
               help="Mode dp: column naming the person behind each record; DP then protects whole people.")
+@click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
+              help="Mode dp: a PUBLIC description of a class for the LM to seed Private Evolution "
+                   "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
+                   "offering a prize.' Never paste a record here.")
+@click.option("--adapt-bridge", is_flag=True,
+              help="Mode dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
+                   "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")
+@click.option("--adapt-share", type=float, default=0.25, show_default=True,
+              help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")
 @click.option("--dry-run", is_flag=True,
               help="Mode dp: print the plan (noise, rounds, ledger, time) reading only the record count.")
 @click.option("--k-neighbors", type=int, default=5, show_default=True, help="Partner chosen among the k nearest same-class records.")
@@ -86,7 +95,8 @@ def _log(quiet: bool):
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
              privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
-             user_col: str | None, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             user_col: str | None, class_prompts: tuple[str, ...], adapt_bridge: bool,
+             adapt_share: float, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
              candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
              drop_small_classes: bool, seed: int, quiet: bool) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
@@ -100,7 +110,7 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
     log = _log(quiet)
     pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                      drop_small_classes)
+                      drop_small_classes, class_prompts, adapt_share if adapt_bridge else None)
     if dry_run:
         return
     if not 0 < lam_min <= lam_max < 1:
@@ -136,7 +146,7 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
         X = enc.encode(corpus.texts)
         texts, labels, ledger = pe.generate(X, corpus.labels, enc, bridge, n=n, n_per_class=n_per_class,
-                                            rng_seed=seed, user_ids=corpus.groups)
+                                            rng_seed=seed, user_ids=corpus.groups, member_texts=corpus.texts)
         # ledger first: a crash in between leaves a ledger without data, never data without one
         ledger.write_json(ledger_path_for(out))
         write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
@@ -162,11 +172,12 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
 
 def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                  drop_small_classes=False):
+                  drop_small_classes=False, class_prompts=(), adapt_share=None):
     """Check the dp options (and print the plan for --dry-run) before any data is read."""
     if privacy != "dp":
         for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
-                              (dry_run or None, "--dry-run")):
+                              (dry_run or None, "--dry-run"), (class_prompts or None, "--class-prompt"),
+                              (adapt_share, "--adapt-bridge")):
             if given is not None:
                 raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
         return None
@@ -175,9 +186,12 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
     if drop_small_classes:
         # one added record could bring a dropped class back: the cleaning would not be stable
         raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
-    from privsynth.privacy.pe import PrivateEvolution, dry_run as plan_dry_run
+    from privsynth.privacy.adapt import AdaptConfig
+    from privsynth.privacy.pe import PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
 
-    pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates)
+    pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates,
+                          class_prompts=parse_class_prompts(class_prompts) or None,
+                          adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share))
     if dry_run:
         import json
 

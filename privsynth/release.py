@@ -68,11 +68,18 @@ class ReleaseRequest:
     rounds: int = 5
     population_per_class: int = 64
     n_candidates: int = 8
+    class_prompts: dict[str, str] | None = None
+    adapt_bridge: bool = False
+    adapt_share: float = 0.25
     command: list[str] = field(default_factory=list)
 
     def pe_options(self) -> dict[str, Any]:
         """Private Evolution settings, the same for the plan and for the run."""
-        return {"rounds": self.rounds, "population_per_class": self.population_per_class}
+        from privsynth.privacy.adapt import AdaptConfig
+
+        return {"rounds": self.rounds, "population_per_class": self.population_per_class,
+                "class_prompts": self.class_prompts,
+                "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None}
 
     @property
     def mode(self) -> str:
@@ -216,7 +223,8 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})
         res = pe.generate(gen.X_, labels, gen.encoder_, gen._bridge(), n=request.n,
-                          n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids)
+                          n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids,
+                          member_texts=texts)
         return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids)
 
     return generate
@@ -387,6 +395,11 @@ def _check_request(req: ReleaseRequest) -> None:
             raise UserError(f"{option} must be >= 1; got {value}")
     if req.canaries < 0:
         raise UserError(f"--canaries must be >= 0; got {req.canaries!r}")
+    if req.adapt_bridge and req.mode != "dp":
+        raise UserError("--adapt-bridge spends DP budget and applies to dp releases only; add --epsilon E")
+    if req.class_prompts and req.mode != "dp":
+        raise UserError("--class-prompt seeds Private Evolution and applies to dp releases only; "
+                        "add --epsilon E or drop --class-prompt")
     if req.rejected_out is not None:
         rej, out = Path(req.rejected_out).resolve(), Path(req.out).resolve()
         if rej == out or out in rej.parents:
@@ -573,6 +586,10 @@ def _check_split(members, holdout, req: ReleaseRequest) -> None:
             f"add records or raise --holdout-fraction (now {req.holdout_fraction:g})")
     small = {lab: c for lab, c in members.class_counts().items() if c < 2}
     all_labels = set(members.labels) | set(holdout.labels)
+    unknown = sorted(set(req.class_prompts or {}) - {str(x) for x in all_labels})
+    if unknown:
+        raise UserError(f"--class-prompt names label(s) {unknown} that {req.input} does not have; "
+                        f"its labels are {sorted(str(x) for x in all_labels)}")
     missing = sorted(all_labels - set(members.labels))
     if small or missing:
         lab = missing[0] if missing else next(iter(small))

@@ -59,6 +59,15 @@ def _exits(fn):
 @click.option("--user-col", default=None,
               help="Column naming the person behind each record: dp then protects whole people (one vote per "
                    "person per round) and a person's records stay on one side of the holdout split.")
+@click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
+              help="dp: a PUBLIC description of a class for the LM to seed Private Evolution "
+                   "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
+                   "offering a prize.' Never paste a record here.")
+@click.option("--adapt-bridge", is_flag=True,
+              help="dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
+                   "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")
+@click.option("--adapt-share", type=float, default=0.25, show_default=True,
+              help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the budget; spend and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing --out (and --rejected-out).")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Ed25519 private key (PKCS8 PEM) to sign manifest.json.")
@@ -69,7 +78,8 @@ def _exits(fn):
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
-                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, dry_run, force,
+                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
+                    adapt_share, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -77,6 +87,7 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
     guarantee). Exit 0 released, 3 blocked by the gate (--out holds only the audit reports),
     2 usage or input error, 1 internal error.
     """
+    from privsynth.privacy.pe import parse_class_prompts
     from privsynth.release import ReleaseRequest, run_release
 
     req = ReleaseRequest(
@@ -85,7 +96,8 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         sign_key=sign_key, hmac_key_file=hmac_key_file, rejected_out=rejected_out, quiet=quiet,
         text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
-        command=["privsynth", *sys.argv[1:]],
+        class_prompts=parse_class_prompts(class_prompts) or None,
+        adapt_bridge=adapt_bridge, adapt_share=adapt_share, command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)
     if result.status == "dry-run":

@@ -119,3 +119,27 @@ def test_training_checkpoints_resumes_and_can_start_from_other_weights(tmp_path,
     assert any("initialised from" in m for m in logs)
     assert Bridge.load(tmp_path / "b" / "bridge.safetensors", lm=make_tiny_lm(tiny_tokenizer),
                        tokenizer=tiny_tokenizer).config == b.config
+
+
+def test_clean_sample_keeps_the_message_and_drops_the_wrapping():
+    from privsynth.bridge import clean_sample
+
+    assert clean_sample("Here's a possible SMS message:\n\n\"WIN a free cruise! Text YES\"") == "WIN a free cruise! Text YES"
+    assert clean_sample("SMS: Call me later") == "Call me later"
+    assert clean_sample("Hey Sam,\nsee you at 5") == "Hey Sam, see you at 5"
+    assert clean_sample(" ".join(["w"] * 60)).count("w") == 40
+    assert clean_sample("Sure! Here it is:\n") == ""
+
+
+def test_sample_prompted_is_seeded_and_reads_the_plain_lm_without_lora(tiny_bridge, tiny_tokenizer):
+    with torch.no_grad():  # make the adapters matter: trained LoRA would change what the LM writes
+        for name, p in tiny_bridge.lm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 1.0)
+    a = tiny_bridge.sample_prompted("write a message", 5, max_new_tokens=8, seed=3)
+    assert a == tiny_bridge.sample_prompted("write a message", 5, max_new_tokens=8, seed=3)
+    assert a != tiny_bridge.sample_prompted("write a message", 5, max_new_tokens=8, seed=4)
+    assert len(a) == 5 and all(t.strip() for t in a)
+    plain = Bridge(BridgeConfig(d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
+                   lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer).eval()
+    assert plain.sample_prompted("write a message", 5, max_new_tokens=8, seed=3) == a

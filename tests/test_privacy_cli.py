@@ -41,6 +41,10 @@ def test_dry_run_prints_the_plan_and_the_ledger_and_writes_nothing(data, tmp_pat
     (["--privacy", "dp", "--dry-run"], "--privacy dp needs a budget"),
     (["--epsilon", "4"], "--epsilon applies to --privacy dp only"),
     (["--privacy", "noise", "--dry-run"], "--dry-run applies to --privacy dp only"),
+    (["--class-prompt", "spam=Write a spam SMS."], "--class-prompt applies to --privacy dp only"),
+    (["--adapt-bridge"], "--adapt-bridge applies to --privacy dp only"),
+    (["--privacy", "dp", "--epsilon", "4", "--adapt-bridge", "--adapt-share", "1.5", "--dry-run"], "share"),
+    (["--privacy", "dp", "--epsilon", "4", "--class-prompt", "spam", "--dry-run"], "takes LABEL=INSTRUCTION"),
 ])
 def test_bad_dp_options_exit_2_with_one_line_and_write_nothing(data, tmp_path, args, says):
     res = _run(data, "--out", tmp_path / "syn.csv", *args)
@@ -53,3 +57,12 @@ def test_bad_budget_is_refused_without_dry_run_before_any_model_loads(data, tmp_
     res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", "-1", "--quiet")
     assert res.exit_code == 2 and "--epsilon must be a positive number" in res.output
     assert list(tmp_path.iterdir()) == [data]
+
+
+def test_dry_run_with_adapt_bridge_plans_the_dp_sgd_event_first(data, tmp_path):
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", 4, "--adapt-bridge", "--dry-run")
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    events = plan["ledger"]["events"]
+    assert events[0]["purpose"].startswith("bridge adaptation") and events[0]["sample_rate"] < 1
+    assert plan["ledger"]["epsilon"] <= 4 and len(events) == 3

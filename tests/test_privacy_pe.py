@@ -162,3 +162,54 @@ def test_labels_outside_the_given_label_set_are_refused(world):
     pe = PrivateEvolution(4.0, rounds=1, labels=["religion"])
     with pytest.raises(UserError, match="not in the given label set"):
         pe.generate(world["X"], world["y"], world["encoder"], None, n_per_class=2)
+
+
+class PromptedRetrievalDecoder(RetrievalDecoder):
+    """Adds Aug-PE's random API: a 'prompt' is a topic word; samples are public pool sentences
+    that contain it (what a public LM asked for that topic would write, in miniature)."""
+
+    def __init__(self, pool, encoder):
+        super().__init__(pool, encoder)
+        self.prompted = []
+
+    def sample_prompted(self, prompt, n, *, seed=0):
+        self.prompted.append((prompt, n))
+        on_topic = [t for t in self.pool if prompt in t.lower().split()]
+        rng = np.random.default_rng(seed)
+        return [on_topic[i] for i in rng.choice(len(on_topic), n, replace=len(on_topic) < n)]
+
+
+def test_class_prompts_seed_the_population_with_on_topic_public_text(world):
+    def run(prompts):
+        pe = PrivateEvolution(4.0, rounds=2, population_per_class=32, class_prompts=prompts)
+        dec = PromptedRetrievalDecoder(world["decode_pool"], world["encoder"])
+        texts, labels, _ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=30,
+                                       rng_seed=5, public_texts=world["seed_pool"])
+        first = pe.history_[0]
+        start = np.mean([_genre_share(first.texts, [GENRES[c] for c in first.classes], world, g) for g in GENRES])
+        return start, np.mean([_genre_share(texts, labels, world, g) for g in GENRES]), dec
+
+    plain_start, plain_end, _ = run(None)
+    start, end, dec = run({"church": "god", "sport": "game"})
+    # 0.75 x 32 = 24 of each class's 32 seeds come from its prompt, the rest from the Brown pool
+    assert sorted(dec.prompted) == [("game", 24), ("god", 24)]
+    assert start > plain_start + 0.4
+    assert end > plain_end + 0.2
+
+
+def test_a_prompt_for_a_label_the_data_lacks_is_refused(world):
+    pe = PrivateEvolution(4.0, rounds=1, population_per_class=8, class_prompts={"chruch": "god"})
+    dec = PromptedRetrievalDecoder(world["decode_pool"], world["encoder"])
+    with pytest.raises(UserError, match="chruch"):
+        pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=2, public_texts=world["seed_pool"])
+    assert dec.calls == 0 and dec.prompted == []
+
+
+def test_parse_class_prompts():
+    from privsynth.privacy.pe import parse_class_prompts
+
+    assert parse_class_prompts(["spam=Write a spam SMS: win = prize", " ham = Hi "]) == {
+        "spam": "Write a spam SMS: win = prize", "ham": "Hi"}
+    for bad in (["spam"], ["=x"], ["spam="], ["a=x", "a=y"]):
+        with pytest.raises(UserError):
+            parse_class_prompts(bad)

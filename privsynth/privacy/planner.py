@@ -118,8 +118,8 @@ class Plan:
         }
 
 
-def _events(rho: float, rounds: int, count_share: float) -> list[GaussianEvent]:
-    events = []
+def _events(rho: float, rounds: int, count_share: float, prior: tuple[GaussianEvent, ...] = ()) -> list[GaussianEvent]:
+    events = list(prior)
     if count_share > 0:
         events.append(GaussianEvent(PURPOSE_COUNTS, math.sqrt(1.0 / (2 * count_share * rho))))
     sigma = math.sqrt(rounds / (2 * (1 - count_share) * rho))
@@ -131,7 +131,7 @@ def _epsilon(events, delta, accountant) -> float:
     return accountant.epsilon([e.as_tuple() for e in events], delta=delta)
 
 
-def _largest_rho(epsilon, delta, rounds, count_share, accountant, rho_floor, rel_tol=1e-3) -> float:
+def _largest_rho(epsilon, delta, rounds, count_share, accountant, rho_floor, rel_tol=1e-3, prior=()) -> float:
     """Largest total rho whose plan has epsilon <= budget (bisection in log rho).
 
     ``rho_floor`` must be feasible (the caller checked it). The bracket comes from opacus
@@ -142,7 +142,7 @@ def _largest_rho(epsilon, delta, rounds, count_share, accountant, rho_floor, rel
     rdp = create_accountant("rdp")
 
     def eps(rho, acc=accountant):
-        return _epsilon(_events(rho, rounds, count_share), delta, acc)
+        return _epsilon(_events(rho, rounds, count_share, prior), delta, acc)
 
     log_d = math.log(1 / delta)
     lo = rho_floor
@@ -176,6 +176,7 @@ def plan_private_evolution(
     accountant: str = "prv",
     n_classes: int | None = None,
     n_synthetic: int | None = None,
+    prior_events: tuple[GaussianEvent, ...] = (),
 ) -> Plan:
     """Find the noise multipliers that spend at most ``epsilon`` over ``rounds`` rounds.
 
@@ -183,6 +184,8 @@ def plan_private_evolution(
     ``UserError`` for a bad budget, or a budget too small for even one useful round: one
     where the noise would hide a candidate even if every record voted for it
     (``threshold * sigma >= n_records``); the message states the smallest workable epsilon.
+    ``prior_events`` (e.g. the DP-SGD adaptation of the bridge) come first in the ledger and
+    the rounds get what is left of the budget after composing with them.
     """
     delta = check_budget(epsilon, delta, n_records)
     if int(rounds) != rounds or rounds < 1:
@@ -198,7 +201,11 @@ def plan_private_evolution(
     # (threshold * sigma >= n): that sets the smallest workable budget.
     sigma_max = n_records / threshold
     rho_floor = rounds / (2 * (1 - count_share) * sigma_max**2)
-    eps_floor = _epsilon(_events(rho_floor, rounds, count_share), delta, acc)
+    eps_floor = _epsilon(_events(rho_floor, rounds, count_share, prior_events), delta, acc)
+    if eps_floor >= epsilon and prior_events:
+        raise UserError(f"--epsilon {epsilon:g} leaves too little for {rounds} Private Evolution round(s) "
+                        f"after the bridge adaptation's share; the smallest workable budget with it is "
+                        f"--epsilon {eps_floor:.3g}, or turn the adaptation off")
     if eps_floor >= epsilon:
         one = minimum_epsilon(delta=delta, n_records=n_records, count_share=count_share,
                               threshold=threshold, accountant=accountant)
@@ -208,8 +215,8 @@ def plan_private_evolution(
             f"workable budget is --epsilon {eps_floor:.3g} with --rounds {rounds}"
             + (f" ({one:.3g} with --rounds 1)" if rounds > 1 else "")
         )
-    rho = _largest_rho(epsilon, delta, rounds, count_share, acc, rho_floor)
-    events = _events(rho, rounds, count_share)
+    rho = _largest_rho(epsilon, delta, rounds, count_share, acc, rho_floor, prior=tuple(prior_events))
+    events = _events(rho, rounds, count_share, tuple(prior_events))
     planned = _epsilon(events, delta, acc)
     if planned > epsilon:  # bisection keeps lo feasible; this guards the invariant
         raise AssertionError(f"planner produced epsilon {planned} over budget {epsilon}")
@@ -217,7 +224,7 @@ def plan_private_evolution(
     return Plan(
         epsilon_budget=float(epsilon), delta=delta, accountant=accountant, rounds=int(rounds),
         noise_multiplier=sigma,
-        count_noise_multiplier=events[0].noise_multiplier if count_share > 0 else None,
+        count_noise_multiplier=next((e.noise_multiplier for e in events if e.purpose == PURPOSE_COUNTS), None),
         count_share=count_share, threshold=threshold, population_per_class=int(population_per_class),
         n_records=int(n_records), epsilon_planned=planned, n_classes=n_classes,
         n_synthetic=n_synthetic, events=tuple(events),
