@@ -21,11 +21,14 @@ $(STAMP): pyproject.toml
 
 # A dp release of the bundled 600-record SMS sample (about 5 minutes on 2 cores after install: the Private
 # Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
-# outcome: the reports in demo_out/release say why, check by check.
+# outcome: the reports in demo_out/release say why, check by check. The class prompts are public
+# descriptions of the two labels: the LM writes part of Private Evolution's first population from them.
 demo: install
 	rm -rf demo_out && mkdir -p demo_out
 	PRIVSYNTH_HOME=$(CURDIR)/demo_out/.privsynth $(VENV)/bin/privsynth release privsynth/data/sample_sms.csv \
-	    --epsilon 4 --out demo_out/release --n 150 --rounds 2 --population 16 --candidates 2 --seed 0; \
+	    --epsilon 4 --out demo_out/release --n 150 --rounds 2 --population 16 --candidates 2 --seed 0 \
+	    --class-prompt "spam=Write one short spam text message (SMS) advertising a prize, a free offer or a paid service." \
+	    --class-prompt "ham=Write one short, casual text message (SMS) from a person to a friend or family member."; \
 	rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then exit $$rc; fi; \
 	echo "--- demo_out/release (exit $$rc: 0 released, 3 blocked by the gate) ---"; ls demo_out/release; \
 	if [ -f demo_out/release/synthetic.csv ]; then head -n 8 demo_out/release/synthetic.csv; \

@@ -203,15 +203,21 @@ def classify(train_texts: list[str], train_labels: list[str], data: Data, datase
 
 
 def class_keeping(real_texts: list[str], real_labels: list[str], syn_texts: list[str], syn_labels: list[str],
-                  cfg: Config) -> dict[str, float]:
-    """Share of synthetic records that a TF-IDF + LR trained on the REAL training split labels
-    with their assigned class: per class and the macro mean (does the generator keep the class?)."""
+                  cfg: Config, embed=None) -> dict[str, float]:
+    """Share of synthetic records that a classifier trained on the REAL training split labels
+    with their assigned class: per class and the macro mean (does the generator keep the class?).
+
+    TF-IDF + LR by default (word choice); with ``embed`` (texts -> vectors), LR on those
+    sentence vectors (meaning: an offer worded in plain English is still an offer)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not syn_texts:
         return {}
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    pred = _fit_predict(tfidf.fit_transform(real_texts), real_labels, tfidf.transform(syn_texts), cfg.classifier_C)
+    if embed is not None:
+        pred = _fit_predict(embed(real_texts), real_labels, embed(syn_texts), cfg.classifier_C)
+    else:
+        tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        pred = _fit_predict(tfidf.fit_transform(real_texts), real_labels, tfidf.transform(syn_texts), cfg.classifier_C)
     out = {}
     for c in sorted(set(syn_labels)):
         rows = [i for i, y in enumerate(syn_labels) if y == c]
@@ -397,6 +403,8 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
             log(f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
                 f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)")
         entry["class_keeping"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg)
+        entry["class_keeping_minilm"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg,
+                                                      embed=models.embed)
         if row.kind == "minority":
             train_t, train_y = texts + gen["texts"], labels + gen["labels"]
         else:

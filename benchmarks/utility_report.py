@@ -114,6 +114,9 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         keeps = [e["class_keeping"] for e in ok if e.get("class_keeping")]
         if keeps:
             s["class_keeping"] = _mean_sd([k.get("macro") for k in keeps])
+        keeps = [e["class_keeping_minilm"] for e in ok if e.get("class_keeping_minilm")]
+        if keeps:
+            s["class_keeping_minilm"] = _mean_sd([k.get("macro") for k in keeps])
         audits = [e["audit"] for e in ok if e.get("audit")]
         if audits:
             s["audit"] = {k: _mean_sd([a.get(k) for a in audits])
@@ -137,15 +140,15 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
              "Train on the row's data, test on the fixed real test split (`benchmarks/splits/`). "
              "Mean ± sd over seeds. Generation: wall time and peak RSS of one generation run; "
              "audit: `audits.run(members=train, holdout=test, synthetic)`. Class kept: share of synthetic "
-             "records that a TF-IDF + LR trained on the real training split labels with their assigned class "
-             "(macro over classes).", ""]
+             "records that a classifier trained on the real training split labels with their assigned class "
+             "(macro over classes): TF-IDF + LR, and LR on MiniLM sentence vectors.", ""]
     for dataset in sorted({s["dataset"] for s in summary}):
         rows = [s for s in summary if s["dataset"] == dataset]
         spam = dataset == "sms"
         head = ["row", "eps", "seeds"]
         for clf, name in CLASSIFIERS.items():
             head += [f"{name} macro-F1", f"{name} acc"] + ([f"{name} spam F1"] if spam else [])
-        head += ["class kept", "gen s/record", "gen peak RSS MB", "MIA AUC", "MIA TPR@1%FPR", "exact dups"]
+        head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "MIA AUC", "MIA TPR@1%FPR", "exact dups"]
         lines += [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in rows:
             cells = [s["label"], "-" if s["epsilon"] is None else f"{s['epsilon']:g}", str(len(s["seeds"]))]
@@ -153,7 +156,8 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
                 m = s["metrics"][clf]
                 cells += [_fmt(m["macro_f1"]), _fmt(m["accuracy"])] + ([_fmt(m["spam_f1"])] if spam else [])
             g, a = s.get("generation", {}), s.get("audit", {})
-            cells += [_fmt(s.get("class_keeping"), 2), _fmt(g.get("s_per_record"), 2), _fmt(g.get("peak_rss_mb"), 0),
+            cells += [_fmt(s.get("class_keeping"), 2), _fmt(s.get("class_keeping_minilm"), 2),
+                      _fmt(g.get("s_per_record"), 2), _fmt(g.get("peak_rss_mb"), 0),
                       _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")), _fmt(a.get("exact_duplicates"), 1)]
             if s["failed"]:
                 cells[0] += f" (failed seeds: {', '.join(s['failed'])})"

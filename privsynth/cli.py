@@ -146,7 +146,8 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
         X = enc.encode(corpus.texts)
         texts, labels, ledger = pe.generate(X, corpus.labels, enc, bridge, n=n, n_per_class=n_per_class,
-                                            rng_seed=seed, user_ids=corpus.groups, member_texts=corpus.texts)
+                                            rng_seed=seed, user_ids=corpus.groups, member_texts=corpus.texts,
+                                            log=log)
         # ledger first: a crash in between leaves a ledger without data, never data without one
         ledger.write_json(ledger_path_for(out))
         write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])

@@ -65,6 +65,17 @@ def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict
                "noise on the vote histogram); new candidates are interpolations between surviving synthetic "
                "candidates. The generator never reads a private record's text or vector directly."),
     }[mode]
+    if mode == "dp" and privacy.get("class_prompts"):
+        how += (" Part of the first population was written by the public language model from these public "
+                "descriptions of the classes: " + "; ".join(f"{_md(k)}: \"{_md(v)}\""
+                                                             for k, v in sorted(privacy["class_prompts"].items())) + ".")
+    models_note = ("The sentence encoder and the decoder (language model and bridge weights) are public models,\n"
+                   "trained only on public text; their versions and hashes are in manifest.json.")
+    if mode == "dp" and privacy.get("adapted_bridge"):
+        models_note = ("The sentence encoder, the language model and the bridge weights are public models trained on "
+                       "public text (versions and hashes in manifest.json); for this release the bridge was then "
+                       "adapted to the private records' style by DP-SGD, an event in ledger.json covered by the "
+                       "guarantee below. The adapted weights are not part of the release.")
     model_lines = "\n".join(f"- {k}: {_model_line(v)}" for k, v in models.items()) or "- (not recorded)"
     rel = policy.get("release", {})
     return f"""# Data card: synthetic text release
@@ -82,8 +93,7 @@ that is not included and cannot be reconstructed from this release{" beyond what
 
 ## How it was made
 Privacy mode `{mode}`. {how}
-The sentence encoder and the decoder (language model and bridge weights) are public models,
-trained only on public text; their versions and hashes are in manifest.json.
+{models_note}
 
 {model_lines}
 

@@ -224,7 +224,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
         pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})
         res = pe.generate(gen.X_, labels, gen.encoder_, gen._bridge(), n=request.n,
                           n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids,
-                          member_texts=texts)
+                          member_texts=texts, log=progress.info)
         return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids)
 
     return generate
@@ -505,7 +505,8 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
         if mode == "dp":
             led = generated.ledger or {}
             privacy.update({"epsilon": led.get("epsilon"), "delta": led.get("delta"), "accountant": led.get("accountant"),
-                            "epsilon_requested": req.epsilon, "ledger": LEDGER})
+                            "epsilon_requested": req.epsilon, "ledger": LEDGER,
+                            "class_prompts": req.class_prompts or {}, "adapted_bridge": bool(req.adapt_bridge)})
         privacy["guarantee"] = datacard.guarantee_text(privacy) if mode != "dp" or privacy["epsilon"] is not None else ""
 
         # 5. audit (the holdout's only use)

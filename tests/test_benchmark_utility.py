@@ -175,6 +175,12 @@ def test_class_keeping_scores_each_class_and_the_macro_mean():
     assert kept["ham"] == 0.5   # the spam-like record labelled ham does not
     assert kept["macro"] == pytest.approx(0.75)
     assert utility.class_keeping(real, labels, [], [], utility.Config()) == {}
+    # the same through vectors: here a hashing encoder stands in for MiniLM
+    from conftest import HashingEncoder
+
+    kept = utility.class_keeping(real, labels, syn, ["spam", "ham", "spam", "ham"], utility.Config(),
+                                 embed=HashingEncoder().encode)
+    assert kept["spam"] == 1.0 and kept["ham"] == 0.5
 
 
 def test_config_for_bridge_rows_records_the_shipped_weights_hash():

@@ -213,3 +213,14 @@ def test_parse_class_prompts():
     for bad in (["spam"], ["=x"], ["spam="], ["a=x", "a=y"]):
         with pytest.raises(UserError):
             parse_class_prompts(bad)
+
+
+def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
+    pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, elite_fraction=0.25)
+    (texts, labels, _), _ = _run(world, pe, n_per_class=40, rng_seed=4)
+    last = pe.history_[-1]
+    for c, genre in enumerate(GENRES):
+        s = last.survivors[last.classes[last.survivors] == c]
+        best = [last.texts[i] for i in s[np.argsort(-last.noisy_votes[s], kind="stable")][:10]]
+        assert [t for t, y in zip(texts, labels) if y == genre][:10] == best
+    assert len(texts) == 80

@@ -200,3 +200,20 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
     assert "add/remove-one-person" in (env / "r" / "DATA_CARD.md").read_text() and verify_release(env / "r").ok
     missing = invoke(release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person"])
     assert missing.exit_code == 2 and "person" in missing.output and not (env / "x").exists()
+
+
+def test_dp_release_with_class_prompts_and_bridge_adaptation_says_so_everywhere(env):
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *FAST,
+            "--class-prompt", "a=write a short note", "--adapt-bridge"]
+    res = invoke(release_command, [*args, "--out", env / "r"])
+    assert res.exit_code == 0, res.output
+    led = json.loads((env / "r" / "ledger.json").read_text())
+    purposes = [e["purpose"] for e in led["events"]]
+    assert purposes[0].startswith("bridge adaptation") and len(purposes) == 3 and led["epsilon"] <= 4
+    card = (env / "r" / "DATA_CARD.md").read_text()
+    assert '"write a short note"' in card and "adapted to the private records' style by DP-SGD" in card
+    assert verify_release(env / "r").ok
+    typo = invoke(release_command, [*args[:-3], "--class-prompt", "c=x", "--out", env / "t"])
+    assert typo.exit_code == 2 and "'c'" in typo.output and not (env / "t").exists()
+    nodp = invoke(release_command, [env / "in.csv", "--privacy", "none", "--adapt-bridge", "--out", env / "n"])
+    assert nodp.exit_code == 2 and "--adapt-bridge" in nodp.output and not (env / "n").exists()

@@ -23,6 +23,7 @@ no build for this torch; opacus' accountants still do the accounting (through th
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -63,10 +64,11 @@ class AdaptConfig:
         return asdict(self)
 
 
+@functools.lru_cache(maxsize=64)
 def adaptation_event(*, epsilon: float, delta: float, n_units: int, cfg: AdaptConfig,
                      accountant: str = "prv") -> GaussianEvent:
     """The DP-SGD event whose epsilon alone is at most ``cfg.share * epsilon`` (bisection on
-    sigma against the accountant; reads only the unit count)."""
+    sigma against the accountant, to 0.5%; reads only the unit count)."""
     if not 0 < cfg.share < 1:
         raise UserError(f"the adaptation's budget share must be within (0, 1); got {cfg.share!r}")
     if cfg.batch_size < 1 or cfg.epochs <= 0 or cfg.max_grad_norm <= 0:
@@ -87,7 +89,7 @@ def adaptation_event(*, epsilon: float, delta: float, n_units: int, cfg: AdaptCo
                             f"({steps} steps at sample rate {q:.3g}); raise it or turn the adaptation off")
     if eps(lo) <= target:
         return GaussianEvent(PURPOSE_ADAPT, lo, q, steps)
-    while hi / lo > 1.001:
+    while hi / lo > 1.005:
         mid = math.sqrt(lo * hi)
         lo, hi = (lo, mid) if eps(mid) <= target else (mid, hi)
     return GaussianEvent(PURPOSE_ADAPT, hi, q, steps)

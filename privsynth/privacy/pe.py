@@ -217,6 +217,15 @@ class PrivateEvolution:
     def plan(self, n_records: int, *, n_classes: int | None = None, n_synthetic: int | None = None,
              class_sizes_given: bool = False) -> Plan:
         """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
+        key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
+               self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge)
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            cache[key] = self._plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic,
+                                    class_sizes_given=class_sizes_given)
+        return cache[key]
+
+    def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
         prior = ()
         if self.adapt_bridge is not None:
             from privsynth.privacy.adapt import adaptation_event
@@ -245,14 +254,15 @@ class PrivateEvolution:
                  decoder: Decoder, *, n: int | None = None, n_per_class: int | dict | None = None,
                  rng_seed: int = 0, user_ids: Sequence[Any] | None = None,
                  public_texts: Sequence[str] | None = None,
-                 member_texts: Sequence[str] | None = None) -> PEResult:
+                 member_texts: Sequence[str] | None = None, log=None) -> PEResult:
         """Run PE and return ``(texts, labels, ledger)``.
 
         ``n_per_class`` (an int for every class, or a dict label -> count) fixes the class
         sizes and spends nothing on them; otherwise ``n`` synthetic records (default: as
         many as members) are split by DP class counts. ``public_texts`` replaces the bundled
         Brown sentences as the public seed pool. ``member_texts`` (the members' texts, in
-        the order of their vectors) are read only by the DP-SGD bridge adaptation.
+        the order of their vectors) are read only by the DP-SGD bridge adaptation. ``log``
+        (a str -> None callable) hears about long steps; it never receives member data.
         """
         if self.adapt_bridge is not None and (member_texts is None or not hasattr(decoder, "soft_shift")):
             raise ValueError("adapt_bridge needs member_texts and a Bridge decoder")
@@ -260,13 +270,13 @@ class PrivateEvolution:
         try:
             return self._generate(member_vectors, member_labels, encoder, decoder, n=n, n_per_class=n_per_class,
                                   rng_seed=rng_seed, user_ids=user_ids, public_texts=public_texts,
-                                  member_texts=member_texts)
+                                  member_texts=member_texts, log=log)
         finally:  # the adapted shift belongs to this run only; the caller's bridge is left as it was
             if hasattr(decoder, "soft_shift"):
                 decoder.soft_shift = before
 
     def _generate(self, member_vectors, member_labels, encoder, decoder, *, n, n_per_class, rng_seed, user_ids,
-                  public_texts, member_texts) -> PEResult:
+                  public_texts, member_texts, log) -> PEResult:
         X = np.asarray(member_vectors, dtype=np.float32)
         y = np.asarray(member_labels, dtype=object)
         if X.ndim != 2 or len(X) != len(y):
@@ -305,7 +315,7 @@ class PrivateEvolution:
 
             event = next(e for e in plan.events if e.purpose == PURPOSE_ADAPT)
             self.adaptation_ = dp_adapt_bridge(decoder, X, list(member_texts), event=event, ledger=ledger,
-                                               cfg=self.adapt_bridge, user_ids=user_ids)
+                                               cfg=self.adapt_bridge, user_ids=user_ids, log=log)
 
         # Class sizes of the output.
         if sizes_given:
@@ -509,11 +519,22 @@ class PrivateEvolution:
         return Z, zc
 
     def _final(self, texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng):
-        """Output: decoded interpolations between the last survivors. Post-processing."""
-        want = {c: int(sizes[c]) for c in range(len(label_set)) if sizes[c] > 0}
-        Z, zc = self._variations(C[survivors], classes[survivors], want, rng, noisy[survivors])
-        out = self._decode(decoder, encoder, Z, rng)
-        return out, [label_set[c] for c in zc.tolist()]
+        """Output: the best last survivors as they are (up to ``elite_fraction`` of each class,
+        as Aug-PE releases its selected samples), then decoded interpolations between the
+        survivors. Post-processing."""
+        out, labs, want = [], [], {}
+        for c in range(len(label_set)):
+            s = survivors[classes[survivors] == c]
+            s = s[np.argsort(-noisy[s], kind="stable")][: min(int(self.elite_fraction * sizes[c]), int(sizes[c]))]
+            out += [texts[i] for i in s]
+            labs += [c] * len(s)
+            want[c] = int(sizes[c]) - len(s)
+        if any(v > 0 for v in want.values()):
+            Z, zc = self._variations(C[survivors], classes[survivors], {c: m for c, m in want.items() if m > 0},
+                                     rng, noisy[survivors])
+            out += self._decode(decoder, encoder, Z, rng)
+            labs += zc.tolist()
+        return out, [label_set[c] for c in labs]
 
 
 def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
