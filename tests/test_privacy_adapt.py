@@ -34,7 +34,7 @@ def test_the_event_spends_its_share_alone_and_the_rounds_get_the_rest():
     cfg = AdaptConfig(share=0.25, batch_size=64, epochs=1.0)
     ev = adaptation_event(epsilon=4.0, delta=1e-5, n_units=5000, cfg=cfg)
     alone = create_accountant("prv").epsilon([ev.as_tuple()], delta=1e-5)
-    assert alone <= 1.0 and alone == pytest.approx(1.0, rel=0.01)
+    assert 0.98 <= alone <= 1.0  # bisection on sigma to 0.5%
     assert ev.sample_rate == pytest.approx(64 / 5000) and ev.steps == 79
 
     pe = PrivateEvolution(4.0, rounds=3, adapt_bridge=cfg)
