@@ -1,7 +1,7 @@
 """What mode `noise` buys: a sweep of --noise-scale against leakage and utility on SMS.
 
 Mode noise has NO formal guarantee; this measures, empirically, what each scale costs and buys.
-For each scale s (units of the members' median nearest-neighbour distance; s = 0 is mode none),
+For each scale s (noise norm in units of the members' median nearest-neighbour distance; s = 0 is mode none),
 generate from the same members with the same seed and record:
 - leakage: the auditor's membership-inference AUC and TPR at 1% FPR (members vs the real test
   split, which no generator saw), and the share of synthetic records closer to a member than to
@@ -37,6 +37,9 @@ import utility  # noqa: E402
 from splits import load_split, subsample  # noqa: E402
 
 RESULTS = HERE / "results"
+# What a scale means (privsynth.privacy.noise). Results made before the change carry
+# "per-coordinate" (or nothing): their s times sqrt(384) = 19.6 is the same noise in norm units.
+SCALE_UNIT = "norm"
 
 
 def tfidf_scores(train_t, train_y, test_t, test_y) -> dict[str, float]:
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     X = encoder.encode(texts)
     policy = load_policy()
     test_vectors = encoder.encode(test_t)
-    out = {"config": vars(args), "real_members_tfidf": tfidf_scores(texts, labels, test_t, test_y),
+    out = {"config": {**vars(args), "scale_unit": SCALE_UNIT}, "real_members_tfidf": tfidf_scores(texts, labels, test_t, test_y),
            "real_members_minilm": minilm_scores(encoder, texts, labels, test_t, test_y, test_vectors, X), "runs": []}
     for s in (float(x) for x in args.scales.split(",")):
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 def merge(paths: list[Path], out_path: Path) -> int:
     """One result from several runs of the same setting (refuses runs that differ in it)."""
     parts = [json.loads(p.read_text()) for p in paths]
-    same = ("members", "n", "candidates", "seed")
+    same = ("members", "n", "candidates", "seed", "scale_unit")
+    for d in parts:
+        d["config"].setdefault("scale_unit", "per-coordinate")
     for p, d in zip(paths[1:], parts[1:]):
         if any(d["config"][k] != parts[0]["config"][k] for k in same):
             raise SystemExit(f"{p}: config differs from {paths[0]} in {same}")
@@ -129,12 +134,15 @@ def merge(paths: list[Path], out_path: Path) -> int:
 def write_report(out: dict, out_path: Path) -> None:
     """The .md table and a .png of leakage against utility beside ``out_path``."""
     args = argparse.Namespace(**{k: out["config"][k] for k in ("members", "n", "candidates", "seed")})
+    unit = out["config"].get("scale_unit", "per-coordinate")
     lines = ["# Mode noise: what each scale buys (SMS, NO formal guarantee at any scale)", "",
              f"{args.members} members, {args.n} synthetic records, {args.candidates} candidates, seed {args.seed}. "
              "Leakage: auditor MIA (members vs the real test split) and DCR share. Utility: TF-IDF + LR trained "
              f"on the synthetic text only, scored on the real test split (trained on the {args.members} members "
              f"instead: macro-F1 {out['real_members_tfidf']['macro_f1']:.3f}, spam F1 "
-             f"{out['real_members_tfidf']['spam_f1']:.3f}).", "",
+             f"{out['real_members_tfidf']['spam_f1']:.3f}). Noise scale: "
+             + ("noise norm in units of the members' median nearest-neighbour distance d_nn." if unit == "norm" else
+                "per-coordinate noise std in units of d_nn (the first definition: x 19.6 in norm units)."), "",
              "| noise scale | MIA AUC [95% CI] | TPR@1%FPR | DCR share | TF-IDF macro-F1 | TF-IDF spam F1 | "
              "MiniLM-LR macro-F1 | class kept | s/record |",
              "|---|---|---|---|---|---|---|---|---|"]

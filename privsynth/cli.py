@@ -64,8 +64,8 @@ def _log(quiet: bool):
               help="'none': plain SMOTExT, NO formal guarantee (empirical audit only). 'noise': plus "
                    "embedding noise, still NO formal guarantee. 'dp': formal (epsilon, delta)-DP by "
                    "Private Evolution; writes OUT.ledger.json next to OUT.")
-@click.option("--noise-scale", type=float, default=0.5, show_default=True,
-              help="Mode noise: noise std in units of the members' median nearest-neighbour distance.")
+@click.option("--noise-scale", type=float, default=1.0, show_default=True,
+              help="Mode noise: noise norm in units of the members' median nearest-neighbour distance (1: about one neighbour gap).")
 @click.option("--epsilon", type=float, default=None, help="Mode dp: total privacy budget epsilon (> 0).")
 @click.option("--delta", type=float, default=None,
               help="Mode dp: delta, below 1/n (default 1/(10 N), N = n rounded up to a power of ten).")

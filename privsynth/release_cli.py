@@ -48,7 +48,7 @@ def _exits(fn):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the non-private choices (never the DP noise).")
 @click.option("--n", "n", type=int, default=None, help="Total synthetic records (default: as many as members).")
 @click.option("--n-per-class", type=int, default=None, help="Synthetic records per class.")
-@click.option("--noise-scale", type=float, default=1.0, show_default=True, help="--privacy noise: scale in median NN distances.")
+@click.option("--noise-scale", type=float, default=1.0, show_default=True, help="--privacy noise: noise norm in units of the members' median nearest-neighbour distance.")
 @click.option("--rounds", type=int, default=5, show_default=True, help="dp: Private Evolution rounds (more rounds, more noise per round).")
 @click.option("--population", "population_per_class", type=int, default=64, show_default=True,
               help="dp: candidates per class in each Private Evolution round (decoding cost grows with it).")
