@@ -60,6 +60,7 @@ from privsynth.privacy.rng import secure_normal, secure_uniform
 if TYPE_CHECKING:
     from privsynth.privacy.adapt import AdaptConfig
 
+_PLANS: dict[tuple, Plan] = {}  # plans are pure functions of their key (no data, no noise)
 PUBLIC_SENTENCES = Path(__file__).resolve().parent.parent / "data" / "brown_sentences.csv.gz"
 
 
@@ -219,11 +220,12 @@ class PrivateEvolution:
         """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
         key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
                self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge)
-        cache = self.__dict__.setdefault("_plans", {})
-        if key not in cache:
-            cache[key] = self._plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic,
-                                    class_sizes_given=class_sizes_given)
-        return cache[key]
+        if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
+            if len(_PLANS) > 256:
+                _PLANS.clear()
+            _PLANS[key] = self._plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic,
+                                     class_sizes_given=class_sizes_given)
+        return _PLANS[key]
 
     def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
         prior = ()
