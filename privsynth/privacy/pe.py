@@ -175,7 +175,7 @@ class PrivateEvolution:
         so lambdas near 0 copy nothing private; a narrower, lower range than plain SMOTExT's
         keeps PE's variations local (measured on the retrieval test problem: 0.1-0.5 moved
         the population toward the members faster than 0.25-0.75).
-    variation_noise: embedding noise on the interpolations, in units of the median
+    variation_noise: embedding noise on the interpolations, its norm in units of the median
         nearest-neighbour distance among survivors (synthetic data: no budget spent).
     labels: the public label set; default: the labels present in the data (documented as
         treated public).
@@ -516,7 +516,7 @@ class PrivateEvolution:
             labs.append(np.full(m, c, dtype=np.int64))
         Z, zc = np.concatenate(outs), np.concatenate(labs)
         if self.variation_noise > 0 and len(S) >= 2:
-            scale = self.variation_noise * median_nn_distance(S)
+            scale = self.variation_noise * median_nn_distance(S) / math.sqrt(S.shape[1])  # norm units, as mode noise
             Z = add_embedding_noise(Z, sigma=scale, secure=True)
         return Z, zc
 
