@@ -117,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
 def merge(paths: list[Path], out_path: Path) -> int:
     """One result from several runs of the same setting (refuses runs that differ in it)."""
     parts = [json.loads(p.read_text()) for p in paths]
-    same = ("members", "n", "candidates", "seed", "scale_unit")
+    same = ("members", "n", "candidates", "seed")
     for d in parts:
         d["config"].setdefault("scale_unit", "per-coordinate")
     for p, d in zip(paths[1:], parts[1:]):
         if any(d["config"][k] != parts[0]["config"][k] for k in same):
             raise SystemExit(f"{p}: config differs from {paths[0]} in {same}")
-    runs = {r["noise_scale"]: r for d in parts for r in d["runs"]}
-    out = {"config": {**{k: parts[0]["config"][k] for k in same}, "merged_from": [p.name for p in paths]},
+    unit = parts[0]["config"]["scale_unit"]
+    # scale 0 (no noise) means the same in every unit; other scales only merge within one unit
+    runs = {r["noise_scale"]: r for d in parts for r in d["runs"]
+            if d["config"]["scale_unit"] == unit or r["noise_scale"] == 0}
+    out = {"config": {**{k: parts[0]["config"][k] for k in same}, "scale_unit": unit, "merged_from": [p.name for p in paths]},
            "real_members_tfidf": parts[0]["real_members_tfidf"], "runs": [runs[k] for k in sorted(runs)]}
     out_path.write_text(json.dumps(out, indent=2) + "\n")
     write_report(out, out_path)
