@@ -14,6 +14,7 @@ import click
 
 from privsynth import __version__
 from privsynth.errors import GateBlocked, UserError
+from privsynth.release_cli import dp_seed_options
 
 NO_GUARANTEE = ("privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
                 "records and may reveal them; audit before sharing (privsynth audit / release).")
@@ -72,15 +73,7 @@ def _log(quiet: bool):
 @click.option("--rounds", type=int, default=5, show_default=True, help="Mode dp: Private Evolution rounds.")
 @click.option("--user-col", default=None,
               help="Mode dp: column naming the person behind each record; DP then protects whole people.")
-@click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
-              help="Mode dp: a PUBLIC description of a class for the LM to seed Private Evolution "
-                   "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
-                   "offering a prize.' Never paste a record here.")
-@click.option("--adapt-bridge", is_flag=True,
-              help="Mode dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
-                   "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")
-@click.option("--adapt-share", type=float, default=0.25, show_default=True,
-              help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")
+@dp_seed_options
 @click.option("--dry-run", is_flag=True,
               help="Mode dp: print the plan (noise, rounds, ledger, time) reading only the record count.")
 @click.option("--k-neighbors", type=int, default=5, show_default=True, help="Partner chosen among the k nearest same-class records.")

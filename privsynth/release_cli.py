@@ -17,6 +17,19 @@ import click
 from privsynth.errors import GateBlocked, UserError
 
 
+def dp_seed_options(fn):
+    """--class-prompt, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
+                      help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
+    fn = click.option("--adapt-bridge", is_flag=True,
+                      help="dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
+                           "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")(fn)
+    return click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
+                        help="dp: a PUBLIC description of a class for the LM to seed Private Evolution "
+                             "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
+                             "offering a prize.' Never paste a record here.")(fn)
+
+
 def _exits(fn):
     """UserError -> one line, exit 2; GateBlocked -> one line, exit 3; anything else -> traceback, 1."""
 
@@ -59,15 +72,7 @@ def _exits(fn):
 @click.option("--user-col", default=None,
               help="Column naming the person behind each record: dp then protects whole people (one vote per "
                    "person per round) and a person's records stay on one side of the holdout split.")
-@click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
-              help="dp: a PUBLIC description of a class for the LM to seed Private Evolution "
-                   "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
-                   "offering a prize.' Never paste a record here.")
-@click.option("--adapt-bridge", is_flag=True,
-              help="dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
-                   "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")
-@click.option("--adapt-share", type=float, default=0.25, show_default=True,
-              help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")
+@dp_seed_options
 @click.option("--dry-run", is_flag=True, help="Show the plan and the budget; spend and write nothing.")
 @click.option("--force", is_flag=True, help="Replace an existing --out (and --rejected-out).")
 @click.option("--sign-key", type=click.Path(path_type=Path), default=None, help="Ed25519 private key (PKCS8 PEM) to sign manifest.json.")

@@ -96,3 +96,13 @@ def test_a_run_leaves_the_callers_bridge_as_it_was(tiny_bridge):
     with pytest.raises(ValueError, match="member_texts"):
         pe.generate(X, ["a"] * 8, None, tiny_bridge, n_per_class=1)
     assert tiny_bridge.soft_shift is None
+
+
+def test_a_step_takes_at_most_one_record_per_person():
+    from privsynth.privacy.adapt import _poisson_batch
+
+    ids = ["p0", "p1", "p0", "p2", "p1", "p0"]
+    rows = _poisson_batch(len(ids), ids, 1.0)
+    assert sorted(ids[i] for i in rows) == ["p0", "p1", "p2"]
+    assert sorted(_poisson_batch(6, None, 1.0)) == list(range(6))
+    assert _poisson_batch(6, ids, 0.0).size == 0

@@ -111,7 +111,6 @@ def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[s
     X = np.asarray(member_vectors, dtype=np.float32)
     if len(X) != len(member_texts):
         raise ValueError(f"{len(X)} vectors for {len(member_texts)} texts")
-    units = _units(len(X), user_ids)
     q, steps, sigma, C = event.sample_rate, event.steps, event.noise_multiplier, cfg.max_grad_norm
     ledger.record(purpose=event.purpose, noise_multiplier=sigma, sample_rate=q, steps=steps)
 
@@ -124,11 +123,12 @@ def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[s
         p.requires_grad_(False)
     was_training = bridge.training
     bridge.eval()
-    expected = q * len(units)
+    n_units = len(X) if user_ids is None else len(set(user_ids))
+    expected = q * n_units
     t0, sizes = time.time(), []
     try:
         for step in range(steps):
-            rows = _poisson_batch(units, q)
+            rows = _poisson_batch(len(X), user_ids, q)
             sizes.append(len(rows))
             total = torch.zeros(k, d, dtype=torch.float64, device=device)
             for start in range(0, len(rows), cfg.micro_batch):
@@ -159,21 +159,13 @@ def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[s
             "shift_norm": float(shift.detach().norm())}
 
 
-def _units(n: int, user_ids: Sequence[Any] | None) -> list[np.ndarray]:
-    """Rows of each sampling unit: one row per record, or all rows of each person."""
+def _poisson_batch(n: int, user_ids: Sequence[Any] | None, q: float) -> np.ndarray:
+    """Rows of one step's batch: each record (or person) joins with probability q (CSPRNG); a
+    joining person brings one of their records, picked by the CSPRNG (as a PE vote does), so a
+    person's gradient is one clipped record gradient."""
     if user_ids is None:
-        return [np.array([i]) for i in range(n)]
-    ids = np.asarray(user_ids, dtype=object)
-    _, inverse = np.unique(ids, return_inverse=True)
-    return [np.flatnonzero(inverse == u) for u in range(inverse.max() + 1)]
+        return np.flatnonzero(secure_uniform(n) < q)
+    from privsynth.privacy.pe import _one_record_per_person
 
-
-def _poisson_batch(units: list[np.ndarray], q: float) -> np.ndarray:
-    """Each unit joins with probability q (CSPRNG); a joining person brings one of their
-    records, picked by the CSPRNG, so a person's gradient is one clipped record gradient."""
-    join = np.flatnonzero(secure_uniform(len(units)) < q)
-    if join.size == 0:
-        return np.array([], dtype=np.int64)
-    pick = secure_uniform(join.size)
-    return np.array([units[u][min(int(p * len(units[u])), len(units[u]) - 1)] for u, p in zip(join, pick)],
-                    dtype=np.int64)
+    rows = _one_record_per_person(np.asarray(user_ids, dtype=object))
+    return rows[secure_uniform(len(rows)) < q]

@@ -145,6 +145,12 @@ def _one_record_per_person(user_ids: np.ndarray) -> np.ndarray:
     return order[starts + pick]
 
 
+def _best_survivors(survivors: np.ndarray, classes: np.ndarray, noisy: np.ndarray, c: int, k: int) -> np.ndarray:
+    """The ``k`` survivors of class ``c`` with the highest noisy votes. Post-processing."""
+    s = survivors[classes[survivors] == c]
+    return s[np.argsort(-noisy[s], kind="stable")][:k]
+
+
 def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     """Split ``total`` in proportion to ``weights`` (largest remainder). Post-processing."""
     w = np.clip(np.asarray(weights, dtype=np.float64), 0, None)
@@ -473,8 +479,7 @@ class PrivateEvolution:
         m = self.population_per_class
         keep_texts, keep_cls, keep_vecs, want = [], [], [], {}
         for c in range(K):
-            s = survivors[classes[survivors] == c]
-            s = s[np.argsort(-noisy[s], kind="stable")][: int(self.elite_fraction * m)]
+            s = _best_survivors(survivors, classes, noisy, c, int(self.elite_fraction * m))
             keep_texts += [texts[i] for i in s]
             keep_cls.append(classes[s])
             keep_vecs.append(C[s])
@@ -526,8 +531,7 @@ class PrivateEvolution:
         survivors. Post-processing."""
         out, labs, want = [], [], {}
         for c in range(len(label_set)):
-            s = survivors[classes[survivors] == c]
-            s = s[np.argsort(-noisy[s], kind="stable")][: min(int(self.elite_fraction * sizes[c]), int(sizes[c]))]
+            s = _best_survivors(survivors, classes, noisy, c, min(int(self.elite_fraction * sizes[c]), int(sizes[c])))
             out += [texts[i] for i in s]
             labs += [c] * len(s)
             want[c] = int(sizes[c]) - len(s)
