@@ -15,7 +15,7 @@ import contextlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,25 +129,27 @@ class Bridge(nn.Module):
     @classmethod
     def load(cls, path: str | Path | None = None, *, lm=None, tokenizer=None) -> "Bridge":
         """Load trained bridge weights (default: the shipped ones) around their LM."""
-        from safetensors import safe_open
-
-        path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        if not path.exists():
-            raise UserError(f"{path}: bridge weights not found")
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            if "privsynth_bridge_config" not in meta:
-                raise UserError(f"{path}: not a privsynth bridge file (no config in its metadata)")
-            config = BridgeConfig.from_json(meta["privsynth_bridge_config"])
-            tensors = {k: fh.get_tensor(k).float() for k in fh.keys()}
+        config, tensors = _read_weights(Path(path) if path is not None else DEFAULT_WEIGHTS)
         bridge = cls(config, lm=lm, tokenizer=tokenizer)
-        bridge.projector.load_state_dict({k[len("projector."):]: v for k, v in tensors.items() if k.startswith("projector.")})
-        if config.lora_r > 0:
-            from peft import set_peft_model_state_dict
-
-            set_peft_model_state_dict(bridge.lm, {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")})
+        bridge._set_trainable(tensors)
         bridge.eval()
         return bridge
+
+    def load_trainable(self, path: str | Path) -> None:
+        """Set projector and LoRA from a bridge file of the same configuration (to continue training)."""
+        config, tensors = _read_weights(Path(path))
+        if replace(config, provenance={}) != replace(self.config, provenance={}):
+            raise UserError(f"{path}: its bridge configuration differs from this bridge's")
+        self._set_trainable(tensors)
+
+    def _set_trainable(self, tensors: dict[str, torch.Tensor]) -> None:
+        device = next(self.projector.parameters()).device
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+        self.projector.load_state_dict({k[len("projector."):]: v for k, v in tensors.items() if k.startswith("projector.")})
+        if self.config.lora_r > 0:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.lm, {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")})
 
     # ---- prompt ------------------------------------------------------------------------------
     def prompt_embeds(self, vectors: torch.Tensor) -> torch.Tensor:
@@ -320,6 +322,19 @@ class Bridge(nn.Module):
         if bar is not None:
             bar.close()
         return (texts, scores) if return_scores else texts
+
+
+def _read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    if not path.exists():
+        raise UserError(f"{path}: bridge weights not found")
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+        if "privsynth_bridge_config" not in meta:
+            raise UserError(f"{path}: not a privsynth bridge file (no config in its metadata)")
+        config = BridgeConfig.from_json(meta["privsynth_bridge_config"])
+        return config, {k: fh.get_tensor(k).float() for k in fh.keys()}
 
 
 def _closest(cands: list[list[str]], targets: np.ndarray, encoder) -> list[tuple[str, float]]:

@@ -9,6 +9,7 @@ interrupted run resumes where it stopped, and writes CPU-loadable safetensors.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -64,6 +65,13 @@ class TrainConfig:
     pair_rate: float = 0.0
     pair_max_words: int = 14
     init_from: str | None = None
+    # Stop after about this many seconds (of this invocation): the step count, and so the cosine
+    # schedule, is set from the speed of its first `calibrate_steps` steps. None: run `steps` steps.
+    max_seconds: float | None = None
+    calibrate_steps: int = 20
+    # With `heldout` given to train(): its loss every eval_every steps (0: at the end only), and
+    # the weights with the lowest held-out loss kept as bridge_best.safetensors.
+    eval_every: int = 0
 
 
 def make_batch(texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: float,
@@ -78,27 +86,52 @@ def make_batch(texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: 
     return batch
 
 
+def pooled_batch(texts: list[str], vectors: np.ndarray, idx: np.ndarray,
+                 pair_pool: tuple[list[str], np.ndarray] | None, pair_rate: float,
+                 rng: np.random.Generator) -> tuple[list[str], torch.Tensor]:
+    """The texts at idx with their precomputed vectors; a pair_rate share drawn from the pool."""
+    batch = [texts[i] for i in idx]
+    vecs = np.array(vectors[idx], dtype=np.float32)
+    if pair_pool is not None and pair_rate > 0:
+        pool_texts, pool_vecs = pair_pool
+        for j in np.flatnonzero(rng.random(len(batch)) < pair_rate):
+            k = int(rng.integers(len(pool_texts)))
+            batch[j], vecs[j] = pool_texts[k], pool_vecs[k]
+    return batch, torch.from_numpy(vecs)
+
+
 def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig | None = None,
           train_config: TrainConfig | None = None, encoder: Encoder | None = None,
-          lm=None, tokenizer=None, log=print) -> Bridge:
+          lm=None, tokenizer=None, log=print, vectors: np.ndarray | None = None,
+          pair_pool: tuple[list[str], np.ndarray] | None = None,
+          heldout: tuple[list[str], np.ndarray] | None = None) -> Bridge:
     """Train a bridge on `texts` into out_dir (bridge.safetensors, train_log.jsonl, checkpoint).
 
-    Resumes from out_dir/checkpoint.pt when present.
+    Resumes from out_dir/checkpoint.pt when present. `vectors` (aligned with `texts`) and
+    `pair_pool` (joined texts and their vectors) are embeddings computed beforehand, so a GPU
+    machine can train without the encoder; pairs are then drawn from the pool.
     """
     tc = train_config or TrainConfig()
+    if vectors is not None and len(vectors) != len(texts):
+        raise UserError(f"vectors: {len(vectors)} rows for {len(texts)} texts")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
-    encoder = encoder or Encoder()
+    if vectors is None:
+        encoder = encoder or Encoder()
     bridge = Bridge(bridge_config or BridgeConfig(), lm=lm, tokenizer=tokenizer).to(tc.device)
     params = [p for p in bridge.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_schedule(s, tc.steps, tc.warmup))
+    plan = {"total": tc.steps}
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_schedule(s, plan["total"], tc.warmup))
     start = 0
     ckpt = out / "checkpoint.pt"
     if tc.init_from and not ckpt.exists():
-        bridge.load_state_dict(torch.load(tc.init_from, map_location=tc.device,
-                                          weights_only=False)["trainable"], strict=False)
+        if str(tc.init_from).endswith(".safetensors"):
+            bridge.load_trainable(tc.init_from)
+        else:
+            bridge.load_state_dict(torch.load(tc.init_from, map_location=tc.device,
+                                              weights_only=False)["trainable"], strict=False)
         log(f"initialised from {tc.init_from}")
     if ckpt.exists():
         state = torch.load(ckpt, map_location=tc.device, weights_only=False)
@@ -113,34 +146,64 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
     pair_rng = np.random.default_rng([tc.seed, start])
     bridge.train()
     log_path = out / "train_log.jsonl"
-    t0, window = time.time(), []
-    for step in range(start, tc.steps):
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(tc.device).startswith("cuda")
+                else contextlib.nullcontext())
+    t0, window, step, best = time.time(), [], start, float("inf")
+
+    def heldout_loss() -> float:
+        bridge.eval()
+        texts_h, vecs_h = heldout
+        total = 0.0
+        with torch.no_grad(), autocast:
+            for i in range(0, len(texts_h), 100):
+                chunk = texts_h[i: i + 100]
+                v = torch.from_numpy(np.asarray(vecs_h[i: i + 100], dtype=np.float32)).to(tc.device)
+                total += bridge.loss(v, chunk, per_sample=True).float().sum().item()
+        bridge.train()
+        return total / len(texts_h)
+
+    while step < plan["total"]:
         pos = (step * tc.batch_size) % len(order)
         idx = order[pos: pos + tc.batch_size]
         if len(idx) < tc.batch_size:
             idx = np.concatenate([idx, order[: tc.batch_size - len(idx)]])
-        batch = make_batch(texts, idx, short, tc.pair_rate, pair_rng)
-        vecs = torch.from_numpy(encoder.encode(batch)).to(tc.device)
-        loss = bridge.loss(vecs, batch)
+        if vectors is None:
+            batch = make_batch(texts, idx, short, tc.pair_rate, pair_rng)
+            vecs = torch.from_numpy(encoder.encode(batch))
+        else:
+            batch, vecs = pooled_batch(texts, vectors, idx, pair_pool, tc.pair_rate, pair_rng)
+        with autocast:
+            loss = bridge.loss(vecs.to(tc.device), batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
         opt.step()
         sched.step()
         window.append(loss.item())
-        if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
-            rec = {"step": step + 1, "loss": float(np.mean(window)), "lr": sched.get_last_lr()[0],
-                   "elapsed_s": round(time.time() - t0, 1)}
+        step += 1
+        if tc.max_seconds is not None and step == start + tc.calibrate_steps:
+            per_step = (time.time() - t0) / tc.calibrate_steps
+            plan["total"] = min(tc.steps, step + int((tc.max_seconds - (time.time() - t0)) / per_step))
+            log(f"{per_step:.3f} s/step: {plan['total']} steps fit in {tc.max_seconds:.0f} s")
+        if step % tc.log_every == 0 or step == plan["total"]:
+            rec = {"step": step, "loss": float(np.mean(window)), "lr": sched.get_last_lr()[0],
+                   "elapsed_s": round(time.time() - t0, 1), "total_steps": plan["total"]}
+            if heldout is not None and ((tc.eval_every and step % tc.eval_every == 0) or step == plan["total"]):
+                rec["heldout_loss"] = heldout_loss()
+                if rec["heldout_loss"] < best:
+                    best = rec["heldout_loss"]
+                    bridge.save(out / "bridge_best.safetensors")
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
-            log(f"step {rec['step']}/{tc.steps} loss {rec['loss']:.3f} ({rec['elapsed_s']}s)")
+            held = f", held-out {rec['heldout_loss']:.3f}" if "heldout_loss" in rec else ""
+            log(f"step {rec['step']}/{plan['total']} loss {rec['loss']:.3f}{held} ({rec['elapsed_s']}s)")
             window = []
-        if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
+        if step % tc.ckpt_every == 0 or step == plan["total"]:
             trainable = {k: v for k, v in bridge.state_dict().items()
                          if k.startswith("projector.") or "lora_" in k}
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"trainable": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step + 1}, tmp)
+                        "step": step, "total": plan["total"]}, tmp)
             tmp.replace(ckpt)
             bridge.save(out / "bridge.safetensors")
     bridge.eval()

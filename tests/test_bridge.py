@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from privsynth.bridge import Bridge, BridgeConfig, cosine_schedule, token_budget
+from privsynth.errors import UserError
 from tests.conftest import make_tiny_lm
 
 
@@ -143,3 +144,44 @@ def test_sample_prompted_is_seeded_and_reads_the_plain_lm_without_lora(tiny_brid
     plain = Bridge(BridgeConfig(d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
                    lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer).eval()
     assert plain.sample_prompted("write a message", 5, max_new_tokens=8, seed=3) == a
+
+
+def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tokenizer, hashing_encoder,
+                                                              corpus_texts):
+    """The GPU path: vectors computed beforehand (no encoder), a pair pool, steps set by a time budget,
+    and a start from a bridge file of the same configuration."""
+    import json
+
+    from privsynth.train_bridge import TrainConfig, pooled_batch, train
+
+    cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
+    vecs = hashing_encoder.encode(corpus_texts)
+    pool = (["joined a b", "joined c d"], hashing_encoder.encode(["joined a b", "joined c d"]))
+    batch, bv = pooled_batch(corpus_texts, vecs, np.arange(6), pool, 1.0, np.random.default_rng(0))
+    assert set(batch) <= set(pool[0]) and np.allclose(bv.numpy(), pool[1][[pool[0].index(t) for t in batch]])
+    with pytest.raises(UserError, match="3 rows for 10 texts"):
+        train(corpus_texts, tmp_path / "x", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
+              vectors=vecs[:3], log=lambda m: None)
+    first = train(corpus_texts, tmp_path / "a", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer),
+                  tokenizer=tiny_tokenizer, vectors=vecs, pair_pool=pool, log=lambda m: None,
+                  train_config=TrainConfig(steps=2, batch_size=4, warmup=1, pair_rate=0.5))
+    logs = []
+    train(corpus_texts, tmp_path / "b", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
+          vectors=vecs, pair_pool=pool, log=logs.append, heldout=(corpus_texts[:3], vecs[:3]),
+          train_config=TrainConfig(steps=10_000, batch_size=4, warmup=1, log_every=1, max_seconds=1.0, eval_every=2,
+                                   calibrate_steps=2, init_from=str(tmp_path / "a" / "bridge.safetensors")))
+    assert any("initialised from" in m for m in logs) and any("steps fit in 1 s" in m for m in logs)
+    recs = [json.loads(line) for line in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert 2 <= recs[-1]["step"] == recs[-1]["total_steps"] < 10_000
+    assert recs[-1]["elapsed_s"] < 10
+    held = [r["heldout_loss"] for r in recs if "heldout_loss" in r]
+    assert len(held) >= 2 and all(np.isfinite(held)) and (tmp_path / "b" / "bridge_best.safetensors").exists()
+    # the start really came from run a: at step 0 run b's weights were a's
+    other = BridgeConfig(d_hidden=32, n_tokens=3, lora_r=4, lora_alpha=8, max_target_tokens=16)
+    with pytest.raises(UserError, match="configuration differs"):
+        Bridge(other, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer).load_trainable(
+            tmp_path / "a" / "bridge.safetensors")
+    fresh = Bridge(cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    fresh.load_trainable(tmp_path / "a" / "bridge.safetensors")
+    for k, v in first.trainable_state_dict().items():
+        assert torch.allclose(fresh.trainable_state_dict()[k], v.half().float())
