@@ -43,6 +43,10 @@ class BridgeConfig:
     lora_alpha: int = 32
     lora_targets: tuple[str, ...] = LORA_TARGETS
     max_target_tokens: int = 48
+    # The token that ends a decoded text, by its string: tokenizers of different transformers
+    # versions can give the same GGUF different eos ids. None: the tokenizer's eos (pinned by
+    # the trainer when it saves).
+    end_token: str | None = None
     provenance: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -83,6 +87,11 @@ class Bridge(nn.Module):
             lm, tokenizer = load_lm(self.config.lm_name)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        if self.config.end_token is None:
+            self.config = replace(self.config, end_token=tokenizer.eos_token)
+        self.end_id = tokenizer.convert_tokens_to_ids(self.config.end_token)
+        if self.end_id is None or self.end_id == tokenizer.unk_token_id:
+            raise UserError(f"the bridge's end token {self.config.end_token!r} is not in the LM's vocabulary")
         for p in lm.parameters():
             p.requires_grad_(False)
         if self.config.lora_r > 0:
@@ -138,6 +147,7 @@ class Bridge(nn.Module):
     def load_trainable(self, path: str | Path) -> None:
         """Set projector and LoRA from a bridge file of the same configuration (to continue training)."""
         config, tensors = _read_weights(Path(path))
+        config = replace(config, end_token=config.end_token or self.tokenizer.eos_token)
         if replace(config, provenance={}) != replace(self.config, provenance={}):
             raise UserError(f"{path}: its bridge configuration differs from this bridge's")
         self._set_trainable(tensors)
@@ -170,8 +180,7 @@ class Bridge(nn.Module):
         """
         tok = self.tokenizer(texts, add_special_tokens=False, truncation=True,
                              max_length=self.config.max_target_tokens - 1)
-        eos = self.tokenizer.eos_token_id
-        seqs = [ids + [eos] for ids in tok.input_ids]
+        seqs = [ids + [self.end_id] for ids in tok.input_ids]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -208,7 +217,7 @@ class Bridge(nn.Module):
         embeds = self.prompt_embeds(v)
         attn = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
         common = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                      eos_token_id=self.tokenizer.eos_token_id)
+                      eos_token_id=self.end_id)
         out: list[list[str]] = [[] for _ in range(len(v))]
         greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common)
         for i, t in enumerate(self.tokenizer.batch_decode(greedy, skip_special_tokens=True)):

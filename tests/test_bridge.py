@@ -185,3 +185,27 @@ def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tok
     fresh.load_trainable(tmp_path / "a" / "bridge.safetensors")
     for k, v in first.trainable_state_dict().items():
         assert torch.allclose(fresh.trainable_state_dict()[k], v.half().float())
+
+
+def test_the_end_token_is_pinned_by_its_string(tmp_path, tiny_tokenizer, hashing_encoder, corpus_texts):
+    """The end of a decoded text is named in the config, so another transformers version that maps the
+    GGUF's eos to another id cannot change where a trained bridge stops."""
+    cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
+    b = Bridge(cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    assert b.config.end_token == "<eos>" and b.end_id == tiny_tokenizer.eos_token_id
+    b.save(tmp_path / "b.safetensors")
+    assert Bridge.load(tmp_path / "b.safetensors", lm=make_tiny_lm(tiny_tokenizer),
+                       tokenizer=tiny_tokenizer).config.end_token == "<eos>"
+    other = Bridge(BridgeConfig(**{**cfg.__dict__, "end_token": "cat"}),
+                   lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    assert other.end_id == tiny_tokenizer.convert_tokens_to_ids("cat") != b.end_id
+    other.projector.load_state_dict(b.projector.state_dict())
+    v = torch.from_numpy(hashing_encoder.encode(corpus_texts[:2]))
+    with torch.no_grad():  # same weights, other end token: another target, another loss
+        assert not torch.allclose(b.loss(v, corpus_texts[:2], per_sample=True),
+                                  other.loss(v, corpus_texts[:2], per_sample=True))
+    with pytest.raises(UserError, match="not in the LM's vocabulary"):
+        Bridge(BridgeConfig(**{**cfg.__dict__, "end_token": "<nope>"}), lm=make_tiny_lm(tiny_tokenizer),
+               tokenizer=tiny_tokenizer)
+    with pytest.raises(UserError, match="configuration differs"):
+        other.load_trainable(tmp_path / "b.safetensors")
