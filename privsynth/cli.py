@@ -215,27 +215,42 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
               help="Share of each batch made of two short sentences joined, so in-between vectors "
                    "(what SMOTExT interpolates) are trained on too.")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Start from another run's checkpoint.pt (new optimiser and schedule).")
+              help="Start from another run's checkpoint.pt or a bridge .safetensors file (whose configuration "
+                   "is then kept); new optimiser and schedule.")
+@click.option("--max-seconds", type=float, default=None,
+              help="Time budget: the step count (and the schedule) is set from the speed of the first 20 steps.")
+@click.option("--eval-every", type=int, default=0, show_default=True,
+              help="Held-out loss every N steps (0: at the end only); the best weights go to bridge_best.safetensors.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm, device, pair_rate, init_from,
-                     seed) -> None:
+                     max_seconds, eval_every, seed) -> None:
     """Train the embedding-to-text bridge on PUBLIC text only.
 
     Never train on private data: the weights can be shared and would carry it. Resumes from
     OUT/checkpoint.pt when a run was interrupted.
     """
-    from privsynth.bridge import BridgeConfig
+    from dataclasses import replace
+
+    from privsynth.bridge import BridgeConfig, _read_weights
+    from privsynth.encoder import Encoder
     from privsynth.train_bridge import PUBLIC_CORPUS, TrainConfig, read_public_corpus, split_public, train
 
     texts = read_public_corpus(corpus or PUBLIC_CORPUS)
-    train_texts, _ = split_public(texts)
-    bc = BridgeConfig(n_tokens=soft_tokens, lora_r=lora_r, lm_name=lm,
-                      provenance={"corpus": str(corpus or "bundled Brown sentences"), "train_sentences": len(train_texts)})
+    train_texts, held = split_public(texts)
+    provenance = {"corpus": str(corpus or "bundled Brown sentences"), "train_sentences": len(train_texts)}
+    if init_from is not None and init_from.suffix == ".safetensors":
+        bc = replace(_read_weights(init_from)[0], provenance=provenance)
+    else:
+        bc = BridgeConfig(n_tokens=soft_tokens, lora_r=lora_r, lm_name=lm, provenance=provenance)
     if not 0 <= pair_rate <= 1:
         raise UserError(f"--pair-rate must be within [0, 1]; got {pair_rate}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise UserError(f"--max-seconds must be positive; got {max_seconds}")
     tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, pair_rate=pair_rate,
-                     init_from=str(init_from) if init_from else None)
-    train(train_texts, out, bridge_config=bc, train_config=tc, log=click.echo)
+                     init_from=str(init_from) if init_from else None, max_seconds=max_seconds, eval_every=eval_every)
+    encoder = Encoder(device=device)
+    train(train_texts, out, bridge_config=bc, train_config=tc, encoder=encoder, log=click.echo,
+          heldout=(held, encoder.encode(held)))
     click.echo(f"weights: {Path(out) / 'bridge.safetensors'}")
 
 
