@@ -83,6 +83,10 @@ ROWS: dict[str, Row] = {
     "synth-noise": Row("synth", "privsynth noise 1.0, synthetic only", ("sms", "rt"), "noise", uses_bridge=True),
     **{f"synth-dp-eps{e}": Row("synth", f"privsynth dp eps {e}, synthetic only", ("sms", "rt"), "dp", float(e),
                                uses_bridge=True) for e in (1, 4, 8)},
+    # Aug-PE's random API alone: what the public LM writes from the class prompts, no member text
+    # read (class shares as in the data). The control that shows what the members' DP votes add.
+    "prompts-only": Row("synth", "public LM from class prompts only (no member data)", ("sms", "rt"), "prompts",
+                        default=False, uses_bridge=True),
     "real+synth-spam": Row("minority", "real + privsynth spam (none)", ("sms",), "none", uses_bridge=True),
     "eda": Row("eda", "real + EDA spam (swap, deletion)", ("sms",)),
     **{f"dpsgd-eps{e}": Row("dpsgd", f"DP-SGD classifier eps {e}", ("sms", "rt"), epsilon=float(e)) for e in (1, 4, 8)},
@@ -283,10 +287,18 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
                        epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None,
                        class_prompts: dict[str, str] | None = None):
     """privsynth's library calls, as `privsynth generate` makes them: (texts, labels, info)."""
-    from privsynth.smotext import SMOTExT
+    from privsynth.smotext import SMOTExT, class_sizes
 
-    X = models.embed(texts)
     info: dict[str, Any] = {"mode": mode, "candidates": cfg.candidates, "members": len(texts)}
+    if mode == "prompts":
+        out_t, out_y = [], []
+        sizes = class_sizes({c: labels.count(c) for c in sorted(set(labels))}, n, n_per_class)
+        for i, (c, k) in enumerate(sizes.items()):
+            out_t += models.bridge.sample_prompted(class_prompts[c], k, seed=seed * 1000 + i)
+            out_y += [c] * k
+        info.update(class_prompts=class_prompts, members_read="labels only (class shares)")
+        return out_t, out_y, info
+    X = models.embed(texts)
     if mode == "dp":
         from privsynth.privacy.adapt import AdaptConfig
         from privsynth.privacy.pe import PrivateEvolution

@@ -189,3 +189,28 @@ def test_config_for_bridge_rows_records_the_shipped_weights_hash():
     args = utility.parse_args(["--quick", "--rows", "synth-none", "--pe-rounds", "4"])
     cfg = utility.build_config(args, utility.select_rows(args.rows))
     assert cfg.bridge.endswith("bridge.safetensors") and len(cfg.bridge_sha256) == 64 and cfg.pe_rounds == 4
+
+
+def test_prompts_only_row_reads_labels_but_no_member_text(tiny_bridge):
+    """The control for the DP votes: the public LM writes from the class prompts alone."""
+    from types import SimpleNamespace
+
+    from utility import ROWS, Config, generate_privsynth
+
+    class Untouchable(list):
+        def __iter__(self):
+            raise AssertionError("a member text was read")
+
+        __getitem__ = __iter__
+
+    labels = ["spam"] * 3 + ["ham"] * 9
+    texts = Untouchable(["secret"] * 12)
+    prompts = {"spam": "win a prize now", "ham": "see you at lunch"}
+    out_t, out_y, info = generate_privsynth("prompts", texts, labels, seed=0, cfg=Config(),
+                                            models=SimpleNamespace(bridge=tiny_bridge), n=8, class_prompts=prompts)
+    assert len(out_t) == 8 and out_y.count("spam") == 2 and out_y.count("ham") == 6
+    assert all(isinstance(t, str) and t for t in out_t)
+    assert info["members_read"].startswith("labels only") and ROWS["prompts-only"].default is False
+    again = generate_privsynth("prompts", texts, labels, seed=0, cfg=Config(),
+                               models=SimpleNamespace(bridge=tiny_bridge), n=8, class_prompts=prompts)
+    assert again[0] == out_t
