@@ -110,6 +110,7 @@ class Config:
     pe_population: int = 64
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
+    pe_class_check: int = 0           # PrivateEvolution(class_check_rounds=...)
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -305,13 +306,15 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
 
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
+                              class_check_rounds=cfg.pe_class_check,
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
         info.update(epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
-                    adaptation=getattr(pe, "adaptation_", None))
+                    adaptation=getattr(pe, "adaptation_", None),
+                    class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)))
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge, random_state=seed)
     gen.fit(texts, labels, vectors=X)
@@ -469,8 +472,16 @@ def select_rows(spec: str | None) -> list[str]:
     return out
 
 
+# Options added after results were published: at these values they change nothing, so they are
+# left out of the fingerprint and earlier entries stay valid.
+_LATER_OPTIONS = {"pe_class_check": 0}
+
+
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
     d = asdict(cfg)
+    for k, neutral in _LATER_OPTIONS.items():
+        if d.get(k) == neutral:
+            d.pop(k)
     if not ROWS[name].uses_bridge:
         d.pop("bridge"), d.pop("bridge_sha256")
     return report.fingerprint({"config": d, "dataset": dataset, "row": name,
@@ -529,6 +540,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-prompts", action="store_true",
                     help="seed Private Evolution with the public class prompts in CLASS_PROMPTS")
     ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
+    ap.add_argument("--pe-class-check", type=int, default=None,
+                    help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     return ap.parse_args(argv)
@@ -536,7 +549,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
-    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population"):
+    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
+                "pe_class_check"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:

@@ -224,3 +224,21 @@ def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
         best = [last.texts[i] for i in s[np.argsort(-last.noisy_votes[s], kind="stable")][:10]]
         assert [t for t, y in zip(texts, labels) if y == genre][:10] == best
     assert len(texts) == 80
+
+
+def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
+    pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3)
+    (texts, labels, _), _ = _run(world, pe, n_per_class=60, rng_seed=5)
+    assert len(texts) == 120
+    assert pe.class_mismatch_initial_ > 0 and pe.class_mismatch_ < pe.class_mismatch_initial_
+    # what it counts is what the output holds: decoded records nearer another class's survivor centroid
+    last = pe.history_[-1]
+    S, cls = world["encoder"].encode([last.texts[i] for i in last.survivors]), last.classes[last.survivors]
+    cent = np.stack([S[cls == c].mean(0) for c in range(len(GENRES))])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    n_verbatim = [min(int(0.25 * 60), int((cls == c).sum())) for c in range(len(GENRES))]
+    decoded = [(t, y) for c, genre in enumerate(GENRES)
+               for t, y in [(t, y) for t, y in zip(texts, labels) if y == genre][n_verbatim[c]:]]
+    E = world["encoder"].encode([t for t, _ in decoded])
+    wrong = sum(GENRES[int(np.argmax(e @ cent.T))] != y for e, (_, y) in zip(E, decoded))
+    assert wrong == pe.class_mismatch_

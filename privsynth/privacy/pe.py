@@ -191,6 +191,10 @@ class PrivateEvolution:
         interpolations. Prompts are public inputs like the label set: write them from what a
         class means, never from a record. Measured on SMS spam at epsilon 4 (SECURITY.md):
         a domain-blind Brown seed pool left the spam class unrecognisable.
+    class_check_rounds: decoding can drift into another class. Each decoded output whose
+        embedding lies nearer another class's survivor centroid than its own is replaced by a
+        fresh variation, up to this many times (post-processing of the survivors: no budget).
+        0: off.
     adapt_bridge: an :class:`~privsynth.privacy.adapt.AdaptConfig` to first adapt the bridge
         to the members' domain by DP-SGD (one more ledger event; the rounds get the rest of
         the budget); ``generate`` then needs ``member_texts``. None (default): off.
@@ -201,7 +205,7 @@ class PrivateEvolution:
                  accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
-                 prompt_share: float = 0.75, adapt_bridge: AdaptConfig | None = None):
+                 prompt_share: float = 0.75, class_check_rounds: int = 0, adapt_bridge: AdaptConfig | None = None):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -217,6 +221,7 @@ class PrivateEvolution:
         self.labels = labels
         self.class_prompts = class_prompts
         self.prompt_share = prompt_share
+        self.class_check_rounds = class_check_rounds
         self.adapt_bridge = adapt_bridge
 
     # -- planning (reads only n and the public label set) ---------------------------------
@@ -538,9 +543,42 @@ class PrivateEvolution:
         if any(v > 0 for v in want.values()):
             Z, zc = self._variations(C[survivors], classes[survivors], {c: m for c, m in want.items() if m > 0},
                                      rng, noisy[survivors])
-            out += self._decode(decoder, encoder, Z, rng)
+            decoded = self._decode(decoder, encoder, Z, rng)
+            if self.class_check_rounds > 0:
+                decoded = self._class_check(decoded, zc, C[survivors], classes[survivors], noisy[survivors],
+                                            encoder, decoder, rng)
+            out += decoded
             labs += zc.tolist()
         return out, [label_set[c] for c in labs]
+
+    def _class_check(self, texts, zc, S, s_cls, weights, encoder, decoder, rng) -> list[str]:
+        """Replace outputs that decoded nearer another class's survivor centroid than their
+        own by fresh variations of their class (``class_check_rounds`` tries). Reads only
+        survivors, which are DP outputs: post-processing."""
+        from privsynth.encoder import normalize
+
+        present = np.unique(s_cls)
+        if present.size < 2:
+            self.class_mismatch_initial_ = self.class_mismatch_ = 0
+            return texts
+        cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
+        texts = list(texts)
+        bad = np.arange(len(texts))
+        for _ in range(self.class_check_rounds + 1):
+            E = self._encode(encoder, [texts[i] for i in bad])
+            bad = bad[present[np.argmax(E @ cent.T, axis=1)] != zc[bad]]
+            if _ == 0:
+                self.class_mismatch_initial_ = int(bad.size)
+            if bad.size == 0 or _ == self.class_check_rounds:
+                break
+            want = {int(c): int((zc[bad] == c).sum()) for c in np.unique(zc[bad])}
+            Z, new_cls = self._variations(S, s_cls, want, rng, weights)
+            fresh = self._decode(decoder, encoder, Z, rng)
+            for c in want:  # _variations groups its output by class, in want's order
+                for i, t in zip(bad[zc[bad] == c], [t for t, k in zip(fresh, new_cls) if k == c]):
+                    texts[i] = t
+        self.class_mismatch_ = int(bad.size)
+        return texts
 
 
 def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
