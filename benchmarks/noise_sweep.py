@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from audits.policy import load_policy
     from privsynth.bridge import Bridge
     from privsynth.encoder import Encoder
-    from privsynth.privacy.noise import noise_mode
+    from privsynth.privacy.noise import noise_transform
     from privsynth.smotext import SMOTExT
 
     train, test = load_split("sms")
@@ -93,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
         gen.fit(texts, labels, vectors=X)
         t0 = time.time()
-        V, Y, pairs = gen.sample_vectors(args.n)
-        V = noise_mode(V, gen.X_, scale=s, rng=np.random.default_rng([args.seed, 1]))
-        syn_t, syn_y = gen.decode(V, pairs), [str(y) for y in Y]
+        syn_t, syn_y = gen.generate(n=args.n, transform=noise_transform(gen.X_, scale=s, seed=args.seed))
         wall = time.time() - t0
         data = AuditData.build(texts, test_t, syn_t, seed=args.seed)
         checks = {c.name: c for c in mia.membership_inference(data, policy=policy)[0]}

@@ -318,15 +318,13 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge, random_state=seed)
     gen.fit(texts, labels, vectors=X)
+    transform = None
     if mode == "noise":
-        from privsynth.privacy.noise import noise_mode
+        from privsynth.privacy.noise import noise_transform
 
-        V, Y, pairs = gen.sample_vectors(n, n_per_class)
-        V = noise_mode(V, gen.X_, scale=cfg.noise_scale, rng=np.random.default_rng([seed, 1]))
-        out_t, out_y = gen.decode(V, pairs), [str(y) for y in Y]
+        transform = noise_transform(gen.X_, scale=cfg.noise_scale, seed=seed)
         info["noise_scale"] = cfg.noise_scale
-    else:
-        out_t, out_y = gen.generate(n=n, n_per_class=n_per_class)
+    out_t, out_y = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
     info["rejected_copies"] = int(getattr(gen, "rejected_", 0))
     return out_t, out_y, info
 

@@ -150,16 +150,12 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
     gen = SMOTExT(k_neighbors=k_neighbors, lam_range=(lam_min, lam_max), n_candidates=candidates,
                   encoder=enc, bridge=bridge, random_state=seed, progress=not quiet)
     gen.fit(corpus.texts, corpus.labels)
+    transform = None
     if privacy == "noise":
-        import numpy as np
+        from privsynth.privacy.noise import noise_transform
 
-        from privsynth.privacy.noise import noise_mode
-
-        V, Y, pairs = gen.sample_vectors(n, n_per_class)
-        V = noise_mode(V, gen.X_, scale=noise_scale, rng=np.random.default_rng([seed, 1]))
-        texts, labels = gen.decode(V, pairs), [str(y) for y in Y]
-    else:
-        texts, labels = gen.generate(n=n, n_per_class=n_per_class)
+        transform = noise_transform(gen.X_, scale=noise_scale, seed=seed)
+    texts, labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
     write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, labels)])
     log(f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
         f"({gen.rejected_} candidates re-decoded as copies of members)")

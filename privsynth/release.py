@@ -201,8 +201,6 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
     def generate(texts: list[str], labels: list[str], *, request: ReleaseRequest, progress: Progress,
                  user_ids: list[str] | None = None) -> Generated:
-        import numpy as np
-
         from privsynth.smotext import SMOTExT
 
         gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed,
@@ -214,11 +212,11 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
             out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class)
             return Generated(out_t, out_y, None, ids)
         if request.mode == "noise":
-            from privsynth.privacy.noise import noise_mode
+            from privsynth.privacy.noise import noise_transform
 
-            V, Y, pairs = gen.sample_vectors(request.n, request.n_per_class)
-            V = noise_mode(V, gen.X_, scale=request.noise_scale, rng=np.random.default_rng([request.seed, 1]))
-            return Generated(gen.decode(V, pairs), [str(y) for y in Y], None, ids)
+            out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class,
+                                        transform=noise_transform(gen.X_, scale=request.noise_scale, seed=request.seed))
+            return Generated(out_t, out_y, None, ids)
         from privsynth.privacy.pe import PrivateEvolution
 
         pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})

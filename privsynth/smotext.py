@@ -169,41 +169,76 @@ class SMOTExT:
         return interpolate(self.X_, self.labels_, sizes, k_neighbors=self.k_neighbors,
                            lam_range=self.lam_range, rng=rng, return_pairs=True)
 
-    def generate(self, n: int | None = None, n_per_class: int | None = None) -> tuple[list[str], list[str]]:
-        """Synthetic (texts, labels); class sizes follow the input unless n or n_per_class is given."""
+    def generate(self, n: int | None = None, n_per_class: int | None = None, *,
+                 transform=None) -> tuple[list[str], list[str]]:
+        """Synthetic (texts, labels); class sizes follow the input unless n or n_per_class is given.
+
+        transform: applied to every target vector before decoding (mode noise).
+        """
         V, Y, pairs = self.sample_vectors(n, n_per_class)
-        texts = self.decode(V, pairs)
+        if transform is not None:
+            V = transform(V)
+        texts = self.decode(V, pairs, transform=transform)
         return texts, [str(y) for y in Y]
 
-    def decode(self, V: np.ndarray, pairs: list[tuple[int, int, float]], *, seed_offset: int = 0) -> list[str]:
-        """Decode targets, rejecting exact copies of any member and near copies of either parent."""
+    def decode(self, V: np.ndarray, pairs: list[tuple[int, int, float]], *, seed_offset: int = 0,
+               transform=None) -> list[str]:
+        """Decode targets, rejecting exact copies of any member and near copies of either parent.
+
+        A rejected record is decoded again (3 tries); if its target keeps decoding to a copy
+        (the better the bridge, the likelier near a short member), it gets a new target of its
+        class: a fresh interpolation, passed through ``transform`` (e.g. mode noise) like the
+        first ones (3 more tries). A record that still copies is an error, never released.
+        """
         from privsynth.bridge import token_budget
 
         bridge = self._bridge()
-        if self.max_new_tokens is None:
-            parent_budget = token_budget(bridge.tokenizer, self.texts_)
-            budgets = [int(max(parent_budget[i], parent_budget[j])) for i, j, _ in pairs]
-        else:
-            budgets = [self.max_new_tokens] * len(pairs)
+        parent_budget = (token_budget(bridge.tokenizer, self.texts_) if self.max_new_tokens is None else None)
+
+        def budget(pair) -> int:
+            if parent_budget is None:
+                return int(self.max_new_tokens)
+            return int(max(parent_budget[pair[0]], parent_budget[pair[1]]))
+
+        V, pairs = np.array(V, dtype=np.float32, copy=True), list(pairs)
         texts, _ = bridge.decode(V, encoder=self.encoder_, n_candidates=self.n_candidates,
-                                 max_new_tokens=budgets, batch_size=self.batch_size,
+                                 max_new_tokens=[budget(p) for p in pairs], batch_size=self.batch_size,
                                  seed=self.random_state + seed_offset, progress=self.progress,
                                  return_scores=True)
-        self.rejected_ = 0
-        for attempt in range(1, 4):
+        rng = np.random.default_rng([int(self.random_state or 0), 7919, seed_offset])
+        self.rejected_ = self.retargeted_ = 0
+        for attempt in range(1, 7):
             bad = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
             if not bad:
                 break
             self.rejected_ += len(bad)
+            if attempt > 3:
+                self._retarget(V, pairs, bad, rng, transform)
+                self.retargeted_ += len(bad)
             again = bridge.decode(V[bad], encoder=self.encoder_, n_candidates=self.n_candidates,
-                                  max_new_tokens=[budgets[k] for k in bad], batch_size=self.batch_size,
+                                  max_new_tokens=[budget(pairs[k]) for k in bad], batch_size=self.batch_size,
                                   seed=self.random_state + seed_offset + 7919 * attempt)
             for k, t in zip(bad, again):
                 texts[k] = t
         still = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
         if still:
-            raise RuntimeError(f"{len(still)} synthetic records still copy a member after 3 re-decodes")
+            classes = sorted({str(self.labels_[pairs[k][0]]) for k in still})
+            raise UserError(f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
+                            f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
+                            f"(deduplicate the input) or be too small for SMOTExT")
         return texts
+
+    def _retarget(self, V: np.ndarray, pairs: list, bad: list[int], rng, transform) -> None:
+        """New interpolation targets, of the same classes, for the records at ``bad`` (in place)."""
+        labels = [self.labels_[pairs[k][0]] for k in bad]
+        for lab in dict.fromkeys(labels):
+            ks = [k for k, lab_k in zip(bad, labels) if lab_k == lab]
+            Z, _, fresh = interpolate(self.X_, self.labels_, {lab: len(ks)}, k_neighbors=self.k_neighbors,
+                                      lam_range=self.lam_range, rng=rng, return_pairs=True)
+            if transform is not None:
+                Z = transform(Z)
+            for k, z, pair in zip(ks, Z, fresh):
+                V[k], pairs[k] = z, pair
 
     def _is_copy(self, text: str, pair) -> bool:
         t = normalize_text(text)

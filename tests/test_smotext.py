@@ -81,3 +81,45 @@ def test_fit_refuses_a_singleton_class(hashing_encoder, corpus_texts):
 def test_bad_k_neighbors_names_the_parameter(hashing_encoder):
     with pytest.raises(ValueError, match="k_neighbors must be an int >= 1; got 0"):
         SMOTExT(k_neighbors=0, encoder=hashing_encoder).fit(["a", "b"], ["x", "x"])
+
+
+class CopyingBridge:
+    """The tiny bridge, except that its first `copies` decode calls return each target's nearest member
+    text verbatim: a decoder that reproduces members, to exercise the copy rejection."""
+
+    def __init__(self, bridge, members, encoder, copies):
+        self.inner, self.members, self.encoder, self.copies = bridge, list(members), encoder, copies
+        self.tokenizer = bridge.tokenizer
+        self.calls = 0
+
+    def decode(self, V, **kw):
+        self.calls += 1
+        if self.calls > self.copies:
+            return self.inner.decode(V, **kw)
+        near = np.argmax(np.asarray(V) @ self.encoder.encode(self.members).T, axis=1)
+        texts = [self.members[i] for i in near]
+        return (texts, np.ones(len(texts), dtype=np.float32)) if kw.get("return_scores") else texts
+
+
+@pytest.mark.parametrize("copies, retargeted", [(2, False), (5, True)])
+def test_records_that_keep_copying_get_new_targets(tiny_bridge, hashing_encoder, corpus_texts, copies, retargeted):
+    labels = ["x"] * 5 + ["y"] * 5
+    bridge = CopyingBridge(tiny_bridge, corpus_texts, hashing_encoder, copies)
+    gen = SMOTExT(n_candidates=2, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge, random_state=3)
+    seen = []
+    texts, out_labels = gen.fit(corpus_texts, labels).generate(n_per_class=3, transform=lambda V: seen.append(len(V)) or V)
+    members = {normalize_text(t) for t in corpus_texts}
+    assert out_labels == ["x"] * 3 + ["y"] * 3
+    assert all(normalize_text(t) and normalize_text(t) not in members for t in texts)
+    assert gen.rejected_ >= 6 * min(copies, 4)
+    assert (gen.retargeted_ > 0) == retargeted
+    # new targets pass through the same transform as the first ones (mode noise)
+    assert seen[0] == 6 and (len(seen) > 1) == retargeted
+
+
+def test_a_record_that_never_stops_copying_is_an_error_not_a_release(tiny_bridge, hashing_encoder, corpus_texts):
+    labels = ["x"] * 5 + ["y"] * 5
+    bridge = CopyingBridge(tiny_bridge, corpus_texts, hashing_encoder, copies=10**6)
+    gen = SMOTExT(n_candidates=2, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge, random_state=3)
+    with pytest.raises(UserError, match=r"6 synthetic record\(s\) of class\(es\) \['x', 'y'\] still copied"):
+        gen.fit(corpus_texts, labels).generate(n_per_class=3)

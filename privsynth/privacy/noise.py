@@ -67,6 +67,13 @@ def add_embedding_noise(vectors: np.ndarray, *, sigma: float, rng: np.random.Gen
     return (Z / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def noise_transform(members: np.ndarray, *, scale: float, seed: int):
+    """Mode noise as a function of target vectors, for ``SMOTExT.generate(transform=...)``: one
+    seeded stream serves the first targets and any drawn later to replace a copy."""
+    rng = np.random.default_rng([seed, 1])
+    return lambda V: noise_mode(V, members, scale=scale, rng=rng)
+
+
 def noise_mode(synthetic: np.ndarray, members: np.ndarray, *, scale: float, rng: np.random.Generator) -> np.ndarray:
     """Mode ``noise``: move synthetic vectors by noise of norm ~ ``scale`` typical member NN distances.
 
