@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from privsynth.errors import UserError
-from privsynth.privacy.noise import NO_GUARANTEE, add_embedding_noise, median_nn_distance, noise_mode
+from privsynth.privacy.noise import NO_GUARANTEE, median_nn_distance, noise_mode
 
 
 def _grid(spacing, d=16):

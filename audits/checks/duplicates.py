@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
-from audits.io import Record, as_records
+from audits.io import as_records
 from audits.policy import Policy, load_policy
 from audits.result import CheckResult
 from audits.text import normalize, words
