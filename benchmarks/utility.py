@@ -110,7 +110,7 @@ class Config:
     pe_population: int = 64
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
-    pe_class_check: int = 0           # PrivateEvolution(class_check_rounds=...)
+    pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64

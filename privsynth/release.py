@@ -71,6 +71,7 @@ class ReleaseRequest:
     class_prompts: dict[str, str] | None = None
     adapt_bridge: bool = False
     adapt_share: float = 0.25
+    class_check: int = 2
     command: list[str] = field(default_factory=list)
 
     def pe_options(self) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class ReleaseRequest:
         from privsynth.privacy.adapt import AdaptConfig
 
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
-                "class_prompts": self.class_prompts,
+                "class_prompts": self.class_prompts, "class_check_rounds": self.class_check,
                 "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None}
 
     @property

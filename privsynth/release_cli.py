@@ -18,7 +18,10 @@ from privsynth.errors import GateBlocked, UserError
 
 
 def dp_seed_options(fn):
-    """--class-prompt, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    """--class-prompt, --class-check, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    fn = click.option("--class-check", type=click.IntRange(min=0), default=2, show_default=True,
+                      help="dp: replace an output that decoded nearer another class's survivors than its own, "
+                           "up to N times (post-processing: no budget; 0 turns it off).")(fn)
     fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
                       help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
     fn = click.option("--adapt-bridge", is_flag=True,
@@ -84,7 +87,7 @@ def _exits(fn):
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
                     noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
-                    adapt_share, dry_run, force,
+                    adapt_share, class_check, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -102,7 +105,8 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         class_prompts=parse_class_prompts(class_prompts) or None,
-        adapt_bridge=adapt_bridge, adapt_share=adapt_share, command=["privsynth", *sys.argv[1:]],
+        adapt_bridge=adapt_bridge, adapt_share=adapt_share, class_check=class_check,
+        command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)
     if result.status == "dry-run":

@@ -66,3 +66,12 @@ def test_dry_run_with_adapt_bridge_plans_the_dp_sgd_event_first(data, tmp_path):
     events = plan["ledger"]["events"]
     assert events[0]["purpose"].startswith("bridge adaptation") and events[0]["sample_rate"] < 1
     assert plan["ledger"]["epsilon"] <= 4 and len(events) == 3
+
+
+def test_class_check_reaches_private_evolution(data, tmp_path):
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", "4", "--class-check", "-1")
+    assert res.exit_code == 2 and "--class-check" in res.output and list(tmp_path.iterdir()) == [data]
+    from privsynth.release import ReleaseRequest
+
+    assert ReleaseRequest(input=None, out=None, epsilon=4.0).pe_options()["class_check_rounds"] == 2
+    assert ReleaseRequest(input=None, out=None, epsilon=4.0, class_check=0).pe_options()["class_check_rounds"] == 0
