@@ -185,10 +185,12 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
             per_step = (time.time() - t0) / tc.calibrate_steps
             plan["total"] = min(tc.steps, step + int((tc.max_seconds - (time.time() - t0)) / per_step))
             log(f"{per_step:.3f} s/step: {plan['total']} steps fit in {tc.max_seconds:.0f} s")
-        if step % tc.log_every == 0 or step == plan["total"]:
+        last = step == plan["total"]
+        evaluate = heldout is not None and (last or bool(tc.eval_every and step % tc.eval_every == 0))
+        if step % tc.log_every == 0 or last or evaluate:
             rec = {"step": step, "loss": float(np.mean(window)), "lr": sched.get_last_lr()[0],
                    "elapsed_s": round(time.time() - t0, 1), "total_steps": plan["total"]}
-            if heldout is not None and ((tc.eval_every and step % tc.eval_every == 0) or step == plan["total"]):
+            if evaluate:
                 rec["heldout_loss"] = heldout_loss()
                 if rec["heldout_loss"] < best:
                     best = rec["heldout_loss"]
@@ -198,12 +200,12 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
             held = f", held-out {rec['heldout_loss']:.3f}" if "heldout_loss" in rec else ""
             log(f"step {rec['step']}/{plan['total']} loss {rec['loss']:.3f}{held} ({rec['elapsed_s']}s)")
             window = []
-        if step % tc.ckpt_every == 0 or step == plan["total"]:
+        if step % tc.ckpt_every == 0 or last:
             trainable = {k: v for k, v in bridge.state_dict().items()
                          if k.startswith("projector.") or "lora_" in k}
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"trainable": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "total": plan["total"]}, tmp)
+                        "step": step}, tmp)
             tmp.replace(ckpt)
             bridge.save(out / "bridge.safetensors")
     bridge.eval()

@@ -209,3 +209,18 @@ def test_the_end_token_is_pinned_by_its_string(tmp_path, tiny_tokenizer, hashing
                tokenizer=tiny_tokenizer)
     with pytest.raises(UserError, match="configuration differs"):
         other.load_trainable(tmp_path / "b.safetensors")
+
+
+def test_held_out_loss_runs_on_its_own_schedule_not_only_on_log_steps(tmp_path, tiny_tokenizer, hashing_encoder,
+                                                                      corpus_texts):
+    import json
+
+    from privsynth.train_bridge import TrainConfig, train
+
+    cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
+    vecs = hashing_encoder.encode(corpus_texts)
+    train(corpus_texts, tmp_path, bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
+          vectors=vecs, heldout=(corpus_texts[:3], vecs[:3]), log=lambda m: None,
+          train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=10, eval_every=2))
+    recs = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs if "heldout_loss" in r] == [2, 4]
