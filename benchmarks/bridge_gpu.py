@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from privsynth.bridge import _read_weights  # noqa: E402
+from privsynth.bridge import read_weights  # noqa: E402
 from privsynth.train_bridge import TrainConfig, read_public_corpus, split_public, train  # noqa: E402
 
 N_PAIRS = 8000
@@ -75,7 +75,7 @@ def cmd_train(args) -> None:
     if str(z["texts_sha"]) != sha:
         raise SystemExit(f"{args.vectors}: computed for another corpus split")
     pool = ([f"{train_texts[a]} {train_texts[b]}" for a, b in z["pairs"]], dequantize(z["pq"], z["ps"]))
-    config, _ = _read_weights(Path(args.init_from))
+    config, _ = read_weights(Path(args.init_from))
     config = replace(config, provenance={
         "corpus": "Brown corpus sentences (privsynth/data/brown_sentences.csv.gz), 500 held out",
         "train_sentences": len(train_texts),

@@ -87,8 +87,7 @@ class Bridge(nn.Module):
             lm, tokenizer = load_lm(self.config.lm_name)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        if self.config.end_token is None:
-            self.config = replace(self.config, end_token=tokenizer.eos_token)
+        self.config = _pin_end_token(self.config, tokenizer)
         self.end_id = tokenizer.convert_tokens_to_ids(self.config.end_token)
         if self.end_id is None or self.end_id == tokenizer.unk_token_id:
             raise UserError(f"the bridge's end token {self.config.end_token!r} is not in the LM's vocabulary")
@@ -138,7 +137,7 @@ class Bridge(nn.Module):
     @classmethod
     def load(cls, path: str | Path | None = None, *, lm=None, tokenizer=None) -> "Bridge":
         """Load trained bridge weights (default: the shipped ones) around their LM."""
-        config, tensors = _read_weights(Path(path) if path is not None else DEFAULT_WEIGHTS)
+        config, tensors = read_weights(Path(path) if path is not None else DEFAULT_WEIGHTS)
         bridge = cls(config, lm=lm, tokenizer=tokenizer)
         bridge._set_trainable(tensors)
         bridge.eval()
@@ -146,8 +145,8 @@ class Bridge(nn.Module):
 
     def load_trainable(self, path: str | Path) -> None:
         """Set projector and LoRA from a bridge file of the same configuration (to continue training)."""
-        config, tensors = _read_weights(Path(path))
-        config = replace(config, end_token=config.end_token or self.tokenizer.eos_token)
+        config, tensors = read_weights(Path(path))
+        config = _pin_end_token(config, self.tokenizer)
         if replace(config, provenance={}) != replace(self.config, provenance={}):
             raise UserError(f"{path}: its bridge configuration differs from this bridge's")
         self._set_trainable(tensors)
@@ -333,7 +332,8 @@ class Bridge(nn.Module):
         return (texts, scores) if return_scores else texts
 
 
-def _read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:
+def read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:
+    """The config and float32 tensors of a bridge file; UserError if it is missing or not one."""
     from safetensors import safe_open
 
     if not path.exists():
@@ -344,6 +344,11 @@ def _read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:
             raise UserError(f"{path}: not a privsynth bridge file (no config in its metadata)")
         config = BridgeConfig.from_json(meta["privsynth_bridge_config"])
         return config, {k: fh.get_tensor(k).float() for k in fh.keys()}
+
+
+def _pin_end_token(config: BridgeConfig, tokenizer) -> BridgeConfig:
+    """An unset end token means the tokenizer's eos: pinned by its string (see ``end_token``)."""
+    return config if config.end_token is not None else replace(config, end_token=tokenizer.eos_token)
 
 
 def _closest(cands: list[list[str]], targets: np.ndarray, encoder) -> list[tuple[str, float]]:

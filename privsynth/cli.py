@@ -227,7 +227,7 @@ def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm
     """
     from dataclasses import replace
 
-    from privsynth.bridge import BridgeConfig, _read_weights
+    from privsynth.bridge import BridgeConfig, read_weights
     from privsynth.encoder import Encoder
     from privsynth.train_bridge import PUBLIC_CORPUS, TrainConfig, read_public_corpus, split_public, train
 
@@ -235,7 +235,7 @@ def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm
     train_texts, held = split_public(texts)
     provenance = {"corpus": str(corpus or "bundled Brown sentences"), "train_sentences": len(train_texts)}
     if init_from is not None and init_from.suffix == ".safetensors":
-        bc = replace(_read_weights(init_from)[0], provenance=provenance)
+        bc = replace(read_weights(init_from)[0], provenance=provenance)
     else:
         bc = BridgeConfig(n_tokens=soft_tokens, lora_r=lora_r, lm_name=lm, provenance=provenance)
     if not 0 <= pair_rate <= 1:
