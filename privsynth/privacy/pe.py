@@ -567,20 +567,22 @@ class PrivateEvolution:
             return texts
         cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
         texts = list(texts)
-        bad = np.arange(len(texts))
-        for _ in range(self.class_check_rounds + 1):
-            E = self._encode(encoder, [texts[i] for i in bad])
-            bad = bad[present[np.argmax(E @ cent.T, axis=1)] != zc[bad]]
-            if _ == 0:
-                self.class_mismatch_initial_ = int(bad.size)
-            if bad.size == 0 or _ == self.class_check_rounds:
+
+        def off_class(idx: np.ndarray) -> np.ndarray:
+            E = self._encode(encoder, [texts[i] for i in idx])
+            return idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]]
+
+        bad = off_class(np.arange(len(texts)))
+        self.class_mismatch_initial_ = int(bad.size)
+        for _ in range(self.class_check_rounds):
+            if bad.size == 0:
                 break
             want = {int(c): int((zc[bad] == c).sum()) for c in np.unique(zc[bad])}
-            Z, new_cls = self._variations(S, s_cls, want, rng, weights)
-            fresh = self._decode(decoder, encoder, Z, rng)
-            for c in want:  # _variations groups its output by class, in want's order
-                for i, t in zip(bad[zc[bad] == c], [t for t, k in zip(fresh, new_cls) if k == c]):
-                    texts[i] = t
+            Z = self._variations(S, s_cls, want, rng, weights)[0]
+            # _variations groups its output by class, in want's order
+            for i, t in zip(np.concatenate([bad[zc[bad] == c] for c in want]), self._decode(decoder, encoder, Z, rng)):
+                texts[i] = t
+            bad = off_class(bad)
         self.class_mismatch_ = int(bad.size)
         return texts
 
