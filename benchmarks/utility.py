@@ -284,17 +284,23 @@ CLASS_PROMPTS = {
 
 # -- generation ------------------------------------------------------------------------------------------------
 
+def data_class_sizes(labels: list[str], n: int | None, n_per_class: int | None) -> dict[str, int]:
+    """Synthetic class sizes that follow the training labels (or n_per_class each)."""
+    from privsynth.smotext import class_sizes
+
+    return class_sizes({c: labels.count(c) for c in sorted(set(labels))}, n, n_per_class)
+
+
 def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: int, cfg: Config, models: Models,
                        epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None,
                        class_prompts: dict[str, str] | None = None):
     """privsynth's library calls, as `privsynth generate` makes them: (texts, labels, info)."""
-    from privsynth.smotext import SMOTExT, class_sizes
+    from privsynth.smotext import SMOTExT
 
     info: dict[str, Any] = {"mode": mode, "candidates": cfg.candidates, "members": len(texts)}
     if mode == "prompts":
         out_t, out_y = [], []
-        sizes = class_sizes({c: labels.count(c) for c in sorted(set(labels))}, n, n_per_class)
-        for i, (c, k) in enumerate(sizes.items()):
+        for i, (c, k) in enumerate(data_class_sizes(labels, n, n_per_class).items()):
             out_t += models.bridge.sample_prompted(class_prompts[c], k, seed=seed * 1000 + i)
             out_y += [c] * k
         info.update(class_prompts=class_prompts, members_read="labels only (class shares)")
@@ -389,11 +395,9 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
             with Measure() as m:
                 if row.kind == "dpgen":
                     from privsynth.privacy.planner import default_delta
-                    from privsynth.smotext import class_sizes
                     from utility_baselines import dp_finetune_generate
 
-                    counts = {c: labels.count(c) for c in sorted(set(labels))}
-                    out = dp_finetune_generate(members, member_labels, class_sizes(counts, n, npc),
+                    out = dp_finetune_generate(members, member_labels, data_class_sizes(labels, n, npc),
                                                epsilon=row.epsilon, delta=default_delta(len(members)),
                                                epochs=cfg.dpgen_epochs, batch_size=cfg.dpgen_batch, device=device,
                                                seed=seed, log=log)
