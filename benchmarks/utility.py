@@ -254,11 +254,23 @@ class Measure:
         self._thread.join()
         self.peak_kb = max(self.peak_kb, _rss_kb())
 
-    def as_dict(self, n_synthetic: int) -> dict[str, Any]:
+    def as_dict(self, n_synthetic: int, device: str = "cpu") -> dict[str, Any]:
         return {"wall_s": round(self.wall_s, 2), "n_synthetic": n_synthetic,
                 "s_per_record": round(self.wall_s / max(n_synthetic, 1), 3),
                 "peak_rss_mb": round(self.peak_kb / 1024, 1),
-                "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+                "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "machine": machine_info(device)}
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """Where a generation ran: its timings mean nothing without this (CPU cores, torch threads, GPU)."""
+    import torch
+
+    out: dict[str, Any] = {"device": device, "cpus": _cpus(), "torch_threads": torch.get_num_threads(),
+                           "platform": platform.platform()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name()
+    return out
 
 
 def _rss_kb() -> int:
@@ -356,6 +368,10 @@ def _cached_generation(path: Path, make) -> dict[str, Any]:
     return out
 
 
+#: row kinds whose entry starts with a generation (cached in the _synthetic folder)
+GENERATING = ("synth", "minority", "dpgen")
+
+
 # -- one entry --------------------------------------------------------------------------------------------------
 
 def synth_sizes(cfg: Config, n_members: int) -> tuple[int | None, int | None]:
@@ -365,7 +381,8 @@ def synth_sizes(cfg: Config, n_members: int) -> tuple[int | None, int | None]:
 
 
 def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, models: Models, synth_dir: Path,
-              log, device: str = "cpu", fingerprint: str = "") -> dict[str, Any]:
+              log, device: str = "cpu", fingerprint: str = "", generate_only: bool = False) -> dict[str, Any] | None:
+    """One (dataset, row, seed) entry; with ``generate_only`` just the (cached) generation, and None."""
     row = ROWS[name]
     texts, labels = [r.text for r in data.train], [r.label for r in data.train]
     test_texts = [r.text for r in data.test]
@@ -377,7 +394,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
 
     if row.kind == "real":
         train_t, train_y = texts, labels
-    elif row.kind in ("synth", "minority", "dpgen"):
+    elif row.kind in GENERATING:
         if row.kind == "minority":
             members = [t for t, y in zip(texts, labels) if y == pos]
             holdout = [r.text for r in data.test if r.label == pos]
@@ -405,10 +422,12 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
                     out = generate_privsynth(row.mode, members, member_labels, seed=seed, cfg=cfg, models=models,
                                              epsilon=row.epsilon, n=n, n_per_class=npc,
                                              class_prompts=CLASS_PROMPTS.get(dataset))
-            out[2].update(m.as_dict(len(out[0])))
+            out[2].update(m.as_dict(len(out[0]), device))
             return out
 
         gen = _cached_generation(stem, make)
+        if generate_only:
+            return None
         entry["generation"] = gen["info"]
         entry["synthetic_file"] = str(stem.relative_to(ROOT)) if stem.is_relative_to(ROOT) else str(stem)
         if row.uses_bridge:
@@ -484,8 +503,9 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
     for k, neutral in _LATER_OPTIONS.items():
         if d.get(k) == neutral:
             d.pop(k)
+    d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if not ROWS[name].uses_bridge:
-        d.pop("bridge"), d.pop("bridge_sha256")
+        d.pop("bridge_sha256")
     return report.fingerprint({"config": d, "dataset": dataset, "row": name,
                                "split": splits.SPLIT_FILES[dataset]})
 
@@ -546,6 +566,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
+    ap.add_argument("--generate-only", action="store_true",
+                    help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
+                         "classifies and records them")
     return ap.parse_args(argv)
 
 
@@ -590,12 +613,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = build_config(args, rows)
     synth_dir = out.with_name(out.stem + "_synthetic")
     synth_dir.mkdir(parents=True, exist_ok=True)
-    store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
     models = Models(cfg, args.device)
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
+    if args.generate_only:
+        return generate_only(datasets, rows, seeds, cfg, models, synth_dir, log, args.device)
+    store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
     failures = 0
     for dataset in datasets:
         data = None
@@ -628,6 +653,31 @@ def main(argv: list[str] | None = None) -> int:
                                                                               if entry["status"] == "ok" else entry["error"]))
     summary, verdicts = write_reports(out, store.entries, quick=cfg.quick, log=log)
     store.finish(summary, verdicts)
+    return 1 if failures else 0
+
+
+def generate_only(datasets: list[str], rows: list[str], seeds: list[int], cfg: Config, models: Models,
+                  synth_dir: Path, log, device: str) -> int:
+    """Only the generations, into ``synth_dir`` (no entry recorded): for a GPU machine that has
+    neither presidio nor the time to audit. A later run with the same options finds them there
+    and adds the auditor, the classifiers and the entry; the generation info keeps the machine."""
+    failures = 0
+    for dataset in datasets:
+        data = None
+        for name in rows:
+            if dataset not in ROWS[name].datasets or ROWS[name].kind not in GENERATING:
+                continue
+            for seed in seeds:
+                key, fp = report.entry_key(dataset, name, seed), entry_fingerprint(cfg, dataset, name)
+                data = data or load_data(dataset, cfg)
+                t0 = time.perf_counter()
+                try:
+                    run_entry(dataset, name, seed, data, cfg, models, synth_dir, log, device, fp, generate_only=True)
+                except Exception:  # noqa: BLE001 - the next generation may still run
+                    failures += 1
+                    log(f"{key}: generation FAILED\n{traceback.format_exc()}")
+                    continue
+                log(f"{key}: generation ready ({time.perf_counter() - t0:.0f}s)")
     return 1 if failures else 0
 
 
