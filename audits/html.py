@@ -32,7 +32,8 @@ READINGS = {
     "pii_leaks": "Direct identifiers (email, phone, card, IBAN, SSN, IP) found in a member, repeated in the "
                  "synthetic text and absent from the holdout. Values are never shown.",
     "pii_leaks_quasi": "Share of synthetic records repeating a member's name, place or URL that no holdout "
-                       "record contains.",
+                       "record contains (a single common English word, such as a big city's name, is not "
+                       "counted).",
     "canary_exposure": "How strongly a planted secret surfaces in the synthetic text, in bits (about 1 = not at "
                        "all, 13.3 = copied).",
 }

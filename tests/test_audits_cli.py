@@ -158,3 +158,24 @@ def test_unknown_policy_check_is_a_usage_error(sets, tmp_path):
     p.write_text('[audit.mia_roc]\nbound = 1\n')
     _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(sets["s"]),
                             "--out", str(tmp_path / "o"), "--policy", str(p)), "unknown check 'mia_roc'")
+
+
+def test_quasi_check_counts_a_full_name_but_not_one_common_word():
+    # NER tags "London" a place: one common word, in every corpus, identifies nobody. A full name
+    # that only a member had and the synthetic text repeats is a leak.
+    from audits.checks.pii import is_common_word, pii_leaks
+    from audits.data import AuditData
+
+    assert is_common_word("London") and is_common_word("email") and not is_common_word("Xandra Pemberton")
+    members, holdout, synthetic = _ham(40), _ham(40, start=40), _ham(40, start=80)
+    members[3] = {**members[3], "text": "Xandra Pemberton says the flat in London is lovely, call her tonight"}
+    before = pii_leaks(AuditData.build(members, holdout, synthetic, seed=0, encoder="hashing"))[1].evidence
+    synthetic[7] = {**synthetic[7], "text": "Ask Xandra Pemberton about the new flat please"}
+    synthetic[9] = {**synthetic[9], "text": "We went to London for the weekend, it rained"}
+    after = pii_leaks(AuditData.build(members, holdout, synthetic, seed=0, encoder="hashing"))[1].evidence
+    # (real ham shares the odd NER false positive between slices: compare with and without the plants)
+    assert after["leaked_values_by_type"].get("PERSON", 0) == before["leaked_values_by_type"].get("PERSON", 0) + 1
+    assert after["leaked_values_by_type"].get("LOCATION", 0) == before["leaked_values_by_type"].get("LOCATION", 0)
+    assert after["synthetic_records_with_leak"] == before["synthetic_records_with_leak"] + 1
+    common = after["common_words_not_counted_by_type"]
+    assert common.get("LOCATION", 0) == before["common_words_not_counted_by_type"].get("LOCATION", 0) + 1

@@ -10,11 +10,13 @@ Values never leave this module: results carry counts by type and record ids only
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import os
 import re
 from collections import Counter, defaultdict
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from audits.data import AuditData
@@ -29,6 +31,20 @@ _COMPACT = {"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
 _SEP = r"[\s\-./()]*"
 MIN_SCORE = 0.4
 WORST = 5
+COMMON_WORDS_FILE = Path(__file__).resolve().parents[1] / "reference" / "common_words.txt"
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """The public reference list of common English words (lowercase)."""
+    with COMMON_WORDS_FILE.open(encoding="utf-8") as fh:
+        return frozenset(w.strip() for w in fh if w.strip() and not w.startswith("#"))
+
+
+def is_common_word(value: str) -> bool:
+    """True for a single word (punctuation aside) found in the common-word list, in any case."""
+    words = re.findall(r"[^\W\d_]+", value)
+    return len(words) == 1 and len(value.split()) == 1 and words[0].lower() in common_words()
 
 
 def _offline_tldextract() -> None:
@@ -54,8 +70,22 @@ def analyzer():
     return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
 
+_FOUND_CACHE: dict[str, dict[tuple[str, str], set[int]]] = {}
+
+
 def find_member_entities(texts: list[str], *, batch_size: int = 64) -> dict[tuple[str, str], set[int]]:
-    """{(entity type, value): indices of texts holding it} for the types in DIRECT and QUASI."""
+    """{(entity type, value): indices of texts holding it} for the types in DIRECT and QUASI.
+
+    NER is the slow part of an audit (minutes for 10k texts); the result for the last member set
+    is kept in memory, so auditing several synthetic sets against the same members pays it once."""
+    digest = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest() + f"/{len(texts)}"
+    if digest not in _FOUND_CACHE:
+        _FOUND_CACHE.clear()
+        _FOUND_CACHE[digest] = _find_member_entities(texts, batch_size=batch_size)
+    return {k: set(v) for k, v in _FOUND_CACHE[digest].items()}
+
+
+def _find_member_entities(texts: list[str], *, batch_size: int) -> dict[tuple[str, str], set[int]]:
     from presidio_analyzer import BatchAnalyzerEngine
 
     batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
@@ -107,7 +137,7 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
     syn = _Corpus([r.text for r in data.synthetic])
     hold = _Corpus([r.text for r in data.holdout])
     leaked: dict[str, Counter] = {"direct": Counter(), "quasi": Counter()}
-    in_holdout = Counter()
+    in_holdout, common_skipped = Counter(), Counter()
     worst: dict[str, list[dict[str, Any]]] = {"direct": [], "quasi": []}
     quasi_records: set[int] = set()
     direct_records: set[int] = set()
@@ -120,6 +150,9 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
             in_holdout[kind] += 1
             continue
         group = "direct" if kind in DIRECT else "quasi"
+        if group == "quasi" and is_common_word(value):
+            common_skipped[kind] += 1
+            continue
         leaked[group][kind] += 1
         (direct_records if group == "direct" else quasi_records).update(hits)
         if len(worst[group]) < WORST:
@@ -135,5 +168,8 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
         "synthetic_records_with_leak": len(direct_records), "worst": worst["direct"], **common})
     quasi = policy.judge("pii_leaks_quasi", len(quasi_records) / len(data.synthetic), evidence={
         "leaked_values_by_type": dict(sorted(leaked["quasi"].items())),
-        "synthetic_records_with_leak": len(quasi_records), "worst": worst["quasi"]})
+        "synthetic_records_with_leak": len(quasi_records), "worst": worst["quasi"],
+        "common_words_not_counted_by_type": dict(sorted(common_skipped.items())),
+        "common_words_note": "single common English words tagged as a name or place (reference list "
+                             "shipped with the auditor) are not counted; multi-word values always are"})
     return [direct, quasi]
