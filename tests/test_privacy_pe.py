@@ -75,7 +75,7 @@ def world():
     X = encoder.encode([r["text"] for r in members])
     y = [topic_of(r["text"]) for r in members]
     return dict(X=X, y=y, encoder=encoder, decode_pool=[r["text"] for r in decode_pool],
-                seed_pool=seed_pool, genre_of=genre_of)
+                seed_pool=seed_pool, genre_of=genre_of, member_texts=[r["text"] for r in members])
 
 
 def _run(world, pe, **kw):
@@ -126,6 +126,15 @@ def test_ledger_has_one_event_per_round_and_passes_the_library_checks(world):
     assert d["epsilon"] <= 4.0 and d["delta"] == pytest.approx(1e-4)
     assert_ledger_matches_libraries(d)
     assert len(texts) == 60  # DP class counts split n
+
+
+def test_progress_log_names_each_round_and_never_a_member_text(world):
+    heard: list[str] = []
+    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16)
+    _run(world, pe, n_per_class=5, rng_seed=0, log=heard.append)
+    assert [m.split(":")[0] for m in heard if m.startswith("round")] == ["round 1/2", "round 2/2"]
+    assert heard[0].startswith("Private Evolution") and "10 output records" in heard[-1]
+    assert not [m for m in heard if any(t in m for t in world["member_texts"])]
 
 
 def test_same_seed_gives_different_noise(world):

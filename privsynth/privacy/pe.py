@@ -343,8 +343,11 @@ class PrivateEvolution:
                                    noise_multiplier=plan.count_noise_multiplier)
             sizes = _allocate(n_total, noisy)
 
+        say = log or (lambda _msg: None)  # counts and round numbers only
         # Initial population: public vectors only.
         pool = list(public_texts) if public_texts is not None else load_public_sentences()
+        say(f"Private Evolution: writing the initial population ({self.population_per_class} candidates per "
+            f"class, public text only), then {plan.rounds} round(s) of noisy votes")
         texts, classes = self._initial_population(pool, K, encoder, decoder, rng, prompts)
         C = self._encode(encoder, texts)
 
@@ -357,10 +360,13 @@ class PrivateEvolution:
             # --- from here on: post-processing of `noisy` and synthetic text only ---
             survivors = self._survivors(noisy, classes, K, plan.threshold_votes)
             self.history_.append(RoundRecord(t, list(texts), classes.copy(), noisy, survivors))
+            say(f"round {t}/{plan.rounds}: {len(survivors)} of {len(texts)} candidates survive the noisy vote"
+                + ("; writing the next population" if t < plan.rounds else ""))
             if t < plan.rounds:
                 texts, classes, C = self._next_population(texts, classes, C, noisy, survivors, K,
                                                           encoder, decoder, rng)
 
+        say(f"writing the {int(np.sum(sizes))} output records from the survivors")
         out_texts, out_labels = self._final(texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng)
         return PEResult(out_texts, out_labels, ledger)
 
