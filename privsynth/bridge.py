@@ -98,8 +98,11 @@ class Bridge(nn.Module):
 
             present = {n.rsplit(".", 1)[-1] for n, _ in lm.named_modules()}
             targets = [t for t in self.config.lora_targets if t in present]
-            lm = get_peft_model(lm, LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
-                                               lora_dropout=0.0, target_modules=targets, bias="none"))
+            from privsynth.models import quiet_loading
+
+            with quiet_loading():
+                lm = get_peft_model(lm, LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
+                                                   lora_dropout=0.0, target_modules=targets, bias="none"))
         self.lm = lm
         self.tokenizer = tokenizer
         d_model = lm.get_input_embeddings().embedding_dim

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from privsynth.models import offline, resolve_encoder
+from privsynth.models import offline, quiet_loading, resolve_encoder
 
 
 def cache_dir() -> Path:
@@ -58,7 +58,8 @@ class Encoder:
             offline()
             from sentence_transformers import SentenceTransformer
 
-            self._st = SentenceTransformer(resolve_encoder(self.model), device=self.device)
+            with quiet_loading():
+                self._st = SentenceTransformer(resolve_encoder(self.model), device=self.device)
         return self._st
 
     @property

@@ -7,8 +7,11 @@ Defaults come from PyPI packages so a fresh install works with no network:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
+import warnings
 from pathlib import Path
 
 from privsynth.errors import UserError
@@ -23,6 +26,22 @@ def offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Silence the libraries' own loading chatter (tqdm bars such as transformers' GGUF
+    de-quantisation, deprecation FutureWarnings): the user sees privsynth's progress lines instead.
+    Errors still raise; only what the loaders print to stderr is dropped."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def _package_dir(name: str) -> Path:
@@ -67,14 +86,12 @@ def load_lm(name: str | None = None, dtype: str = "float32"):
     else:
         kwargs = {}
         where = name
-    hf_logging.disable_progress_bar()
     try:
-        tok = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
+        with quiet_loading():
+            tok = AutoTokenizer.from_pretrained(where, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
     except OSError as err:
         raise UserError(f"cannot load language model {name!r}: {err}") from None
-    finally:
-        hf_logging.enable_progress_bar()
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.eval()
