@@ -347,11 +347,34 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
     return out_t, out_y, info
 
 
+class AuditEncoder:
+    """The auditor's own default encoder, its vectors kept by text: every entry of a dataset
+    audits against the same members and holdout, which need encoding once, not once per entry."""
+
+    def __init__(self) -> None:
+        from audits.encoder import load_encoder
+
+        self._encoder = load_encoder(None)
+        self.name = self._encoder.name
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._encoder.encode(missing)))
+        return np.stack([self._vectors[t] for t in texts]) if len(texts) else np.zeros((0, 384), np.float32)
+
+
+_AUDIT_ENCODER: list[AuditEncoder] = []
+
+
 def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed: int) -> dict[str, Any]:
     import audits
 
+    if not _AUDIT_ENCODER:
+        _AUDIT_ENCODER.append(AuditEncoder())
     t0 = time.perf_counter()
-    rep = audits.run(members, holdout, synthetic, seed=seed)
+    rep = audits.run(members, holdout, synthetic, seed=seed, encoder=_AUDIT_ENCODER[0])
     mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
     return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
             "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,

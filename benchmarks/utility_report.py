@@ -111,6 +111,7 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if gens:
             s["generation"] = {k: _mean_sd([g.get(k) for g in gens])
                                for k in ("wall_s", "s_per_record", "peak_rss_mb", "n_synthetic")}
+            s["generated_on"] = sorted({machine_label(g.get("machine")) for g in gens})
         keeps = [e["class_keeping"] for e in ok if e.get("class_keeping")]
         if keeps:
             s["class_keeping"] = _mean_sd([k.get("macro") for k in keeps])
@@ -123,6 +124,15 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                           for k in ("mia_auc", "mia_auc_ci_high", "mia_tpr_at_1pct_fpr", "exact_duplicates")}
         out.append(s)
     return sorted(out, key=lambda s: (s["dataset"], s["order"], s["row"]))
+
+
+def machine_label(machine: dict[str, Any] | None) -> str:
+    """Short name of where a generation ran ("H200", "2-core CPU"): timings only compare within one."""
+    if not machine:
+        return "not recorded"
+    if machine.get("gpu"):
+        return str(machine["gpu"]).replace("NVIDIA ", "")
+    return f"{machine.get('cpus', '?')}-core CPU"
 
 
 # -- markdown ---------------------------------------------------------------------------------------
@@ -138,7 +148,8 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
     """One table per dataset: utility (both classifiers), generation cost and leakage side by side."""
     lines = [f"# {title}", "",
              "Train on the row's data, test on the fixed real test split (`benchmarks/splits/`). "
-             "Mean ± sd over seeds. Generation: wall time and peak RSS of one generation run; "
+             "Mean ± sd over seeds. Generation: wall time and peak RSS of one generation run, on the machine "
+             "named in 'gen on' (compare timings only between rows made on the same one); "
              "audit: `audits.run(members=train, holdout=test, synthetic)`. Class kept: share of synthetic "
              "records that a classifier trained on the real training split labels with their assigned class "
              "(macro over classes): TF-IDF + LR, and LR on MiniLM sentence vectors.", ""]
@@ -148,7 +159,8 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
         head = ["row", "eps", "seeds"]
         for clf, name in CLASSIFIERS.items():
             head += [f"{name} macro-F1", f"{name} acc"] + ([f"{name} spam F1"] if spam else [])
-        head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "MIA AUC", "MIA TPR@1%FPR", "exact dups"]
+        head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "gen on", "MIA AUC", "MIA TPR@1%FPR",
+                 "exact dups"]
         lines += [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in rows:
             cells = [s["label"], "-" if s["epsilon"] is None else f"{s['epsilon']:g}", str(len(s["seeds"]))]
@@ -158,7 +170,7 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
             g, a = s.get("generation", {}), s.get("audit", {})
             cells += [_fmt(s.get("class_keeping"), 2), _fmt(s.get("class_keeping_minilm"), 2),
                       _fmt(g.get("s_per_record"), 2), _fmt(g.get("peak_rss_mb"), 0),
-                      _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")), _fmt(a.get("exact_duplicates"), 1)]
+                      ", ".join(s.get("generated_on", [])) or "-", _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")), _fmt(a.get("exact_duplicates"), 1)]
             if s["failed"]:
                 cells[0] += f" (failed seeds: {', '.join(s['failed'])})"
             lines.append("| " + " | ".join(cells) + " |")

@@ -214,3 +214,27 @@ def test_prompts_only_row_reads_labels_but_no_member_text(tiny_bridge):
     again = generate_privsynth("prompts", texts, labels, seed=0, cfg=Config(),
                                models=SimpleNamespace(bridge=tiny_bridge), n=8, class_prompts=prompts)
     assert again[0] == out_t
+
+
+def test_generate_only_writes_a_generation_that_a_later_run_reuses(tiny_bridge, tmp_path):
+    """The GPU split of the work: generate there, audit and classify here, same fingerprint."""
+    from types import SimpleNamespace
+
+    import utility
+
+    cfg = utility.Config(n_synth=6, bridge="/one/machine/bridge.safetensors", bridge_sha256="ab" * 32)
+    moved = utility.Config(n_synth=6, bridge="/another/machine/bridge.safetensors", bridge_sha256="ab" * 32)
+    fp = utility.entry_fingerprint(cfg, "sms", "prompts-only")
+    assert fp == utility.entry_fingerprint(moved, "sms", "prompts-only")  # the path is not the weights
+    assert fp != utility.entry_fingerprint(utility.Config(n_synth=6, bridge_sha256="cd" * 32), "sms", "prompts-only")
+    train = [splits.Record(str(i), f"text {i}", "spam" if i < 4 else "ham") for i in range(12)]
+    data = utility.Data(train, train[:4])
+    models = SimpleNamespace(_bridge=tiny_bridge, bridge=tiny_bridge)
+    out = utility.run_entry("sms", "prompts-only", 0, data, cfg, models, tmp_path, print, fingerprint=fp,
+                            generate_only=True)
+    files = list(tmp_path.glob(f"sms-prompts-only-seed0-{fp}.json"))
+    assert out is None and len(files) == 1
+    saved = json.loads(files[0].read_text())
+    assert len(saved["texts"]) == 6 and saved["info"]["machine"]["device"] == "cpu"
+    reused = utility._cached_generation(files[0], lambda: pytest.fail("generated again"))
+    assert reused["texts"] == saved["texts"]
