@@ -31,6 +31,12 @@ Usage:
   python benchmarks/utility.py --quick --rows real,eda,dpsgd-*           # minutes
   python benchmarks/utility.py                                            # full (resumable)
   python benchmarks/utility.py --rows synth-dp-eps4 --datasets sms --seeds 0
+
+Split across machines: `--generate-only --device cuda` on a GPU machine writes just the
+generations into `<out stem>_synthetic/` (it needs neither presidio nor the auditor); copy that
+folder back and run the same command without `--generate-only`: it audits, classifies and
+records each entry, reusing the generations (same options, same fingerprint). Each generation
+records the machine it ran on, and the table shows it.
 """
 
 from __future__ import annotations
