@@ -410,6 +410,11 @@ def synth_sizes(cfg: Config, n_members: int) -> tuple[int | None, int | None]:
     return min(cfg.n_synth or n_members, n_members), None
 
 
+def generation_path(synth_dir: Path, dataset: str, name: str, seed: int, fingerprint: str) -> Path:
+    """Named by the options' fingerprint: a generation made with other options is never reused."""
+    return synth_dir / f"{dataset}-{name}-seed{seed}-{fingerprint}.json"
+
+
 def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, models: Models, synth_dir: Path,
               log, device: str = "cpu", fingerprint: str = "", generate_only: bool = False) -> dict[str, Any] | None:
     """One (dataset, row, seed) entry; with ``generate_only`` just the (cached) generation, and None."""
@@ -417,8 +422,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
     texts, labels = [r.text for r in data.train], [r.label for r in data.train]
     test_texts = [r.text for r in data.test]
     entry: dict[str, Any] = {"n_train_real": len(texts), "n_test": len(test_texts)}
-    # named by the options' fingerprint: a generation made with other options is never reused
-    stem = synth_dir / f"{dataset}-{name}-seed{seed}-{fingerprint}.json"
+    stem = generation_path(synth_dir, dataset, name, seed, fingerprint)
     pos = POSITIVE.get(dataset)
     n_minority = cfg.n_minority or sum(y == pos for y in labels)
 
@@ -596,6 +600,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
+    ap.add_argument("--reuse-only", action="store_true",
+                    help="generate nothing: skip the entries whose generation is not in the _synthetic folder yet")
     ap.add_argument("--generate-only", action="store_true",
                     help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
                          "classifies and records them")
@@ -661,6 +667,10 @@ def main(argv: list[str] | None = None) -> int:
                 key, fp = report.entry_key(dataset, name, seed), entry_fingerprint(cfg, dataset, name)
                 if store.done(key, fp):
                     log(f"{key}: done, skipped")
+                    continue
+                if args.reuse_only and ROWS[name].kind in GENERATING and not generation_path(
+                        synth_dir, dataset, name, seed, fp).exists():
+                    log(f"{key}: no generation in {synth_dir.name}/, skipped (--reuse-only)")
                     continue
                 data = data or load_data(dataset, cfg)
                 log(f"{key}: running ({len(data.train)} train, {len(data.test)} test)")
