@@ -384,6 +384,7 @@ def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed
     mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
     return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
             "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
+            "dcr_share": rep.check("dcr_share").value, "dcr_share_ci_high": rep.check("dcr_share").ci_high,
             "decision": rep.decision, "failed_checks": [c.name for c in rep.checks if not c.passed],
             "audit_s": round(time.perf_counter() - t0, 1)}
 
