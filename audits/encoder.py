@@ -61,10 +61,15 @@ class SentenceTransformerEncoder:
 
     def __init__(self, name_or_path: str, *, name: str | None = None, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
         self.name = name or name_or_path
         self.batch_size = batch_size
-        self._model = SentenceTransformer(name_or_path, device="cpu")
+        hf_logging.disable_progress_bar()  # the loader's "Loading weights" bar is noise in a report run
+        try:
+            self._model = SentenceTransformer(name_or_path, device="cpu")
+        finally:
+            hf_logging.enable_progress_bar()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
