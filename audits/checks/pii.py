@@ -10,7 +10,6 @@ Values never leave this module: results carry counts by type and record ids only
 from __future__ import annotations
 
 import bisect
-import hashlib
 import logging
 import os
 import re
@@ -70,22 +69,16 @@ def analyzer():
     return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
 
-_FOUND_CACHE: dict[str, dict[tuple[str, str], set[int]]] = {}
-
-
 def find_member_entities(texts: list[str], *, batch_size: int = 64) -> dict[tuple[str, str], set[int]]:
     """{(entity type, value): indices of texts holding it} for the types in DIRECT and QUASI.
 
     NER is the slow part of an audit (minutes for 10k texts); the result for the last member set
     is kept in memory, so auditing several synthetic sets against the same members pays it once."""
-    digest = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest() + f"/{len(texts)}"
-    if digest not in _FOUND_CACHE:
-        _FOUND_CACHE.clear()
-        _FOUND_CACHE[digest] = _find_member_entities(texts, batch_size=batch_size)
-    return {k: set(v) for k, v in _FOUND_CACHE[digest].items()}
+    return {k: set(v) for k, v in _find_member_entities(tuple(texts), batch_size).items()}
 
 
-def _find_member_entities(texts: list[str], *, batch_size: int) -> dict[tuple[str, str], set[int]]:
+@lru_cache(maxsize=1)
+def _find_member_entities(texts: tuple[str, ...], batch_size: int) -> dict[tuple[str, str], set[int]]:
     from presidio_analyzer import BatchAnalyzerEngine
 
     batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
