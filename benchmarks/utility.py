@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
 import platform
 import resource
@@ -147,21 +148,47 @@ def load_data(dataset: str, cfg: Config) -> Data:
     return Data(train, test)
 
 
-class Models:
-    """The encoder and the bridge, loaded once, plus an in-memory embedding cache by text."""
+class CachedEncoder:
+    """An encoder's vectors kept by text: every entry of a dataset encodes the same training and
+    test texts, which need encoding once, not once per entry. Loads the encoder on first use."""
 
-    def __init__(self, cfg: Config, device: str = "cpu"):
-        self.cfg, self.device = cfg, device
-        self._encoder = self._bridge = None
+    def __init__(self, load) -> None:
+        self._load, self._encoder = load, None
         self._vectors: dict[str, np.ndarray] = {}
 
     @property
     def encoder(self):
         if self._encoder is None:
-            from privsynth.encoder import Encoder
-
-            self._encoder = Encoder(device=self.device)
+            self._encoder = self._load()
         return self._encoder
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    def encode(self, texts) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self.encoder.encode(missing)))
+        return np.stack([self._vectors[t] for t in texts]) if len(texts) else np.zeros((0, 384), np.float32)
+
+
+class Models:
+    """privsynth's encoder and bridge and the auditor's own encoder, each loaded once; both
+    encoders keep their vectors by text."""
+
+    def __init__(self, cfg: Config, device: str = "cpu"):
+        from audits.encoder import load_encoder
+        from privsynth.encoder import Encoder
+
+        self.cfg, self.device = cfg, device
+        self._bridge = None
+        self._privsynth = CachedEncoder(lambda: Encoder(device=device))
+        self.audit_encoder = CachedEncoder(lambda: load_encoder(None))
+
+    @property
+    def encoder(self):
+        return self._privsynth.encoder
 
     @property
     def bridge(self):
@@ -172,11 +199,7 @@ class Models:
         return self._bridge
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            for t, v in zip(missing, self.encoder.encode(missing)):
-                self._vectors[t] = v
-        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        return self._privsynth.encode(texts)
 
 
 # -- classifiers -------------------------------------------------------------------------------------------
@@ -353,34 +376,11 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
     return out_t, out_y, info
 
 
-class AuditEncoder:
-    """The auditor's own default encoder, its vectors kept by text: every entry of a dataset
-    audits against the same members and holdout, which need encoding once, not once per entry."""
-
-    def __init__(self) -> None:
-        from audits.encoder import load_encoder
-
-        self._encoder = load_encoder(None)
-        self.name = self._encoder.name
-        self._vectors: dict[str, np.ndarray] = {}
-
-    def encode(self, texts) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            self._vectors.update(zip(missing, self._encoder.encode(missing)))
-        return np.stack([self._vectors[t] for t in texts]) if len(texts) else np.zeros((0, 384), np.float32)
-
-
-_AUDIT_ENCODER: list[AuditEncoder] = []
-
-
-def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed: int) -> dict[str, Any]:
+def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed: int, encoder) -> dict[str, Any]:
     import audits
 
-    if not _AUDIT_ENCODER:
-        _AUDIT_ENCODER.append(AuditEncoder())
     t0 = time.perf_counter()
-    rep = audits.run(members, holdout, synthetic, seed=seed, encoder=_AUDIT_ENCODER[0])
+    rep = audits.run(members, holdout, synthetic, seed=seed, encoder=encoder)
     mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
     return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
             "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
@@ -470,7 +470,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         log(f"  generated {len(gen['texts'])} records in {gen['info']['wall_s']:.0f}s "
             f"({gen['info']['s_per_record']:.2f} s/record, peak RSS {gen['info']['peak_rss_mb']:.0f} MB)")
         if cfg.audit:
-            entry["audit"] = run_audit(members, holdout, gen["texts"], seed)
+            entry["audit"] = run_audit(members, holdout, gen["texts"], seed, models.audit_encoder)
             log(f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
                 f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)")
         entry["class_keeping"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg)
@@ -659,39 +659,32 @@ def main(argv: list[str] | None = None) -> int:
         return generate_only(datasets, rows, seeds, cfg, models, synth_dir, log, args.device)
     store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
     failures = 0
-    for dataset in datasets:
-        data = None
-        for name in rows:
-            if dataset not in ROWS[name].datasets:
-                continue
-            for seed in seeds:
-                key, fp = report.entry_key(dataset, name, seed), entry_fingerprint(cfg, dataset, name)
-                if store.done(key, fp):
-                    log(f"{key}: done, skipped")
-                    continue
-                if args.reuse_only and ROWS[name].kind in GENERATING and not generation_path(
-                        synth_dir, dataset, name, seed, fp).exists():
-                    log(f"{key}: no generation in {synth_dir.name}/, skipped (--reuse-only)")
-                    continue
-                data = data or load_data(dataset, cfg)
-                log(f"{key}: running ({len(data.train)} train, {len(data.test)} test)")
-                t0 = time.perf_counter()
-                entry = {"key": key, "dataset": dataset, "row": name, "seed": seed, "label": ROWS[name].label,
-                         "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp,
-                         "git_commit": store.data["runs"][-1]["git_commit"]}
-                try:
-                    entry.update(run_entry(dataset, name, seed, data, cfg, models, synth_dir, log, args.device, fp))
-                    entry["status"] = "ok"
-                except UserError as err:  # e.g. a class too small for the dp budget: a result, not a crash
-                    entry.update(status="refused", error=str(err))
-                except Exception:  # noqa: BLE001 - keep going; an unfinished entry is retried next time
-                    failures += 1
-                    log(f"{key}: FAILED (not recorded, rerun to retry)\n{traceback.format_exc()}")
-                    continue
-                entry["entry_s"] = round(time.perf_counter() - t0, 1)
-                store.add(entry)
-                log(f"{key}: {entry['status']} in {entry['entry_s']:.0f}s " + (json.dumps(entry.get("metrics"))
-                                                                              if entry["status"] == "ok" else entry["error"]))
+    for dataset, name, seed, key, fp, data in planned_entries(datasets, rows, seeds, cfg):
+        if store.done(key, fp):
+            log(f"{key}: done, skipped")
+            continue
+        if args.reuse_only and ROWS[name].kind in GENERATING and not generation_path(
+                synth_dir, dataset, name, seed, fp).exists():
+            log(f"{key}: no generation in {synth_dir.name}/, skipped (--reuse-only)")
+            continue
+        log(f"{key}: running ({len(data().train)} train, {len(data().test)} test)")
+        t0 = time.perf_counter()
+        entry = {"key": key, "dataset": dataset, "row": name, "seed": seed, "label": ROWS[name].label,
+                 "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp,
+                 "git_commit": store.data["runs"][-1]["git_commit"]}
+        try:
+            entry.update(run_entry(dataset, name, seed, data(), cfg, models, synth_dir, log, args.device, fp))
+            entry["status"] = "ok"
+        except UserError as err:  # e.g. a class too small for the dp budget: a result, not a crash
+            entry.update(status="refused", error=str(err))
+        except Exception:  # noqa: BLE001 - keep going; an unfinished entry is retried next time
+            failures += 1
+            log(f"{key}: FAILED (not recorded, rerun to retry)\n{traceback.format_exc()}")
+            continue
+        entry["entry_s"] = round(time.perf_counter() - t0, 1)
+        store.add(entry)
+        log(f"{key}: {entry['status']} in {entry['entry_s']:.0f}s " + (json.dumps(entry.get("metrics"))
+                                                                      if entry["status"] == "ok" else entry["error"]))
     summary, verdicts = write_reports(out, store.entries, quick=cfg.quick, log=log)
     store.finish(summary, verdicts)
     return 1 if failures else 0
@@ -703,23 +696,30 @@ def generate_only(datasets: list[str], rows: list[str], seeds: list[int], cfg: C
     neither presidio nor the time to audit. A later run with the same options finds them there
     and adds the auditor, the classifiers and the entry; the generation info keeps the machine."""
     failures = 0
+    generating = [name for name in rows if ROWS[name].kind in GENERATING]
+    for dataset, name, seed, key, fp, data in planned_entries(datasets, generating, seeds, cfg):
+        t0 = time.perf_counter()
+        try:
+            run_entry(dataset, name, seed, data(), cfg, models, synth_dir, log, device, fp, generate_only=True)
+        except Exception:  # noqa: BLE001 - the next generation may still run
+            failures += 1
+            log(f"{key}: generation FAILED\n{traceback.format_exc()}")
+            continue
+        log(f"{key}: generation ready ({time.perf_counter() - t0:.0f}s)")
+    return 1 if failures else 0
+
+
+def planned_entries(datasets: list[str], rows: list[str], seeds: list[int], cfg: Config):
+    """(dataset, row, seed, key, fingerprint, data) for every entry the options select, in run
+    order; ``data()`` loads the dataset's split on first use (finished entries need none)."""
     for dataset in datasets:
-        data = None
+        data = functools.cache(functools.partial(load_data, dataset, cfg))
         for name in rows:
-            if dataset not in ROWS[name].datasets or ROWS[name].kind not in GENERATING:
+            if dataset not in ROWS[name].datasets:
                 continue
             for seed in seeds:
                 key, fp = report.entry_key(dataset, name, seed), entry_fingerprint(cfg, dataset, name)
-                data = data or load_data(dataset, cfg)
-                t0 = time.perf_counter()
-                try:
-                    run_entry(dataset, name, seed, data, cfg, models, synth_dir, log, device, fp, generate_only=True)
-                except Exception:  # noqa: BLE001 - the next generation may still run
-                    failures += 1
-                    log(f"{key}: generation FAILED\n{traceback.format_exc()}")
-                    continue
-                log(f"{key}: generation ready ({time.perf_counter() - t0:.0f}s)")
-    return 1 if failures else 0
+                yield dataset, name, seed, key, fp, data
 
 
 def write_reports(out: Path, entries: list[dict[str, Any]], *, quick: bool, log) -> tuple[list, list]:
