@@ -18,7 +18,9 @@ READINGS = {
     "longest_shared_ngram": "Share of synthetic records sharing a longer word run with a member than any synthetic "
                             "record shares with never-seen holdout records: copied passages.",
     "dcr_share": "Share of synthetic records closer to a member than to a holdout record in embedding space. "
-                 "0.5 means the generator sits no nearer its training data than unseen data.",
+                 "0.5 means the generator sits no nearer its training data than unseen data. The interval is "
+                 "how far the share strays by chance (member and holdout labels shuffled); a release is blocked "
+                 "when all of it lies above 0.5.",
     "nndr_share": "Like the DCR share, but on the ratio of first to second neighbour distance: low ratios mean a "
                   "synthetic record sits next to one specific record. 0.5 is ideal.",
     "mia_auc": "How well the strongest membership-inference attack tells members from holdout records "

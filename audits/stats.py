@@ -35,6 +35,23 @@ def bootstrap_mean_ci(values: np.ndarray, *, seed: int, alpha: float = 0.05,
     return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
 
 
+def permutation_interval(value: float, null: np.ndarray, *, alpha: float = 0.05) -> tuple[float, float]:
+    """(1 - alpha) interval of a statistic whose spread under chance is ``null`` (its values with
+    the labels shuffled): ``value`` minus and plus how far the null strays from its median.
+    With the null centred on 0.5, the lower end lies above 0.5 exactly when ``value`` lies above
+    the null's (1 - alpha/2) quantile: when a one-sided permutation test would call it significant."""
+    null = np.asarray(null, dtype=float)
+    mid = float(np.median(null))
+    lo_q, hi_q = np.quantile(null, [alpha / 2, 1 - alpha / 2])
+    return float(max(0.0, value - (hi_q - mid))), float(min(1.0, value + (mid - lo_q)))
+
+
+def permutation_p_value(value: float, null: np.ndarray) -> float:
+    """One-sided p-value of ``value`` against its permutation null (the +1 keeps it above 0)."""
+    null = np.asarray(null, dtype=float)
+    return float((1 + np.sum(null >= value)) / (1 + len(null)))
+
+
 def auc_with_ci(pos: np.ndarray, neg: np.ndarray, *, seed: int, alpha: float = 0.05,
                 n_resamples: int = N_BOOTSTRAP) -> tuple[float, float, float]:
     """ROC AUC of scores (members = positive) with a stratified percentile bootstrap interval."""

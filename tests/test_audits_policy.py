@@ -17,7 +17,7 @@ def test_default_policy_holds_the_documented_thresholds():
     assert p.thresholds["exact_duplicates"] == Threshold("==", 0, "value")
     assert p.thresholds["near_duplicates"] == Threshold("<=", 0.005, "value")
     assert p.thresholds["pii_leaks"] == Threshold("==", 0, "value")
-    assert p.thresholds["dcr_share"] == Threshold("<=", 0.60, "ci_high")
+    assert p.thresholds["dcr_share"] == Threshold("<=", 0.50, "ci_low")
     assert p.thresholds["empirical_epsilon"] == Threshold("<=", 1.0, "value")
 
 
