@@ -251,3 +251,31 @@ def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
     E = world["encoder"].encode([t for t, _ in decoded])
     wrong = sum(GENRES[int(np.argmax(e @ cent.T))] != y for e, (_, y) in zip(E, decoded))
     assert wrong == pe.class_mismatch_
+
+
+def test_open_vote_counts_only_a_nearest_candidate_of_the_voters_class_and_has_sensitivity_1():
+    from privsynth.privacy.pe import _vote_histogram
+
+    rng = np.random.default_rng(0)
+    C = rng.standard_normal((6, 5))
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    cand_class = np.array([0, 0, 0, 1, 1, 1])
+    X = np.concatenate([C + 0.05 * rng.standard_normal(C.shape) for _ in range(4)])  # 4 members near each candidate
+    member_class = np.tile([0, 1, 1, 1, 0, 1], 4)  # near candidates 1 and 2 (class 0) sit class-1 members
+    own = _vote_histogram(X, member_class, C, cand_class)
+    open_ = _vote_histogram(X, member_class, C, cand_class, among="all")
+    np.testing.assert_array_equal(open_, [4, 0, 0, 4, 0, 4])  # the class-1 votes near 1, 2 are dropped
+    # own-class: every member votes, the class-1 members near candidates 1 and 2 for class-1 ones
+    assert own.sum() == len(X) and own[cand_class == 1].sum() == (member_class == 1).sum()
+    for i in range(len(X)):  # removing any one member moves at most one count by 1
+        keep = np.arange(len(X)) != i
+        diff = np.abs(_vote_histogram(X[keep], member_class[keep], C, cand_class, among="all") - open_)
+        assert diff.sum() <= 1
+
+
+def test_open_vote_runs_end_to_end_and_a_bad_vote_is_refused(world):
+    pe = PrivateEvolution(8.0, rounds=2, population_per_class=16, vote="all")
+    (texts, labels, ledger), _ = _run(world, pe, n_per_class=10, rng_seed=0)
+    assert len(texts) == 20 and [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_VOTES]
+    with pytest.raises(UserError, match="vote must be one of own-class, all"):
+        _run(world, PrivateEvolution(8.0, vote="nearest"), n_per_class=10)
