@@ -118,6 +118,7 @@ class Config:
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
+    pe_vote: str = "own-class"        # PrivateEvolution(vote=...)
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -353,11 +354,11 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
 
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
-                              class_check_rounds=cfg.pe_class_check,
+                              class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
-        info.update(epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
+        info.update(vote=cfg.pe_vote, epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
                     adaptation=getattr(pe, "adaptation_", None),
@@ -384,7 +385,9 @@ def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed
     mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
     return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
             "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
-            "dcr_share": rep.check("dcr_share").value, "dcr_share_ci_high": rep.check("dcr_share").ci_high,
+            "dcr_share": rep.check("dcr_share").value, "dcr_share_ci_low": rep.check("dcr_share").ci_low,
+            "dcr_share_ci_high": rep.check("dcr_share").ci_high,
+            "dcr_share_p_value": rep.check("dcr_share").evidence.get("p_value"),
             "decision": rep.decision, "failed_checks": [c.name for c in rep.checks if not c.passed],
             "audit_s": round(time.perf_counter() - t0, 1)}
 
@@ -416,6 +419,32 @@ def generation_path(synth_dir: Path, dataset: str, name: str, seed: int, fingerp
     return synth_dir / f"{dataset}-{name}-seed{seed}-{fingerprint}.json"
 
 
+def audit_sets(dataset: str, name: str, data: Data) -> tuple[list[str], list[str]]:
+    """(members, holdout) texts of a generating row: what the generator read, and its control."""
+    if ROWS[name].kind == "minority":
+        pos = POSITIVE[dataset]
+        return [r.text for r in data.train if r.label == pos], [r.text for r in data.test if r.label == pos]
+    return [r.text for r in data.train], [r.text for r in data.test]
+
+
+def reaudit(store: report.ResultStore, cfg: Config, models: Models, log) -> None:
+    """Run the current auditor again on every recorded entry whose generation is cached, and
+    replace its audit record (after a change to the auditor); other numbers stay as recorded."""
+    data = {}
+    for entry in list(store.entries):
+        path = ROOT / entry.get("synthetic_file", "")
+        if "audit" not in entry or not path.is_file():
+            continue
+        ds = entry["dataset"]
+        data.setdefault(ds, load_data(ds, cfg))
+        members, holdout = audit_sets(ds, entry["row"], data[ds])
+        gen = json.loads(path.read_text(encoding="utf-8"))
+        entry["audit"] = run_audit(members, holdout, gen["texts"], entry["seed"], models.audit_encoder)
+        entry["audit"]["reaudited_at_commit"] = store.data["runs"][-1]["git_commit"]
+        store.add(entry)
+        log(f"{entry['key']}: re-audited, failed checks {entry['audit']['failed_checks'] or 'none'}")
+
+
 def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, models: Models, synth_dir: Path,
               log, device: str = "cpu", fingerprint: str = "", generate_only: bool = False) -> dict[str, Any] | None:
     """One (dataset, row, seed) entry; with ``generate_only`` just the (cached) generation, and None."""
@@ -430,12 +459,11 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
     if row.kind == "real":
         train_t, train_y = texts, labels
     elif row.kind in GENERATING:
+        members, holdout = audit_sets(dataset, name, data)
         if row.kind == "minority":
-            members = [t for t, y in zip(texts, labels) if y == pos]
-            holdout = [r.text for r in data.test if r.label == pos]
             n, npc, member_labels = n_minority, None, [pos] * len(members)
         else:
-            members, holdout, member_labels = texts, test_texts, labels
+            member_labels = labels
             n, npc = synth_sizes(cfg, len(texts))
 
         if row.uses_bridge and models._bridge is None:  # load once, outside the measured generation
@@ -530,7 +558,7 @@ def select_rows(spec: str | None) -> list[str]:
 
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
-_LATER_OPTIONS = {"pe_class_check": 0}
+_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class"}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -599,10 +627,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
+    ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
+                    help="Private Evolution's vote: nearest candidate of the member's class (default), or "
+                         "nearest of all, counted only for a candidate of the member's class")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
                     help="generate nothing: skip the entries whose generation is not in the _synthetic folder yet")
+    ap.add_argument("--reaudit", action="store_true",
+                    help="first run the current auditor again on every recorded entry whose generation is cached "
+                         "(after a change to the auditor); their other numbers stay as recorded")
     ap.add_argument("--generate-only", action="store_true",
                     help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
                          "classifies and records them")
@@ -612,7 +646,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check"):
+                "pe_class_check", "pe_vote"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -658,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         return generate_only(datasets, rows, seeds, cfg, models, synth_dir, log, args.device)
     store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
+    if args.reaudit:
+        reaudit(store, cfg, models, log)
     failures = 0
     for dataset, name, seed, key, fp, data in planned_entries(datasets, rows, seeds, cfg):
         if store.done(key, fp):

@@ -238,3 +238,34 @@ def test_generate_only_writes_a_generation_that_a_later_run_reuses(tiny_bridge, 
     assert len(saved["texts"]) == 6 and saved["info"]["machine"]["device"] == "cpu"
     reused = utility._cached_generation(files[0], lambda: pytest.fail("generated again"))
     assert reused["texts"] == saved["texts"]
+
+
+def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_path, monkeypatch):
+    """After an auditor change: audit the cached generations again, members and holdout as the
+    generator saw them (spam only for the minority row), other numbers untouched."""
+    import utility
+
+    train = [splits.Record(str(i), f"train {i}", "spam" if i < 3 else "ham") for i in range(10)]
+    test = [splits.Record(f"t{i}", f"test {i}", "spam" if i < 2 else "ham") for i in range(6)]
+    monkeypatch.setattr(utility, "load_data", lambda ds, cfg: utility.Data(train, test))
+    calls = []
+    monkeypatch.setattr(utility, "run_audit", lambda m, h, s, seed, enc: calls.append((m, h, s, seed)) or
+                        {"failed_checks": [], "decision": "pass"})
+    gen = tmp_path / "gen.json"
+    gen.write_text(json.dumps({"texts": ["syn a", "syn b"], "labels": ["spam", "spam"], "info": {}}))
+    store = report.ResultStore(tmp_path / "u.json", {}, {"git_commit": "abc"})
+    for row in ("real+synth-spam", "synth-none"):
+        store.add({"key": f"sms/{row}/1", "dataset": "sms", "row": row, "seed": 1, "metrics": {"x": 1},
+                   "audit": {"failed_checks": ["dcr_share"]}, "synthetic_file": str(gen)})
+    store.add({"key": "sms/real/1", "dataset": "sms", "row": "real", "seed": 1, "metrics": {"x": 2}})
+    from types import SimpleNamespace
+
+    utility.reaudit(store, utility.Config(), SimpleNamespace(audit_encoder=None), lambda msg: None)
+    (m1, h1, s1, seed1), (m2, h2, _, _) = calls
+    assert m1 == ["train 0", "train 1", "train 2"] and h1 == ["test 0", "test 1"] and s1 == ["syn a", "syn b"]
+    assert len(m2) == 10 and len(h2) == 6 and seed1 == 1 and len(calls) == 2
+    saved = json.loads((tmp_path / "u.json").read_text())["entries"]
+    assert all(e["audit"]["failed_checks"] == [] and e["audit"]["reaudited_at_commit"] == "abc"
+               for e in saved if "audit" in e)
+    assert sorted((e["key"], e["metrics"]["x"]) for e in saved) == [
+        ("sms/real+synth-spam/1", 1), ("sms/real/1", 2), ("sms/synth-none/1", 1)]
