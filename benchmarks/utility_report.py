@@ -122,6 +122,10 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if audits:
             s["audit"] = {k: _mean_sd([a.get(k) for a in audits])
                           for k in ("mia_auc", "mia_auc_ci_high", "mia_tpr_at_1pct_fpr", "exact_duplicates")}
+            judged = [a["failed_checks"] for a in audits if a.get("failed_checks") is not None]
+            if judged:
+                s["audit"]["blocked"] = {"seeds": sum(bool(f) for f in judged), "of": len(judged),
+                                         "checks": sorted({c for f in judged for c in f})}
         out.append(s)
     return sorted(out, key=lambda s: (s["dataset"], s["order"], s["row"]))
 
@@ -143,6 +147,13 @@ def _fmt(x: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{x['mean']:.{digits}f}" + (f" ± {x['sd']:.{digits}f}" if x["n"] > 1 else "")
 
 
+def _blocked(b: dict[str, Any] | None) -> str:
+    """"2/3 (dcr_share, nndr_share)": seeds whose audit the default policy failed, and which checks."""
+    if not b:
+        return "-"
+    return f"{b['seeds']}/{b['of']}" + (f" ({', '.join(b['checks'])})" if b["checks"] else "")
+
+
 def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]] | None = None,
                    title: str = "Utility benchmark") -> str:
     """One table per dataset: utility (both classifiers), generation cost and leakage side by side."""
@@ -160,7 +171,7 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
         for clf, name in CLASSIFIERS.items():
             head += [f"{name} macro-F1", f"{name} acc"] + ([f"{name} spam F1"] if spam else [])
         head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "gen on", "MIA AUC", "MIA TPR@1%FPR",
-                 "exact dups"]
+                 "exact dups", "audit blocked (checks)"]
         lines += [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in rows:
             cells = [s["label"], "-" if s["epsilon"] is None else f"{s['epsilon']:g}", str(len(s["seeds"]))]
@@ -170,7 +181,8 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
             g, a = s.get("generation", {}), s.get("audit", {})
             cells += [_fmt(s.get("class_keeping"), 2), _fmt(s.get("class_keeping_minilm"), 2),
                       _fmt(g.get("s_per_record"), 2), _fmt(g.get("peak_rss_mb"), 0),
-                      ", ".join(s.get("generated_on", [])) or "-", _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")), _fmt(a.get("exact_duplicates"), 1)]
+                      ", ".join(s.get("generated_on", [])) or "-", _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")),
+                      _fmt(a.get("exact_duplicates"), 1), _blocked(a.get("blocked"))]
             if s["failed"]:
                 cells[0] += f" (failed seeds: {', '.join(s['failed'])})"
             lines.append("| " + " | ".join(cells) + " |")

@@ -117,6 +117,10 @@ def test_markdown_table_has_one_table_per_dataset_and_spam_columns_only_for_sms(
     assert "spam F1" in sms and "spam F1" not in rt
     assert "| real | - | 2 | 0.910 ± 0.014 |" in sms
     assert "| real | - | 1 | 0.700 |" in rt
+    synth = [{**_entry("rt", "synth-none", k, 0.6), "audit": {"mia_auc": 0.5, "failed_checks": f}}
+             for k, f in enumerate((["nndr_share"], [], ["dcr_share", "nndr_share"]))]
+    row = report.markdown_table(report.summarize(synth)).splitlines()[-2]
+    assert row.endswith("| 2/3 (dcr_share, nndr_share) |"), row
 
 
 def test_verdicts_compare_against_the_targets():
