@@ -72,6 +72,7 @@ class ReleaseRequest:
     adapt_bridge: bool = False
     adapt_share: float = 0.25
     class_check: int = 2
+    vote: str = "all"
     command: list[str] = field(default_factory=list)
 
     def pe_options(self) -> dict[str, Any]:
@@ -79,7 +80,7 @@ class ReleaseRequest:
         from privsynth.privacy.adapt import AdaptConfig
 
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
-                "class_prompts": self.class_prompts, "class_check_rounds": self.class_check,
+                "class_prompts": self.class_prompts, "class_check_rounds": self.class_check, "vote": self.vote,
                 "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None}
 
     @property

@@ -18,7 +18,11 @@ from privsynth.errors import GateBlocked, UserError
 
 
 def dp_seed_options(fn):
-    """--class-prompt, --class-check, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    """--class-prompt, --class-check, --vote, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    fn = click.option("--vote", type=click.Choice(["all", "own-class"]), default="all", show_default=True,
+                      help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
+                           "if that candidate has the member's class (candidates that drifted into another class "
+                           "lose their votes); 'own-class': its nearest of its own class. Same budget either way.")(fn)
     fn = click.option("--class-check", type=click.IntRange(min=0), default=2, show_default=True,
                       help="dp: replace an output that decoded nearer another class's survivors than its own, "
                            "up to N times (post-processing: no budget; 0 turns it off).")(fn)
@@ -87,7 +91,7 @@ def _exits(fn):
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
                     noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
-                    adapt_share, class_check, dry_run, force,
+                    adapt_share, class_check, vote, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -105,7 +109,7 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         class_prompts=parse_class_prompts(class_prompts) or None,
-        adapt_bridge=adapt_bridge, adapt_share=adapt_share, class_check=class_check,
+        adapt_bridge=adapt_bridge, adapt_share=adapt_share, class_check=class_check, vote=vote,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

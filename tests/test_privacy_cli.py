@@ -75,3 +75,17 @@ def test_class_check_reaches_private_evolution(data, tmp_path):
 
     assert ReleaseRequest(input=None, out=None, epsilon=4.0).pe_options()["class_check_rounds"] == 2
     assert ReleaseRequest(input=None, out=None, epsilon=4.0, class_check=0).pe_options()["class_check_rounds"] == 0
+
+
+def test_vote_option_offers_the_library_choices_and_reaches_private_evolution(data, tmp_path):
+    from privsynth.cli import _dp_preflight
+    from privsynth.privacy.pe import DEFAULT_VOTE, VOTES
+    from privsynth.release import ReleaseRequest
+
+    opt = next(p for p in cli.commands["generate"].params if p.name == "vote")
+    assert sorted(opt.type.choices) == sorted(VOTES) and opt.default == DEFAULT_VOTE
+    assert ReleaseRequest(input=None, out=None, epsilon=4.0).pe_options()["vote"] == DEFAULT_VOTE
+    pe = _dp_preflight(data, "dp", 4.0, None, 5, None, False, None, None, 8, vote="own-class")
+    assert pe.vote == "own-class"
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", "4", "--vote", "nearest")
+    assert res.exit_code == 2 and "--vote" in res.output and list(tmp_path.iterdir()) == [data]

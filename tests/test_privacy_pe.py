@@ -103,7 +103,7 @@ def test_small_noise_pulls_the_population_toward_the_members_topics(world):
 
 
 def test_votes_concentrate_on_candidates_near_the_members(world):
-    pe = PrivateEvolution(20.0, rounds=1, population_per_class=64)
+    pe = PrivateEvolution(20.0, rounds=1, population_per_class=64, vote="own-class")  # every vote counts
     _run(world, pe, n_per_class=5, rng_seed=3)
     r = pe.history_[0]
     C = world["encoder"].encode(r.texts)
@@ -153,7 +153,7 @@ def test_same_seed_gives_different_noise(world):
 
 def test_one_vote_per_person_with_user_ids(world):
     people = np.repeat(np.arange(100), 3)  # 100 people with 3 records each, one genre each
-    pe = PrivateEvolution(20.0, rounds=1, population_per_class=16)
+    pe = PrivateEvolution(20.0, rounds=1, population_per_class=16, vote="own-class")  # every vote counts
     _run(world, pe, n_per_class=4, rng_seed=0, user_ids=people)
     assert pe.history_[0].noisy_votes.sum() == pytest.approx(100, abs=20)
 
@@ -236,7 +236,9 @@ def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
 
 
 def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
-    pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3)
+    # own-class votes: the open vote (the default) already leaves no mismatch to mend in this world
+    pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3,
+                          vote="own-class")
     (texts, labels, _), _ = _run(world, pe, n_per_class=60, rng_seed=5)
     assert len(texts) == 120
     assert pe.class_mismatch_initial_ > 0 and pe.class_mismatch_ < pe.class_mismatch_initial_

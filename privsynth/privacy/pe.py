@@ -100,6 +100,7 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 
 #: how a member picks the candidate it votes for (see ``PrivateEvolution(vote=...)``)
 VOTES = ("own-class", "all")
+DEFAULT_VOTE = "all"
 
 
 def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
@@ -228,7 +229,7 @@ class PrivateEvolution:
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
                  prompt_share: float = 0.75, class_check_rounds: int = 2, adapt_bridge: AdaptConfig | None = None,
-                 vote: str = "own-class"):
+                 vote: str = DEFAULT_VOTE):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
