@@ -7,10 +7,12 @@ A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one 
 2. an initial population per class is made from PUBLIC inputs only: decoded interpolations
    of Brown corpus sentences and, when a class prompt is given, samples of the plain public
    LM asked to write a text of that class (Aug-PE's random API);
-3. each round every member (or person) casts exactly one vote for its nearest candidate of
-   its own class; the histogram over all candidates gets Gaussian noise. Changing one
-   record moves one vote, so the L2 sensitivity is 1, and because classes are disjoint the
-   per-class histograms together are ONE Gaussian mechanism: one ledger event per round;
+3. each round every member (or person) casts at most one vote: for its nearest candidate of
+   any class, counted only if that candidate has the member's class (``vote="all"``, the
+   default), or for its nearest candidate of its own class (``vote="own-class"``); the
+   histogram over all candidates gets Gaussian noise. Changing one record moves at most one
+   vote, so the L2 sensitivity is 1, and because classes are disjoint the per-class
+   histograms together are ONE Gaussian mechanism: one ledger event per round;
 4. candidates whose noisy count clears ``threshold * sigma`` survive; the next population is
    the best survivors plus SMOTExT interpolations between survivors, decoded to text.
    Everything in step 4 reads only the noisy histogram and public/synthetic text, so it is
