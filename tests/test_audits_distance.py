@@ -69,3 +69,13 @@ def test_clustered_release_around_members_is_still_blocked():
     # members are subsampled to the holdout's size, so the source member is absent half the time
     assert res.value > 0.7 and res.ci_low > 0.6 and not res.passed
     assert res.evidence["p_value"] < 0.01
+
+
+def test_a_one_record_subset_gives_its_record_as_both_neighbours():
+    rng = np.random.default_rng(2)
+    pool, syn = _unit(rng.standard_normal((50, 4))), _unit(rng.standard_normal((5, 4)))
+    mask = np.zeros(50, dtype=bool)
+    mask[7] = True
+    d = distance.PoolNeighbours(syn, pool, k=10).two_nearest(mask)
+    np.testing.assert_allclose(d[:, 0], np.clip(1 - syn @ pool[7], 0, 2), atol=1e-6)
+    np.testing.assert_array_equal(d[:, 0], d[:, 1])

@@ -67,7 +67,7 @@ class PoolNeighbours:
         if len(short):
             exact = self.synthetic[short] @ self.pool[in_subset].T
             exact = -np.sort(-exact, axis=1)[:, :2]
-            sims[short, : exact.shape[1]] = exact
+            sims[short] = exact if exact.shape[1] == 2 else np.repeat(exact, 2, axis=1)  # a one-record subset
         return np.clip(1.0 - sims, 0.0, 2.0)
 
 
