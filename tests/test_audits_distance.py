@@ -79,3 +79,14 @@ def test_a_one_record_subset_gives_its_record_as_both_neighbours():
     d = distance.PoolNeighbours(syn, pool, k=10).two_nearest(mask)
     np.testing.assert_allclose(d[:, 0], np.clip(1 - syn @ pool[7], 0, 2), atol=1e-6)
     np.testing.assert_array_equal(d[:, 0], d[:, 1])
+
+
+def test_paraphrases_of_two_members_escape_the_test_but_not_the_level_ceiling():
+    rng = np.random.default_rng(4)
+    em, eh = _unit(rng.standard_normal((200, 8))), _unit(rng.standard_normal((200, 8)))
+    data = _data(em, eh, _clustered_release(rng, em[:2], 100))
+    d = distance.nearest_distances(data, permutations=100)
+    test, level = distance.dcr_share(data, distances=d), distance.dcr_share_level(data, distances=d)
+    assert test.value == level.value == 1.0
+    assert test.passed  # two coin flips: never significant
+    assert not level.passed and level.threshold.on == "value" and level.threshold.bound == 0.60

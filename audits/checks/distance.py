@@ -167,6 +167,23 @@ def dcr_share(data: AuditData, *, policy: Policy | None = None,
     })
 
 
+def dcr_share_level(data: AuditData, *, policy: Policy | None = None,
+                    distances: dict[str, np.ndarray] | None = None) -> CheckResult:
+    """The DCR share itself, held to a ceiling whatever its test says.
+
+    A release that stays near a few real records gives the permutation test only a few coin
+    flips, so it can never be significant: 200 paraphrases of 2 members have a share of 1.0 and
+    a permutation interval reaching down to 0.5. A share that high is a leak if those records
+    are members, significant or not.
+    """
+    policy = policy or load_policy()
+    d = distances or nearest_distances(data)
+    value = float(_closer_share(d["member"][..., 0], d["holdout"][..., 0]).mean())
+    lo, hi = permutation_interval(value, d["null_dcr"])
+    return policy.judge("dcr_share_level", value, lo, hi, evidence={
+        "n_synthetic": int(d["member"].shape[1]), "p_value": round(permutation_p_value(value, d["null_dcr"]), 4)})
+
+
 def nndr_share(data: AuditData, *, policy: Policy | None = None,
                distances: dict[str, np.ndarray] | None = None) -> CheckResult:
     """Share of synthetic records whose NNDR (d1/d2) is lower against members than against
