@@ -162,7 +162,7 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
 
 def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                  drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote="all"):
+                  drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote=None):
     """Check the dp options (and print the plan for --dry-run) before any data is read."""
     if privacy != "dp":
         for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
@@ -177,11 +177,11 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
         # one added record could bring a dropped class back: the cleaning would not be stable
         raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
     from privsynth.privacy.adapt import AdaptConfig
-    from privsynth.privacy.pe import PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
+    from privsynth.privacy.pe import DEFAULT_VOTE, PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
 
     pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates,
                           class_prompts=parse_class_prompts(class_prompts) or None, class_check_rounds=class_check,
-                          vote=vote,
+                          vote=vote or DEFAULT_VOTE,
                           adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share))
     if dry_run:
         import json

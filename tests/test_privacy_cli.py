@@ -85,7 +85,7 @@ def test_vote_option_offers_the_library_choices_and_reaches_private_evolution(da
     opt = next(p for p in cli.commands["generate"].params if p.name == "vote")
     assert sorted(opt.type.choices) == sorted(VOTES) and opt.default == DEFAULT_VOTE
     assert ReleaseRequest(input=None, out=None, epsilon=4.0).pe_options()["vote"] == DEFAULT_VOTE
-    pe = _dp_preflight(data, "dp", 4.0, None, 5, None, False, None, None, 8, vote="own-class")
-    assert pe.vote == "own-class"
+    assert _dp_preflight(data, "dp", 4.0, None, 5, None, False, None, None, 8, vote="own-class").vote == "own-class"
+    assert _dp_preflight(data, "dp", 4.0, None, 5, None, False, None, None, 8).vote == DEFAULT_VOTE
     res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", "4", "--vote", "nearest")
     assert res.exit_code == 2 and "--vote" in res.output and list(tmp_path.iterdir()) == [data]

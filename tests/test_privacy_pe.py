@@ -156,6 +156,10 @@ def test_one_vote_per_person_with_user_ids(world):
     pe = PrivateEvolution(20.0, rounds=1, population_per_class=16, vote="own-class")  # every vote counts
     _run(world, pe, n_per_class=4, rng_seed=0, user_ids=people)
     assert pe.history_[0].noisy_votes.sum() == pytest.approx(100, abs=20)
+    # the open vote: still at most one vote per person (some are dropped), never three per person
+    pe = PrivateEvolution(20.0, rounds=1, population_per_class=16, vote="all")
+    _run(world, pe, n_per_class=4, rng_seed=0, user_ids=people)
+    assert 0 < pe.history_[0].noisy_votes.sum() <= 100 + 20
 
 
 def test_a_class_too_small_for_the_mechanism_is_refused_before_any_decoding(world):
@@ -264,7 +268,7 @@ def test_open_vote_counts_only_a_nearest_candidate_of_the_voters_class_and_has_s
     cand_class = np.array([0, 0, 0, 1, 1, 1])
     X = np.concatenate([C + 0.05 * rng.standard_normal(C.shape) for _ in range(4)])  # 4 members near each candidate
     member_class = np.tile([0, 1, 1, 1, 0, 1], 4)  # near candidates 1 and 2 (class 0) sit class-1 members
-    own = _vote_histogram(X, member_class, C, cand_class)
+    own = _vote_histogram(X, member_class, C, cand_class, among="own-class")
     open_ = _vote_histogram(X, member_class, C, cand_class, among="all")
     np.testing.assert_array_equal(open_, [4, 0, 0, 4, 0, 4])  # the class-1 votes near 1, 2 are dropped
     # own-class: every member votes, the class-1 members near candidates 1 and 2 for class-1 ones

@@ -106,7 +106,7 @@ DEFAULT_VOTE = "all"
 
 
 def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
-                    cand_class: np.ndarray, *, among: str = "own-class") -> np.ndarray:
+                    cand_class: np.ndarray, *, among: str) -> np.ndarray:
     """Exact votes: each given member votes for its nearest (cosine) candidate of its class
     (``among="own-class"``), or for its nearest candidate of any class, the vote counting only
     when that candidate carries the member's class (``among="all"``: a candidate that sits
@@ -637,6 +637,7 @@ def dry_run(pe: PrivateEvolution, n_records: int, *, n_classes: int | None = Non
     """The plan as plain data (what ``--dry-run`` prints); reads only the record count."""
     plan = pe.plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic, class_sizes_given=class_sizes_given)
     d = plan.to_dict()
+    d["vote"] = pe.vote
     d["expected_time_note"] = (
         f"rough: {d['expected_decodes'] or '?'} decodes at ~2 s each on 2 CPU cores"
         if n_classes is not None else "give the label set to estimate the time"
