@@ -427,15 +427,22 @@ def audit_sets(dataset: str, name: str, data: Data) -> tuple[list[str], list[str
     return [r.text for r in data.train], [r.text for r in data.test]
 
 
-def reaudit(store: report.ResultStore, cfg: Config, models: Models, log) -> None:
-    """Run the current auditor again on every recorded entry whose generation is cached, and
-    replace its audit record (after a change to the auditor); other numbers stay as recorded."""
+def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
+            datasets: list[str] | None = None, rows: list[str] | None = None) -> None:
+    """Run the current auditor again on every recorded entry (of ``datasets`` and ``rows``, when
+    given) whose generation is cached, and replace its audit record (after a change to the
+    auditor); other numbers stay as recorded."""
     data = {}
     for entry in list(store.entries):
         path = ROOT / entry.get("synthetic_file", "")
         if "audit" not in entry or not path.is_file():
             continue
+        if (datasets is not None and entry["dataset"] not in datasets) or (rows is not None and entry["row"] not in rows):
+            continue
         ds = entry["dataset"]
+        if entry.get("fingerprint") != entry_fingerprint(cfg, ds, entry["row"]):
+            log(f"{entry['key']}: recorded with other options than this command's, not re-audited")
+            continue
         data.setdefault(ds, load_data(ds, cfg))
         members, holdout = audit_sets(ds, entry["row"], data[ds])
         gen = json.loads(path.read_text(encoding="utf-8"))
@@ -628,15 +635,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
-                    help="Private Evolution's vote: nearest candidate of the member's class (default), or "
-                         "nearest of all, counted only for a candidate of the member's class")
+                    help="Private Evolution's vote: nearest candidate of the member's class ('own-class', this "
+                         "benchmark's default, which its recorded rows used), or nearest of all, counted only for a "
+                         "candidate of the member's class ('all', privsynth's default since stop 6)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
                     help="generate nothing: skip the entries whose generation is not in the _synthetic folder yet")
     ap.add_argument("--reaudit", action="store_true",
-                    help="first run the current auditor again on every recorded entry whose generation is cached "
-                         "(after a change to the auditor); their other numbers stay as recorded")
+                    help="first run the current auditor again on the recorded entries of --datasets and --rows whose "
+                         "generation is cached (after a change to the auditor); their other numbers stay as recorded")
     ap.add_argument("--generate-only", action="store_true",
                     help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
                          "classifies and records them")
@@ -693,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         return generate_only(datasets, rows, seeds, cfg, models, synth_dir, log, args.device)
     store = report.ResultStore(out, asdict(cfg), run_info(sys.argv if argv is None else argv), fresh=args.fresh)
     if args.reaudit:
-        reaudit(store, cfg, models, log)
+        reaudit(store, cfg, models, log, datasets=datasets, rows=rows)
     failures = 0
     for dataset, name, seed, key, fp, data in planned_entries(datasets, rows, seeds, cfg):
         if store.done(key, fp):

@@ -260,7 +260,10 @@ def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_
     store = report.ResultStore(tmp_path / "u.json", {}, {"git_commit": "abc"})
     for row in ("real+synth-spam", "synth-none"):
         store.add({"key": f"sms/{row}/1", "dataset": "sms", "row": row, "seed": 1, "metrics": {"x": 1},
-                   "audit": {"failed_checks": ["dcr_share"]}, "synthetic_file": str(gen)})
+                   "audit": {"failed_checks": ["dcr_share"]}, "synthetic_file": str(gen),
+                   "fingerprint": utility.entry_fingerprint(utility.Config(), "sms", row)})
+    store.add({"key": "sms/synth-dp-eps1/1", "dataset": "sms", "row": "synth-dp-eps1", "seed": 1, "metrics": {"x": 3},
+               "audit": {"failed_checks": ["old"]}, "synthetic_file": str(gen), "fingerprint": "other options"})
     store.add({"key": "sms/real/1", "dataset": "sms", "row": "real", "seed": 1, "metrics": {"x": 2}})
     from types import SimpleNamespace
 
@@ -269,7 +272,27 @@ def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_
     assert m1 == ["train 0", "train 1", "train 2"] and h1 == ["test 0", "test 1"] and s1 == ["syn a", "syn b"]
     assert len(m2) == 10 and len(h2) == 6 and seed1 == 1 and len(calls) == 2
     saved = json.loads((tmp_path / "u.json").read_text())["entries"]
-    assert all(e["audit"]["failed_checks"] == [] and e["audit"]["reaudited_at_commit"] == "abc"
-               for e in saved if "audit" in e)
+    assert {e["key"]: e["audit"]["failed_checks"] for e in saved if "audit" in e} == {
+        "sms/real+synth-spam/1": [], "sms/synth-none/1": [], "sms/synth-dp-eps1/1": ["old"]}  # other options: kept
     assert sorted((e["key"], e["metrics"]["x"]) for e in saved) == [
-        ("sms/real+synth-spam/1", 1), ("sms/real/1", 2), ("sms/synth-none/1", 1)]
+        ("sms/real+synth-spam/1", 1), ("sms/real/1", 2), ("sms/synth-dp-eps1/1", 3), ("sms/synth-none/1", 1)]
+
+
+def test_reaudit_keeps_to_the_selected_datasets_and_rows(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import utility
+
+    monkeypatch.setattr(utility, "load_data", lambda ds, cfg: utility.Data([], []))
+    seen = []
+    monkeypatch.setattr(utility, "run_audit", lambda m, h, s, seed, enc: {"failed_checks": []})
+    monkeypatch.setattr(utility, "audit_sets", lambda ds, row, data: seen.append((ds, row)) or ([], []))
+    gen = tmp_path / "gen.json"
+    gen.write_text(json.dumps({"texts": ["s"], "labels": ["ham"], "info": {}}))
+    store = report.ResultStore(tmp_path / "u.json", {}, {"git_commit": "abc"})
+    for ds, row in (("sms", "synth-none"), ("rt", "synth-none"), ("sms", "synth-dp-eps4")):
+        store.add({"key": f"{ds}/{row}/0", "dataset": ds, "row": row, "seed": 0, "audit": {}, "synthetic_file": str(gen),
+                   "fingerprint": utility.entry_fingerprint(utility.Config(), ds, row)})
+    utility.reaudit(store, utility.Config(), SimpleNamespace(audit_encoder=None), lambda m: None,
+                    datasets=["sms"], rows=["synth-none", "synth-noise"])
+    assert seen == [("sms", "synth-none")]
