@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LENIENT_POLICY = """
 [audit.dcr_share]
 bound = 1.0
+[audit.dcr_share_level]
+bound = 1.0
 [audit.nndr_share]
 bound = 1.0
 [audit.mia_auc]
