@@ -30,24 +30,46 @@ def knn(query: np.ndarray, ref: np.ndarray, k: int = 1, *, chunk: int = CHUNK) -
     return out
 
 
-def knn_subsets(query: np.ndarray, ref: np.ndarray, subsets: list[np.ndarray], k: int = 1, *,
-                chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`knn` for several column subsets of ``ref`` at once, plus the reverse direction.
+class PoolNeighbours:
+    """Each query row's K nearest pool rows, nearest first (the auditor: synthetic records
+    against members and holdout pooled), from one chunked matmul.
 
-    Returns ``(dist, ref_nearest)``: ``dist[j, i]`` holds the k nearest distances of query row i
-    among the ref rows in ``subsets[j]`` ([n_subsets, n_query, k]); ``ref_nearest[r]`` is the
-    distance of ref row r to its nearest query row. One matmul per chunk serves every subset and
-    both directions, which is what makes repeated subsampling and the attacks cheap.
+    The two nearest rows of any subset of the pool are the first two of these that belong to
+    it; the rare query with fewer than two inside falls back to an exact search. As a
+    by-product, ``pool_best`` holds each pool row's highest similarity to any query (the
+    reverse direction, which the membership attack uses).
     """
-    k = min([k] + [len(s) for s in subsets])
-    out = np.empty((len(subsets), len(query), k), dtype=np.float32)
-    ref_best = np.full(len(ref), -np.inf, dtype=np.float32)
-    for sl, sim in iter_similarity(query, ref, chunk=chunk):
-        np.maximum(ref_best, sim.max(axis=0), out=ref_best)
-        for j, cols in enumerate(subsets):
-            full = len(cols) == ref.shape[0] and len(subsets) == 1  # sole full subset: work in place
-            out[j, sl] = _top_k_distances(sim if full else sim[:, cols], k)
-    return out, np.clip(1.0 - ref_best, 0.0, 2.0)
+
+    def __init__(self, synthetic: np.ndarray, pool: np.ndarray, k: int):
+        self.synthetic, self.pool = synthetic, pool
+        k = min(k, len(pool))
+        self.idx = np.empty((len(synthetic), k), dtype=np.int64)
+        self.sim = np.empty((len(synthetic), k), dtype=np.float32)
+        self.pool_best = np.full(len(pool), -np.inf, dtype=np.float32)
+        for sl, sim in iter_similarity(synthetic, pool):
+            np.maximum(self.pool_best, sim.max(axis=0), out=self.pool_best)
+            part = sim.argpartition(sim.shape[1] - k, axis=1)[:, -k:] if k < sim.shape[1] else \
+                np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
+            s = np.take_along_axis(sim, part, axis=1)
+            order = np.argsort(-s, axis=1, kind="stable")
+            self.idx[sl], self.sim[sl] = np.take_along_axis(part, order, axis=1), np.take_along_axis(s, order, axis=1)
+
+    def two_nearest(self, in_subset: np.ndarray) -> np.ndarray:
+        """Distances [n_synthetic, 2] to the two nearest pooled records where ``in_subset``."""
+        hits = in_subset[self.idx]
+        rows = np.arange(len(self.idx))
+        first = hits.argmax(axis=1)
+        found = hits[rows, first]
+        hits[rows, first] = False
+        second = hits.argmax(axis=1)
+        found &= hits[rows, second]
+        sims = np.stack([self.sim[rows, first], self.sim[rows, second]], axis=1)
+        short = np.flatnonzero(~found)
+        if len(short):
+            exact = self.synthetic[short] @ self.pool[in_subset].T
+            exact = -np.sort(-exact, axis=1)[:, :2]
+            sims[short] = exact if exact.shape[1] == 2 else np.repeat(exact, 2, axis=1)  # a one-record subset
+        return np.clip(1.0 - sims, 0.0, 2.0)
 
 
 def _top_k_distances(sim: np.ndarray, k: int) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 from audits.checks import distance
 from audits.data import AuditData
 from audits.io import Record
+from audits.neighbors import PoolNeighbours
 from audits.stats import bootstrap_mean_ci, permutation_interval, permutation_p_value
 
 
@@ -21,7 +22,7 @@ def _data(em: np.ndarray, eh: np.ndarray, es: np.ndarray, seed: int = 0) -> Audi
 def test_two_nearest_from_the_pooled_top_k_equal_brute_force_also_when_k_is_short():
     rng = np.random.default_rng(0)
     pool, syn = _unit(rng.standard_normal((300, 6))), _unit(rng.standard_normal((40, 6)))
-    nb = distance.PoolNeighbours(syn, pool, k=5)  # small K: most rows need the exact fallback
+    nb = PoolNeighbours(syn, pool, k=5)  # small K: most rows need the exact fallback
     for frac in (0.5, 0.05):
         mask = rng.random(len(pool)) < frac
         exact = np.sort(1.0 - syn @ pool[mask].T, axis=1)[:, :2]
@@ -76,7 +77,7 @@ def test_a_one_record_subset_gives_its_record_as_both_neighbours():
     pool, syn = _unit(rng.standard_normal((50, 4))), _unit(rng.standard_normal((5, 4)))
     mask = np.zeros(50, dtype=bool)
     mask[7] = True
-    d = distance.PoolNeighbours(syn, pool, k=10).two_nearest(mask)
+    d = PoolNeighbours(syn, pool, k=10).two_nearest(mask)
     np.testing.assert_allclose(d[:, 0], np.clip(1 - syn @ pool[7], 0, 2), atol=1e-6)
     np.testing.assert_array_equal(d[:, 0], d[:, 1])
 

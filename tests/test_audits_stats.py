@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.neighbors import NearestNeighbors
 
-from audits.neighbors import knn, knn_subsets
+from audits.neighbors import knn
 from audits.stats import (auc_with_ci, bootstrap_mean_ci, clopper_pearson, empirical_epsilon,
                           min_holdout_for_fpr, tpr_at_fpr)
 
@@ -81,9 +81,3 @@ def test_knn_matches_sklearn_brute_force():
     ours = knn(q, r, k=3, chunk=64)
     ref, _ = NearestNeighbors(n_neighbors=3, metric="cosine", algorithm="brute").fit(r).kneighbors(q)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
-    cols = [np.arange(0, 500, 2), np.arange(1, 500, 2)]
-    sub, rev = knn_subsets(q, r, cols, k=2, chunk=100)
-    np.testing.assert_allclose(sub[1], knn(q, r[cols[1]], k=2), atol=1e-6)
-    np.testing.assert_allclose(rev, knn(r, q, k=1)[:, 0], atol=1e-6)
-    full, _ = knn_subsets(q, r, [np.arange(500)], k=2, chunk=128)
-    np.testing.assert_allclose(full[0], ours[:, :2], atol=1e-5)

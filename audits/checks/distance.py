@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from audits.data import AuditData
-from audits.neighbors import iter_similarity
+from audits.neighbors import PoolNeighbours
 from audits.policy import Policy, load_policy
 from audits.result import CheckResult
 from audits.stats import bootstrap_mean_ci, permutation_interval, permutation_p_value
@@ -30,45 +30,6 @@ REPEATS = 10        # member subsamples averaged into the share (and into every 
 PERMUTATIONS = 200  # shuffles of the member/holdout labels for the null
 WORST = 5
 _HITS = 20.0        # expected pooled neighbours inside a subset among the kept top K
-
-
-class PoolNeighbours:
-    """Each synthetic record's K nearest pooled (member + holdout) records, nearest first.
-
-    The two nearest records of any subset of the pool are the first two of these that belong
-    to it; the rare record with fewer than two inside falls back to an exact search.
-    """
-
-    def __init__(self, synthetic: np.ndarray, pool: np.ndarray, k: int):
-        self.synthetic, self.pool = synthetic, pool
-        k = min(k, len(pool))
-        self.idx = np.empty((len(synthetic), k), dtype=np.int64)
-        self.sim = np.empty((len(synthetic), k), dtype=np.float32)
-        self.pool_best = np.full(len(pool), -np.inf, dtype=np.float32)
-        for sl, sim in iter_similarity(synthetic, pool):
-            np.maximum(self.pool_best, sim.max(axis=0), out=self.pool_best)
-            part = sim.argpartition(sim.shape[1] - k, axis=1)[:, -k:] if k < sim.shape[1] else \
-                np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
-            s = np.take_along_axis(sim, part, axis=1)
-            order = np.argsort(-s, axis=1, kind="stable")
-            self.idx[sl], self.sim[sl] = np.take_along_axis(part, order, axis=1), np.take_along_axis(s, order, axis=1)
-
-    def two_nearest(self, in_subset: np.ndarray) -> np.ndarray:
-        """Distances [n_synthetic, 2] to the two nearest pooled records where ``in_subset``."""
-        hits = in_subset[self.idx]
-        rows = np.arange(len(self.idx))
-        first = hits.argmax(axis=1)
-        found = hits[rows, first]
-        hits[rows, first] = False
-        second = hits.argmax(axis=1)
-        found &= hits[rows, second]
-        sims = np.stack([self.sim[rows, first], self.sim[rows, second]], axis=1)
-        short = np.flatnonzero(~found)
-        if len(short):
-            exact = self.synthetic[short] @ self.pool[in_subset].T
-            exact = -np.sort(-exact, axis=1)[:, :2]
-            sims[short] = exact if exact.shape[1] == 2 else np.repeat(exact, 2, axis=1)  # a one-record subset
-        return np.clip(1.0 - sims, 0.0, 2.0)
 
 
 def _top_k(n_members: int, n_holdout: int) -> int:
@@ -144,6 +105,13 @@ def _null_evidence(value: float, null: np.ndarray) -> dict[str, float]:
             "null_sd": round(float(np.std(null)), 4), "permutations": len(null)}
 
 
+def _dcr_figures(d: dict[str, np.ndarray]) -> tuple[np.ndarray, float, float, float]:
+    """Per-record DCR shares, their mean and its permutation interval: what both DCR checks judge."""
+    per_record = _closer_share(d["member"][..., 0], d["holdout"][..., 0])
+    value = float(per_record.mean())
+    return (per_record, value, *permutation_interval(value, d["null_dcr"]))
+
+
 def dcr_share(data: AuditData, *, policy: Policy | None = None,
               distances: dict[str, np.ndarray] | None = None) -> CheckResult:
     """Share of synthetic records closer to a member than to any holdout record, with a 95%
@@ -151,9 +119,7 @@ def dcr_share(data: AuditData, *, policy: Policy | None = None,
     policy = policy or load_policy()
     d = distances or nearest_distances(data)
     dm, dh = d["member"][..., 0], d["holdout"][..., 0]
-    per_record = _closer_share(dm, dh)
-    value = float(per_record.mean())
-    lo, hi = permutation_interval(value, d["null_dcr"])
+    per_record, value, lo, hi = _dcr_figures(d)
     gap = (dh - dm).mean(axis=0)
     order = np.argsort(-gap, kind="stable")[:WORST]
     return policy.judge("dcr_share", value, lo, hi, evidence={
@@ -178,10 +144,9 @@ def dcr_share_level(data: AuditData, *, policy: Policy | None = None,
     """
     policy = policy or load_policy()
     d = distances or nearest_distances(data)
-    value = float(_closer_share(d["member"][..., 0], d["holdout"][..., 0]).mean())
-    lo, hi = permutation_interval(value, d["null_dcr"])
+    per_record, value, lo, hi = _dcr_figures(d)
     return policy.judge("dcr_share_level", value, lo, hi, evidence={
-        "n_synthetic": int(d["member"].shape[1]), "p_value": round(permutation_p_value(value, d["null_dcr"]), 4)})
+        "n_synthetic": len(per_record), "p_value": round(permutation_p_value(value, d["null_dcr"]), 4)})
 
 
 def nndr_share(data: AuditData, *, policy: Policy | None = None,
