@@ -382,12 +382,11 @@ def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed
 
     t0 = time.perf_counter()
     rep = audits.run(members, holdout, synthetic, seed=seed, encoder=encoder)
-    mia, tpr, dup = rep.check("mia_auc"), rep.check("mia_tpr_at_1pct_fpr"), rep.check("exact_duplicates")
+    mia, tpr, dup, dcr = (rep.check(n) for n in ("mia_auc", "mia_tpr_at_1pct_fpr", "exact_duplicates", "dcr_share"))
     return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
             "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
-            "dcr_share": rep.check("dcr_share").value, "dcr_share_ci_low": rep.check("dcr_share").ci_low,
-            "dcr_share_ci_high": rep.check("dcr_share").ci_high,
-            "dcr_share_p_value": rep.check("dcr_share").evidence.get("p_value"),
+            "dcr_share": dcr.value, "dcr_share_ci_low": dcr.ci_low, "dcr_share_ci_high": dcr.ci_high,
+            "dcr_share_p_value": dcr.evidence.get("p_value"),
             "decision": rep.decision, "failed_checks": [c.name for c in rep.checks if not c.passed],
             "audit_s": round(time.perf_counter() - t0, 1)}
 
@@ -432,7 +431,7 @@ def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
     """Run the current auditor again on every recorded entry (of ``datasets`` and ``rows``, when
     given) whose generation is cached, and replace its audit record (after a change to the
     auditor); other numbers stay as recorded."""
-    data = {}
+    data = functools.cache(functools.partial(load_data, cfg=cfg))
     for entry in list(store.entries):
         path = ROOT / entry.get("synthetic_file", "")
         if "audit" not in entry or not path.is_file():
@@ -443,8 +442,7 @@ def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
         if entry.get("fingerprint") != entry_fingerprint(cfg, ds, entry["row"]):
             log(f"{entry['key']}: recorded with other options than this command's, not re-audited")
             continue
-        data.setdefault(ds, load_data(ds, cfg))
-        members, holdout = audit_sets(ds, entry["row"], data[ds])
+        members, holdout = audit_sets(ds, entry["row"], data(ds))
         gen = json.loads(path.read_text(encoding="utf-8"))
         entry["audit"] = run_audit(members, holdout, gen["texts"], entry["seed"], models.audit_encoder)
         entry["audit"]["reaudited_at_commit"] = store.data["runs"][-1]["git_commit"]
