@@ -118,7 +118,7 @@ class Config:
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
-    pe_vote: str = "own-class"        # PrivateEvolution(vote=...)
+    pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -572,6 +572,8 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
         if d.get(k) == neutral:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
+    if ROWS[name].mode != "dp":
+        d.pop("pe_vote", None)  # only Private Evolution votes
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
     return report.fingerprint({"config": d, "dataset": dataset, "row": name,
@@ -633,9 +635,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
-                    help="Private Evolution's vote: nearest candidate of the member's class ('own-class', this "
-                         "benchmark's default, which its recorded rows used), or nearest of all, counted only for a "
-                         "candidate of the member's class ('all', privsynth's default since stop 6)")
+                    help="Private Evolution's vote: nearest candidate of all, counted only for a candidate of the "
+                         "member's class ('all', privsynth's default, and this benchmark's since stop 7), or nearest "
+                         "candidate of the member's class ('own-class', the rule before stop 6; "
+                         "results/utility_ownclass.json holds its rows)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
