@@ -195,6 +195,31 @@ def test_config_for_bridge_rows_records_the_shipped_weights_hash():
     assert cfg.bridge.endswith("bridge.safetensors") and len(cfg.bridge_sha256) == 64 and cfg.pe_rounds == 4
 
 
+def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
+    """Recorded rows that do not run Private Evolution stay valid when its vote or range changes;
+    the dp rows are recomputed."""
+    import utility
+
+    base, other = utility.Config(), utility.Config(pe_vote="own-class", pe_lam="0,0.25")
+    for row in ("real", "synth-none", "synth-noise", "real+synth-spam", "dpsgd-eps4"):
+        assert utility.entry_fingerprint(base, "sms", row) == utility.entry_fingerprint(other, "sms", row), row
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(other, "sms",
+                                                                                                 "synth-dp-eps4")
+    # the neutral values of options added later leave the fingerprint of older entries as it was
+    neutral = utility.Config(pe_vote="own-class")
+    assert utility.entry_fingerprint(neutral, "sms", "synth-dp-eps4") == utility.entry_fingerprint(
+        utility.Config(pe_vote="own-class", pe_lam=None), "sms", "synth-dp-eps4")
+
+
+@pytest.mark.parametrize("spec", ["0.5,0.2", "0.1", "a,b", "-0.1,0.3", "0.2,1.5"])
+def test_pe_lam_refuses_a_bad_range(spec):
+    import utility
+
+    with pytest.raises(SystemExit, match="--pe-lam"):
+        utility.parse_lam(spec)
+    assert utility.parse_lam("0,0.25") == (0.0, 0.25)
+
+
 def test_prompts_only_row_reads_labels_but_no_member_text(tiny_bridge):
     """The control for the DP votes: the public LM writes from the class prompts alone."""
     from types import SimpleNamespace
