@@ -410,13 +410,13 @@ GENERATING = ("synth", "minority", "dpgen")
 # -- one entry --------------------------------------------------------------------------------------------------
 
 def parse_lam(spec: str) -> tuple[float, float]:
-    """ "LO,HI" -> (LO, HI), 0 <= LO <= HI <= 1."""
+    """ "LO,HI" -> (LO, HI), 0 < LO <= HI < 1 (SMOTExT's own check)."""
     try:
         lo, hi = (float(x) for x in spec.split(","))
     except ValueError:
-        raise SystemExit(f"--pe-lam takes LO,HI (e.g. 0,0.25); got {spec!r}") from None
-    if not 0 <= lo <= hi <= 1:
-        raise SystemExit(f"--pe-lam: need 0 <= LO <= HI <= 1; got {spec!r}")
+        raise SystemExit(f"--pe-lam takes LO,HI (e.g. 0.02,0.25); got {spec!r}") from None
+    if not 0 < lo <= hi < 1:
+        raise SystemExit(f"--pe-lam: need 0 < LO <= HI < 1; got {spec!r}")
     return lo, hi
 
 
