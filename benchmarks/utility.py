@@ -120,7 +120,6 @@ class Config:
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
     pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
-    pe_class_check_by: str = "centroid"  # PrivateEvolution(class_check_by=...)
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -356,14 +355,12 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
 
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
-                              class_check_rounds=cfg.pe_class_check, class_check_by=cfg.pe_class_check_by,
-                              vote=cfg.pe_vote,
+                              class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
                               **({"lam_range": parse_lam(cfg.pe_lam)} if cfg.pe_lam else {}),
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
-        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), class_check_by=cfg.pe_class_check_by,
-                    epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
+        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
                     adaptation=getattr(pe, "adaptation_", None),
@@ -579,7 +576,7 @@ def select_rows(spec: str | None) -> list[str]:
 
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
-_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_class_check_by": "centroid"}
+_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -589,7 +586,7 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam", "pe_class_check_by"):  # only Private Evolution reads them
+        for k in ("pe_vote", "pe_lam"):  # only Private Evolution reads them
             d.pop(k, None)
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
@@ -658,8 +655,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "results/utility_ownclass.json holds its rows)")
     ap.add_argument("--pe-lam", default=None, metavar="LO,HI",
                     help="Private Evolution's interpolation range between survivors (default: its lam_range)")
-    ap.add_argument("--pe-class-check-by", choices=("centroid", "logistic"), default=None,
-                    help="the class check's classifier, fitted on the survivors (default: centroid)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
@@ -676,7 +671,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_class_check_by"):
+                "pe_class_check", "pe_vote", "pe_lam"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:

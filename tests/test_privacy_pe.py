@@ -259,28 +259,6 @@ def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
     assert wrong == pe.class_mismatch_
 
 
-def test_logistic_class_check_counts_what_a_regression_on_the_survivors_calls_off_class(world):
-    from sklearn.linear_model import LogisticRegression
-
-    pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3,
-                          vote="own-class", class_check_by="logistic")
-    (texts, labels, _), _ = _run(world, pe, n_per_class=60, rng_seed=5)
-    assert len(texts) == 120 and pe.class_mismatch_ < pe.class_mismatch_initial_
-    last = pe.history_[-1]
-    S, cls = world["encoder"].encode([last.texts[i] for i in last.survivors]), last.classes[last.survivors]
-    clf = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000).fit(S, cls)
-    n_verbatim = [min(int(0.25 * 60), int((cls == c).sum())) for c in range(len(GENRES))]
-    decoded = [(t, y) for c, genre in enumerate(GENRES)
-               for t, y in [(t, y) for t, y in zip(texts, labels) if y == genre][n_verbatim[c]:]]
-    pred = clf.predict(world["encoder"].encode([t for t, _ in decoded]))
-    assert sum(GENRES[int(p)] != y for p, (_, y) in zip(pred, decoded)) == pe.class_mismatch_
-
-
-def test_an_unknown_class_check_is_a_user_error(world):
-    with pytest.raises(UserError, match="class_check_by"):
-        _run(world, PrivateEvolution(20.0, rounds=1, population_per_class=8, class_check_by="knn"), n_per_class=4)
-
-
 def test_open_vote_counts_only_a_nearest_candidate_of_the_voters_class_and_has_sensitivity_1():
     from privsynth.privacy.pe import _vote_histogram
 

@@ -102,7 +102,6 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 
 #: how a member picks the candidate it votes for (see ``PrivateEvolution(vote=...)``)
 VOTES = ("own-class", "all")
-CLASS_CHECKS = ("centroid", "logistic")
 DEFAULT_VOTE = "all"
 
 
@@ -217,8 +216,6 @@ class PrivateEvolution:
         0: off. Measured on SMS at epsilon 4 (one run each, bridge v3): 2 rounds replaced 4 of
         about 150 decoded records and raised the class a real-data MiniLM-LR gives them from 77%
         to 92% (macro) in about the same time (261 s against 259 s).
-    class_check_by: the class check's classifier, fitted on the survivors: "centroid" (nearest
-        class centroid, the default) or "logistic" (a class-balanced logistic regression).
     vote: "own-class": each member votes for its nearest candidate of its own class. "all":
         for its nearest candidate of any class, counted only if that candidate has the member's
         class, so candidates that decoded into another class's region lose their votes. Same
@@ -233,8 +230,8 @@ class PrivateEvolution:
                  accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
-                 prompt_share: float = 0.75, class_check_rounds: int = 2, class_check_by: str = "centroid",
-                 adapt_bridge: AdaptConfig | None = None, vote: str = DEFAULT_VOTE):
+                 prompt_share: float = 0.75, class_check_rounds: int = 2, adapt_bridge: AdaptConfig | None = None,
+                 vote: str = DEFAULT_VOTE):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -251,7 +248,6 @@ class PrivateEvolution:
         self.class_prompts = class_prompts
         self.prompt_share = prompt_share
         self.class_check_rounds = class_check_rounds
-        self.class_check_by = class_check_by
         self.adapt_bridge = adapt_bridge
         self.vote = vote
 
@@ -312,8 +308,6 @@ class PrivateEvolution:
             raise ValueError("adapt_bridge needs member_texts and a Bridge decoder")
         if self.vote not in VOTES:
             raise UserError(f"vote must be one of {', '.join(VOTES)}; got {self.vote!r}")
-        if self.class_check_by not in CLASS_CHECKS:
-            raise UserError(f"class_check_by must be one of {', '.join(CLASS_CHECKS)}; got {self.class_check_by!r}")
         before = getattr(decoder, "soft_shift", None)
         try:
             return self._generate(member_vectors, member_labels, encoder, decoder, n=n, n_per_class=n_per_class,
@@ -593,18 +587,21 @@ class PrivateEvolution:
         return out, [label_set[c] for c in labs]
 
     def _class_check(self, texts, zc, S, s_cls, weights, encoder, decoder, rng) -> list[str]:
-        """Replace outputs that the survivors' classifier (``class_check_by``) puts in another
-        class by fresh variations of their class (``class_check_rounds`` tries). Reads only
+        """Replace outputs that decoded nearer another class's survivor centroid than their
+        own by fresh variations of their class (``class_check_rounds`` tries). Reads only
         survivors, which are DP outputs: post-processing."""
+        from privsynth.encoder import normalize
+
         present = np.unique(s_cls)
         if present.size < 2:
             self.class_mismatch_initial_ = self.class_mismatch_ = 0
             return texts
-        predict = self._class_model(S, s_cls, present)
+        cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
         texts = list(texts)
 
         def off_class(idx: np.ndarray) -> np.ndarray:
-            return idx[predict(self._encode(encoder, [texts[i] for i in idx])) != zc[idx]]
+            E = self._encode(encoder, [texts[i] for i in idx])
+            return idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]]
 
         bad = off_class(np.arange(len(texts)))
         self.class_mismatch_initial_ = int(bad.size)
@@ -619,19 +616,6 @@ class PrivateEvolution:
             bad = off_class(bad)
         self.class_mismatch_ = int(bad.size)
         return texts
-
-    def _class_model(self, S, s_cls, present):
-        """vectors -> class, fitted on the survivors (DP outputs) only: their centroids, or a
-        logistic regression (``class_check_by``)."""
-        from privsynth.encoder import normalize
-
-        if self.class_check_by == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            clf = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000).fit(S, s_cls)
-            return clf.predict
-        cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
-        return lambda E: present[np.argmax(E @ cent.T, axis=1)]
 
 
 def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
