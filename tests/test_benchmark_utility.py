@@ -321,3 +321,12 @@ def test_reaudit_keeps_to_the_selected_datasets_and_rows(tmp_path, monkeypatch):
     utility.reaudit(store, utility.Config(), SimpleNamespace(audit_encoder=None), lambda m: None,
                     datasets=["sms"], rows=["synth-none", "synth-noise"])
     assert seen == [("sms", "synth-none")]
+
+
+def test_class_loss_splits_each_class_into_the_records_released_as_they_are_then_the_decoded():
+    from class_loss import split_parts
+
+    labels = ["a"] * 4 + ["b"] * 2 + ["a"] * 12 + ["b"] * 6  # PE's order: survivors of a, of b; decoded a, b
+    parts = split_parts([f"t{i}" for i in range(len(labels))], labels)
+    assert parts["a"] == (list(range(4)), list(range(6, 18)))
+    assert parts["b"] == ([4, 5], list(range(18, 24)))
