@@ -120,6 +120,7 @@ class Config:
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
     pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
+    pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -357,10 +358,11 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
                               class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
                               **({"lam_range": parse_lam(cfg.pe_lam)} if cfg.pe_lam else {}),
+                              **({"elite_fraction": cfg.pe_elite} if cfg.pe_elite is not None else {}),
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
-        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
+        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction, epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
                     adaptation=getattr(pe, "adaptation_", None),
@@ -576,7 +578,7 @@ def select_rows(spec: str | None) -> list[str]:
 
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
-_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None}
+_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -586,7 +588,7 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam"):  # only Private Evolution reads them
+        for k in ("pe_vote", "pe_lam", "pe_elite"):  # only Private Evolution reads them
             d.pop(k, None)
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
@@ -655,6 +657,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "results/utility_ownclass.json holds its rows)")
     ap.add_argument("--pe-lam", default=None, metavar="LO,HI",
                     help="Private Evolution's interpolation range between survivors (default: its lam_range)")
+    ap.add_argument("--pe-elite", type=float, default=None, metavar="F",
+                    help="share of each class that Private Evolution takes from its best survivors as they are, "
+                         "in every population and in the output (default: its elite_fraction, 0.25)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
@@ -671,7 +676,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam"):
+                "pe_class_check", "pe_vote", "pe_lam", "pe_elite"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -680,6 +685,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         cfg.n_synth = None
     if cfg.pe_lam:
         parse_lam(cfg.pe_lam)  # a bad range fails here, before any model loads
+    if cfg.pe_elite is not None and not 0 <= cfg.pe_elite <= 1:
+        raise SystemExit(f"--pe-elite takes a share between 0 and 1; got {cfg.pe_elite}")
     cfg.audit = not args.no_audit
     cfg.pe_prompts = args.pe_prompts
     cfg.pe_adapt = args.pe_adapt

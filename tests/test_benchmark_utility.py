@@ -200,7 +200,7 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     the dp rows are recomputed."""
     import utility
 
-    base, other = utility.Config(), utility.Config(pe_vote="own-class", pe_lam="0.02,0.25")
+    base, other = utility.Config(), utility.Config(pe_vote="own-class", pe_lam="0.02,0.25", pe_elite=0.5)
     for row in ("real", "synth-none", "synth-noise", "real+synth-spam", "dpsgd-eps4"):
         assert utility.entry_fingerprint(base, "sms", row) == utility.entry_fingerprint(other, "sms", row), row
     assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(other, "sms",
