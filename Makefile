@@ -23,10 +23,13 @@ $(STAMP): pyproject.toml
 # Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
 # outcome: the reports in demo_out/release say why, check by check. The class prompts are public
 # descriptions of the two labels: the LM writes part of Private Evolution's first population from them.
+# A 25% holdout (about 148 of the 590 distinct texts): each run draws a new key, so the keyed split's
+# size varies, and at 20% it fell below the 100 records that TPR at 1% FPR needs (97), which blocks.
 demo: install
 	rm -rf demo_out && mkdir -p demo_out
 	PRIVSYNTH_HOME=$(CURDIR)/demo_out/.privsynth $(VENV)/bin/privsynth release privsynth/data/sample_sms.csv \
 	    --epsilon 4 --out demo_out/release --n 150 --rounds 2 --population 16 --candidates 2 --seed 0 \
+	    --holdout-fraction 0.25 \
 	    --class-prompt "spam=Write one short spam text message (SMS) advertising a prize, a free offer or a paid service." \
 	    --class-prompt "ham=Write one short, casual text message (SMS) from a person to a friend or family member."; \
 	rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then exit $$rc; fi; \
