@@ -63,6 +63,12 @@ def check_release(em: np.ndarray, eh: np.ndarray, es: np.ndarray) -> dict:
     }
 
 
+def _group(mode: str) -> str:
+    if mode in ("none", "noise"):
+        return "reads members directly (none, noise)"
+    return "DP (dp, dpgen)" if mode in ("dp", "dpgen") else "no member text read"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--synthetic-dir", type=Path, default=ROOT / "benchmarks" / "results" / "utility_synthetic")
@@ -89,9 +95,7 @@ def main() -> None:
                   f"| old rule {'pass' if r['old_rule']['passed'] else 'FAIL'}", flush=True)
     groups = {}
     for r in rows:
-        g = groups.setdefault("reads members directly (none, noise)" if r["mode"] in ("none", "noise")
-                              else "DP (dp, dpgen)" if r["mode"] in ("dp", "dpgen") else "no member text read", {"releases": 0, "blocked_new": 0, "blocked_old": 0,
-                                                             "ratio": []})
+        g = groups.setdefault(_group(r["mode"]), {"releases": 0, "blocked_new": 0, "blocked_old": 0, "ratio": []})
         g["releases"] += 1
         g["blocked_new"] += not (r["dcr_passed"] and r["nndr_passed"] and r["dcr_level_passed"])
         g["blocked_old"] += not r["old_rule"]["passed"]

@@ -354,15 +354,19 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
         from privsynth.privacy.adapt import AdaptConfig
         from privsynth.privacy.pe import PrivateEvolution
 
+        given = {}  # options left at None keep PrivateEvolution's own defaults
+        if cfg.pe_lam:
+            given["lam_range"] = parse_lam(cfg.pe_lam)
+        if cfg.pe_elite is not None:
+            given["elite_fraction"] = cfg.pe_elite
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
                               class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
-                              **({"lam_range": parse_lam(cfg.pe_lam)} if cfg.pe_lam else {}),
-                              **({"elite_fraction": cfg.pe_elite} if cfg.pe_elite is not None else {}),
-                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None)
+                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None, **given)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
-        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction, epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
+        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
+                    epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
                     adaptation=getattr(pe, "adaptation_", None),
@@ -451,7 +455,9 @@ def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
         path = ROOT / entry.get("synthetic_file", "")
         if "audit" not in entry or not path.is_file():
             continue
-        if (datasets is not None and entry["dataset"] not in datasets) or (rows is not None and entry["row"] not in rows):
+        if datasets is not None and entry["dataset"] not in datasets:
+            continue
+        if rows is not None and entry["row"] not in rows:
             continue
         ds = entry["dataset"]
         if entry.get("fingerprint") != entry_fingerprint(cfg, ds, entry["row"]):
