@@ -211,8 +211,11 @@ class Bridge(nn.Module):
     @torch.no_grad()
     def generate(self, vectors: np.ndarray | torch.Tensor, *, max_new_tokens: int = 48,
                  n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9,
-                 seed: int = 0) -> list[list[str]]:
-        """n_candidates texts per vector: the first greedy, the rest sampled (seeded)."""
+                 seed: int = 0, min_new_tokens: int = 0) -> list[list[str]]:
+        """n_candidates texts per vector: the first greedy, the rest sampled (seeded).
+
+        min_new_tokens: the end token is suppressed until this many tokens are written.
+        """
         v = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
         device = next(self.projector.parameters()).device
         v = v.to(device)
@@ -220,6 +223,8 @@ class Bridge(nn.Module):
         attn = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
         common = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                       eos_token_id=self.end_id)
+        if min_new_tokens > 0:
+            common["min_new_tokens"] = min(int(min_new_tokens), max_new_tokens)
         out: list[list[str]] = [[] for _ in range(len(v))]
         greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common)
         for i, t in enumerate(self.tokenizer.batch_decode(greedy, skip_special_tokens=True)):
@@ -280,7 +285,7 @@ class Bridge(nn.Module):
     def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
                max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
                progress: bool = False, return_scores: bool = False, refine_rounds: int = 0,
-               refine_step: float = 1.0):
+               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
 
         max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
@@ -295,13 +300,17 @@ class Bridge(nn.Module):
         budgets = np.full(n, max_new_tokens) if np.isscalar(max_new_tokens) else np.asarray(max_new_tokens)
         if len(budgets) != n:
             raise ValueError(f"max_new_tokens has {len(budgets)} entries for {n} vectors")
+        floors = np.full(n, min_new_tokens) if np.isscalar(min_new_tokens) else np.asarray(min_new_tokens)
+        if len(floors) != n:
+            raise ValueError(f"min_new_tokens has {len(floors)} entries for {n} vectors")
         if (n_candidates > 1 or refine_rounds) and encoder is None:
             raise ValueError("reranking n_candidates > 1 or refining needs an encoder")
         if refine_rounds < 0:
             raise ValueError(f"refine_rounds must be >= 0; got {refine_rounds}")
         texts: list[str] = [""] * n
         scores = np.zeros(n, dtype=np.float32)
-        order = np.argsort(budgets, kind="stable")
+        # batches of similar budgets (and floors: a batch writes at least its smallest floor)
+        order = np.lexsort((budgets, floors)) if floors.any() else np.argsort(budgets, kind="stable")
         batches = [order[i: i + batch_size] for i in range(0, n, batch_size)]
         bar = None
         if progress:
@@ -310,7 +319,8 @@ class Bridge(nn.Module):
             bar = tqdm(total=n, desc="decoding", unit="rec")
         for bi, idx in enumerate(batches):
             cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
-                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi)
+                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi,
+                                  min_new_tokens=int(floors[idx].min()))
             if n_candidates > 1:
                 for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
                     texts[idx[j]], scores[idx[j]] = text, score

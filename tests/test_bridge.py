@@ -67,6 +67,26 @@ def test_first_candidate_is_greedy_and_sampling_is_seeded(tiny_bridge, hashing_e
     assert [c[0] for c in a] == [c[0] for c in tiny_bridge.generate(v, max_new_tokens=6)]
 
 
+def test_min_new_tokens_holds_back_the_end_token(tiny_bridge, hashing_encoder, corpus_texts):
+    """An LM that always wants to stop writes nothing, unless a floor holds the end token back;
+    a floor per vector is honoured batch by batch (each batch writes its smallest floor)."""
+    import torch
+
+    end = torch.zeros(len(tiny_bridge.tokenizer))
+    end[tiny_bridge.end_id] = 1e4
+    hook = tiny_bridge.lm.get_output_embeddings().register_forward_hook(lambda _m, _i, out: out + end)
+    try:
+        V = hashing_encoder.encode(corpus_texts[:4])
+        assert all(t == "" for cs in tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8) for t in cs)
+        ids = tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8, min_new_tokens=5)
+        assert all(len(tiny_bridge.tokenizer(t).input_ids) >= 3 for cs in ids for t in cs)
+        texts = tiny_bridge.decode(V, encoder=hashing_encoder, n_candidates=2, max_new_tokens=8,
+                                   min_new_tokens=[0, 0, 4, 4], batch_size=2)
+        assert texts[:2] == ["", ""] and all(texts[2:])
+    finally:
+        hook.remove()
+
+
 def test_token_budget_grows_with_length_and_is_clipped(tiny_tokenizer):
     b = token_budget(tiny_tokenizer, ["a cat", "the cat sat on the mat " * 40], lo=4, hi=50)
     assert b[0] < b[1] == 50
