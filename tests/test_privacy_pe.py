@@ -285,3 +285,41 @@ def test_open_vote_runs_end_to_end_and_a_bad_vote_is_refused(world):
     assert len(texts) == 20 and [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_VOTES]
     with pytest.raises(UserError, match="vote must be one of own-class, all"):
         _run(world, PrivateEvolution(8.0, vote="nearest"), n_per_class=10)
+
+
+class LengthAwareDecoder(RetrievalDecoder):
+    """The retrieval decoder with a whitespace tokenizer; records the length floors it is given."""
+
+    def __init__(self, pool, encoder):
+        super().__init__(pool, encoder)
+        self.floors = []
+
+    @staticmethod
+    def tokenizer(texts, add_special_tokens=False):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(input_ids=[t.split() for t in texts])
+
+    def decode(self, vectors, *, n_candidates=8, seed=0, encoder=None, min_new_tokens=None):
+        self.floors.append(min_new_tokens)
+        return super().decode(vectors, n_candidates=n_candidates, seed=seed, encoder=encoder)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_min_length_share_holds_each_variation_to_a_share_of_its_nearer_survivor(world, share):
+    pe = PrivateEvolution(8.0, rounds=2, population_per_class=16, class_check_rounds=0, min_length_share=share)
+    dec = LengthAwareDecoder(world["decode_pool"], world["encoder"])
+    texts, _, _ = pe.generate(world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"],
+                              n_per_class=10, rng_seed=0)
+    # calls: the initial population (public seeds: no parents), one next population, the output
+    assert len(dec.floors) == 3 and dec.floors[0] is None
+    if share == 0:
+        assert dec.floors == [None, None, None]
+        return
+    last = pe.history_[-1]
+    allowed = {round(share * len(last.texts[i].split())) for i in last.survivors}
+    elites = sum(min(int(pe.elite_fraction * 10), int(np.sum(last.classes[last.survivors] == c))) for c in (0, 1))
+    final = dec.floors[-1]
+    assert len(final) == len(texts) - elites and set(final) <= allowed and all(f > 0 for f in final)
+    first = pe.history_[0]
+    assert set(dec.floors[1]) <= {round(share * len(first.texts[i].split())) for i in first.survivors}
