@@ -96,6 +96,7 @@ ROWS: dict[str, Row] = {
                         default=False, uses_bridge=True),
     "real+synth-spam": Row("minority", "real + privsynth spam (none)", ("sms",), "none", uses_bridge=True),
     "eda": Row("eda", "real + EDA spam (swap, deletion)", ("sms",)),
+    "oversample": Row("oversample", "real + copies of real spam (random oversampling)", ("sms",)),
     **{f"dpsgd-eps{e}": Row("dpsgd", f"DP-SGD classifier eps {e}", ("sms", "rt"), epsilon=float(e)) for e in (1, 4, 8)},
     "dpgen-eps4": Row("dpgen", "DP fine-tuned generator eps 4", ("sms", "rt"), epsilon=4.0, default=False),
 }
@@ -121,6 +122,7 @@ class Config:
     pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
     pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
+    pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed; 0 before stop 16
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -362,10 +364,12 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
         pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
                               class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
-                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None, **given)
+                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None,
+                              min_length_share=cfg.pe_minlen, **given)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
         info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
+                    min_length_share=pe.min_length_share,
                     epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
@@ -542,6 +546,12 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         train_t, train_y = texts + extra, labels + [pos] * len(extra)
         entry["eda"] = {"operations": EDA_OPERATIONS, "note": EDA_NOTE, "alpha": 0.1, "n_added": len(extra)}
         entry["examples"] = extra[:3]
+    elif row.kind == "oversample":
+        from utility_baselines import oversample_minority
+
+        extra = oversample_minority([t for t, y in zip(texts, labels) if y == pos], n_minority, seed=seed)
+        train_t, train_y = texts + extra, labels + [pos] * len(extra)
+        entry["oversample"] = {"n_added": len(extra)}
     elif row.kind == "dpsgd":
         from privsynth.privacy.planner import default_delta
         from utility_baselines import dpsgd_logreg, hashed_features
@@ -584,7 +594,7 @@ def select_rows(spec: str | None) -> list[str]:
 
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
-_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None}
+_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None, "pe_minlen": 0.0}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -594,7 +604,7 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam", "pe_elite"):  # only Private Evolution reads them
+        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen"):  # only Private Evolution reads them
             d.pop(k, None)
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
@@ -647,6 +657,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-synth", type=int, default=None, help="synthetic records per run (full default 1000)")
     ap.add_argument("--n-synth-per-class", type=int, default=None)
     ap.add_argument("--n-minority", type=int, default=None, help="spam records added (default: as many as real spam)")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="train on a stratified subset of about N real records (seed 0; the test split stays "
+                         "whole): the small-data case that SMOTE-style minority augmentation is for")
     ap.add_argument("--candidates", type=int, default=None)
     ap.add_argument("--pe-rounds", type=int, default=None, help="Private Evolution rounds (full default 5)")
     ap.add_argument("--pe-population", type=int, default=None,
@@ -666,6 +679,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-elite", type=float, default=None, metavar="F",
                     help="share of each class that Private Evolution takes from its best survivors as they are, "
                          "in every population and in the output (default: its elite_fraction, 0.25)")
+    ap.add_argument("--pe-minlen", type=float, default=None, metavar="F",
+                    help="hold each decoded variation to at least F of its nearer parent survivor's length in "
+                         "tokens (PrivateEvolution(min_length_share=F); default 0, off)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
@@ -681,8 +697,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
-    for opt in ("n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_elite"):
+    for opt in ("n_train", "n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
+                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -693,6 +709,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         parse_lam(cfg.pe_lam)  # a bad range fails here, before any model loads
     if cfg.pe_elite is not None and not 0 <= cfg.pe_elite <= 1:
         raise SystemExit(f"--pe-elite takes a share between 0 and 1; got {cfg.pe_elite}")
+    if not 0 <= cfg.pe_minlen <= 1:
+        raise SystemExit(f"--pe-minlen takes a share between 0 and 1; got {cfg.pe_minlen}")
     cfg.audit = not args.no_audit
     cfg.pe_prompts = args.pe_prompts
     cfg.pe_adapt = args.pe_adapt

@@ -78,6 +78,14 @@ def eda_minority(texts: list[str], n_new: int, *, seed: int) -> list[str]:
     return out
 
 
+def oversample_minority(texts: list[str], n_new: int, *, seed: int) -> list[str]:
+    """``n_new`` copies of ``texts`` spread evenly over them (random oversampling, the plain
+    baseline for class imbalance: what any augmentation has to beat)."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    return [texts[order[k % len(texts)]] for k in range(n_new)]
+
+
 # -- DP-SGD classifier ----------------------------------------------------------------------------------
 
 def hashed_features(texts: list[str]):

@@ -15,7 +15,8 @@ sys.path.insert(0, str(BENCH))
 
 import splits  # noqa: E402
 import utility_report as report  # noqa: E402
-from utility_baselines import EDA_OPERATIONS, eda_minority, random_deletion, random_swap  # noqa: E402
+from utility_baselines import (  # noqa: E402
+    EDA_OPERATIONS, eda_minority, oversample_minority, random_deletion, random_swap)
 
 from privsynth.smotext import normalize_text  # noqa: E402
 
@@ -143,6 +144,14 @@ def test_plot_writes_a_png(tmp_path):
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_oversampling_copies_each_minority_record_evenly_and_is_seeded():
+    texts = ["win a prize", "call now", "free cash"]
+    out = oversample_minority(texts, 7, seed=1)
+    assert len(out) == 7 and set(out) == set(texts)
+    assert sorted(out.count(t) for t in texts) == [2, 2, 3]
+    assert out == oversample_minority(texts, 7, seed=1)
+
+
 def test_eda_operations_keep_words_and_are_seeded():
     words = "one two three four five six seven eight nine ten".split()
     swapped = random_swap(words, 2, random.Random(0))
@@ -209,6 +218,22 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     neutral = utility.Config(pe_vote="own-class")
     assert utility.entry_fingerprint(neutral, "sms", "synth-dp-eps4") == utility.entry_fingerprint(
         utility.Config(pe_vote="own-class", pe_lam=None), "sms", "synth-dp-eps4")
+
+
+def test_n_train_subsamples_the_training_split_only_and_names_its_own_entries():
+    """The small-data case: --n-train trains on a stratified subset; the test split stays whole,
+    and the entries are fingerprinted apart from the full-size ones."""
+    import splits
+    import utility
+
+    args = utility.parse_args(["--rows", "real,eda", "--n-train", "300"])
+    cfg = utility.build_config(args, utility.select_rows(args.rows))
+    assert cfg.n_train == 300
+    small, full = utility.load_data("sms", cfg), splits.load_split("sms")
+    assert abs(len(small.train) - 300) <= 2 and len(small.test) == len(full[1])
+    share = lambda recs: sum(r.label == "spam" for r in recs) / len(recs)  # noqa: E731
+    assert share(small.train) == pytest.approx(share(full[0]), abs=0.01)
+    assert utility.entry_fingerprint(cfg, "sms", "eda") != utility.entry_fingerprint(utility.Config(), "sms", "eda")
 
 
 @pytest.mark.parametrize("spec", ["0.5,0.2", "0.1", "a,b", "0,0.3", "0.2,1"])
