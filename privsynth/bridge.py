@@ -211,10 +211,11 @@ class Bridge(nn.Module):
     @torch.no_grad()
     def generate(self, vectors: np.ndarray | torch.Tensor, *, max_new_tokens: int = 48,
                  n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9,
-                 seed: int = 0, min_new_tokens: int = 0) -> list[list[str]]:
+                 seed: int = 0, min_new_tokens: int | np.ndarray = 0) -> list[list[str]]:
         """n_candidates texts per vector: the first greedy, the rest sampled (seeded).
 
-        min_new_tokens: the end token is suppressed until this many tokens are written.
+        min_new_tokens (one number, or one per vector): the end token is held back until the
+        text has that many tokens.
         """
         v = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
         device = next(self.projector.parameters()).device
@@ -223,10 +224,19 @@ class Bridge(nn.Module):
         attn = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
         common = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                       eos_token_id=self.end_id)
-        if min_new_tokens > 0:
-            common["min_new_tokens"] = min(int(min_new_tokens), max_new_tokens)
+        floors = torch.as_tensor(np.broadcast_to(np.asarray(min_new_tokens, dtype=np.int64), (len(v),)).copy(),
+                                 device=device)
+
+        def hold_end(reps: int) -> dict:
+            if not bool((floors > 0).any()):
+                return {}
+            from transformers import LogitsProcessorList
+
+            return {"logits_processor": LogitsProcessorList([_HoldEnd(floors.repeat_interleave(reps), self.end_id)])}
+
         out: list[list[str]] = [[] for _ in range(len(v))]
-        greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common)
+        greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common,
+                                  **hold_end(1))
         for i, t in enumerate(self.tokenizer.batch_decode(greedy, skip_special_tokens=True)):
             out[i].append(t.strip())
         if n_candidates > 1:
@@ -236,7 +246,7 @@ class Bridge(nn.Module):
                 sampled = self.lm.generate(
                     inputs_embeds=embeds.repeat_interleave(reps, dim=0),
                     attention_mask=attn.repeat_interleave(reps, dim=0),
-                    do_sample=True, temperature=temperature, top_p=top_p, **common)
+                    do_sample=True, temperature=temperature, top_p=top_p, **common, **hold_end(reps))
             texts = self.tokenizer.batch_decode(sampled, skip_special_tokens=True)
             for j, t in enumerate(texts):
                 out[j // reps].append(t.strip())
@@ -309,8 +319,7 @@ class Bridge(nn.Module):
             raise ValueError(f"refine_rounds must be >= 0; got {refine_rounds}")
         texts: list[str] = [""] * n
         scores = np.zeros(n, dtype=np.float32)
-        # batches of similar budgets (and floors: a batch writes at least its smallest floor)
-        order = np.lexsort((budgets, floors)) if floors.any() else np.argsort(budgets, kind="stable")
+        order = np.argsort(budgets, kind="stable")
         batches = [order[i: i + batch_size] for i in range(0, n, batch_size)]
         bar = None
         if progress:
@@ -319,8 +328,7 @@ class Bridge(nn.Module):
             bar = tqdm(total=n, desc="decoding", unit="rec")
         for bi, idx in enumerate(batches):
             cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
-                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi,
-                                  min_new_tokens=int(floors[idx].min()))
+                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi, min_new_tokens=floors[idx])
             if n_candidates > 1:
                 for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
                     texts[idx[j]], scores[idx[j]] = text, score
@@ -334,7 +342,7 @@ class Bridge(nn.Module):
                 aim = vectors[idx] + refine_step * miss
                 aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
                 cands = self.generate(aim, max_new_tokens=int(budgets[idx].max()), n_candidates=n_candidates,
-                                      seed=(seed * 1_000_003 + bi) * 7 + r + 1)
+                                      seed=(seed * 1_000_003 + bi) * 7 + r + 1, min_new_tokens=floors[idx])
                 for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
                     if score > scores[idx[j]]:
                         texts[idx[j]], scores[idx[j]] = text, score
@@ -373,11 +381,30 @@ def _closest(cands: list[list[str]], targets: np.ndarray, encoder) -> list[tuple
     return [(cands[j][best[j]], sims[j, best[j]]) for j in range(len(cands))]
 
 
+class _HoldEnd:
+    """A logits processor: no end token for a row until it has written its floor of tokens.
+
+    Generating from ``inputs_embeds`` alone, ``input_ids`` holds only the new tokens.
+    """
+
+    def __init__(self, floors: torch.Tensor, end_id: int):
+        self.floors, self.end_id = floors, end_id
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        short = self.floors > input_ids.shape[1]
+        scores[short, self.end_id] = -float("inf")
+        return scores
+
+
+def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
+    """Length of each text in tokens (no special tokens)."""
+    return np.asarray([len(ids) for ids in tokenizer(list(texts), add_special_tokens=False).input_ids], dtype=int)
+
+
 def token_budget(tokenizer, texts: list[str], *, factor: float = 1.3, slack: int = 6,
                  lo: int = 16, hi: int = 128) -> np.ndarray:
     """A new-token budget per source text, for length-aware decoding of its neighbours."""
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False).input_ids]
-    return np.clip(np.ceil(np.asarray(lengths) * factor) + slack, lo, hi).astype(int)
+    return np.clip(np.ceil(token_lengths(tokenizer, texts) * factor) + slack, lo, hi).astype(int)
 
 
 def cosine_schedule(step: int, total: int, warmup: int) -> float:

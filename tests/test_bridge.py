@@ -69,7 +69,7 @@ def test_first_candidate_is_greedy_and_sampling_is_seeded(tiny_bridge, hashing_e
 
 def test_min_new_tokens_holds_back_the_end_token(tiny_bridge, hashing_encoder, corpus_texts):
     """An LM that always wants to stop writes nothing, unless a floor holds the end token back;
-    a floor per vector is honoured batch by batch (each batch writes its smallest floor)."""
+    each vector's own floor is honoured inside a batch, for every candidate."""
     import torch
 
     end = torch.zeros(len(tiny_bridge.tokenizer))
@@ -81,8 +81,10 @@ def test_min_new_tokens_holds_back_the_end_token(tiny_bridge, hashing_encoder, c
         ids = tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8, min_new_tokens=5)
         assert all(len(tiny_bridge.tokenizer(t).input_ids) >= 3 for cs in ids for t in cs)
         texts = tiny_bridge.decode(V, encoder=hashing_encoder, n_candidates=2, max_new_tokens=8,
-                                   min_new_tokens=[0, 0, 4, 4], batch_size=2)
-        assert texts[:2] == ["", ""] and all(texts[2:])
+                                   min_new_tokens=[4, 0, 4, 0], batch_size=4)
+        assert texts[1] == texts[3] == "" and texts[0] and texts[2]
+        mixed = tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8, min_new_tokens=np.array([0, 5, 0, 5]))
+        assert [all(cs) for cs in mixed] == [False, True, False, True]
     finally:
         hook.remove()
 
