@@ -320,6 +320,25 @@ def test_min_length_share_holds_each_variation_to_a_share_of_its_nearer_survivor
     allowed = {round(share * len(last.texts[i].split())) for i in last.survivors}
     elites = sum(min(int(pe.elite_fraction * 10), int(np.sum(last.classes[last.survivors] == c))) for c in (0, 1))
     final = dec.floors[-1]
-    assert len(final) == len(texts) - elites and set(final) <= allowed and all(f > 0 for f in final)
+    assert len(final) == len(texts) - elites and set(final.tolist()) <= allowed and all(f > 0 for f in final)
     first = pe.history_[0]
-    assert set(dec.floors[1]) <= {round(share * len(first.texts[i].split())) for i in first.survivors}
+    assert set(dec.floors[1].tolist()) <= {round(share * len(first.texts[i].split())) for i in first.survivors}
+
+
+def test_variations_name_the_nearer_parent_on_either_side_of_the_midpoint():
+    """With two survivors per class the pair is fixed, so the nearer parent can be checked."""
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(4, 16)).astype(np.float32)
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    s_cls = np.array([0, 0, 1, 1])
+    pe = PrivateEvolution(4.0, lam_range=(0.05, 0.95))
+    Z, zc, parent = pe._variations(S, s_cls, {0: 50, 1: 50}, rng, np.ones(4))
+    other = np.array([1, 0, 3, 2])[parent]
+    assert (zc == s_cls[parent]).all()
+    assert (np.einsum("nd,nd->n", Z, S[parent]) >= np.einsum("nd,nd->n", Z, S[other]) - 1e-6).all()
+    assert len(set(parent[zc == 0].tolist())) == 2  # both sides of the midpoint occur
+
+
+def test_a_min_length_share_outside_0_1_is_refused(world):
+    with pytest.raises(UserError, match="min_length_share"):
+        _run(world, PrivateEvolution(4.0, rounds=1, population_per_class=8, min_length_share=1.5), n_per_class=2)

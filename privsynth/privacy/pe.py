@@ -73,6 +73,9 @@ class Encoder(Protocol):
 
 
 class Decoder(Protocol):
+    """``min_length_share`` also passes ``min_new_tokens`` (one floor per vector) to decoders
+    whose ``decode`` takes it and that have a ``tokenizer``."""
+
     def decode(self, vectors: np.ndarray, *, n_candidates: int = ..., seed: int = ..., encoder=...) -> list[str]: ...
 
 
@@ -315,6 +318,8 @@ class PrivateEvolution:
             raise ValueError("adapt_bridge needs member_texts and a Bridge decoder")
         if self.vote not in VOTES:
             raise UserError(f"vote must be one of {', '.join(VOTES)}; got {self.vote!r}")
+        if not 0.0 <= self.min_length_share <= 1.0:
+            raise UserError(f"min_length_share must be within [0, 1]; got {self.min_length_share!r}")
         before = getattr(decoder, "soft_shift", None)
         try:
             return self._generate(member_vectors, member_labels, encoder, decoder, n=n, n_per_class=n_per_class,
@@ -448,9 +453,10 @@ class PrivateEvolution:
         ``min_length_share``, each text is held to that share of its parent's length."""
         seed = int(rng.integers(2**31 - 1))
         kw = {}
-        if parents is not None and self.min_length_share > 0 and hasattr(decoder, "tokenizer"):
-            lengths = [len(ids) for ids in decoder.tokenizer(list(parents), add_special_tokens=False).input_ids]
-            kw["min_new_tokens"] = [int(round(self.min_length_share * k)) for k in lengths]
+        if parents is not None and self.min_length_share > 0 and _takes_length_floors(decoder):
+            from privsynth.bridge import token_lengths
+
+            kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(int)
         return list(decoder.decode(np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates,
                                    seed=seed, encoder=encoder, **kw))
 
@@ -550,8 +556,7 @@ class PrivateEvolution:
         one of its k nearest survivors of the class, SMOTExT-style. Post-processing.
 
         Same arithmetic as ``smotext.interpolate`` (whose parents are uniform), plus weights.
-        Returns the vectors, their classes and each one's nearer parent (a row of ``S``: lambda
-        is below one half).
+        Returns the vectors, their classes and each one's nearer parent (a row of ``S``).
         """
         from privsynth.encoder import normalize
         from privsynth.smotext import nearest_same_class
@@ -565,6 +570,7 @@ class PrivateEvolution:
             w = np.clip(weights[rows], 0, None)
             p = w / w.sum() if w.sum() > 0 else None
             a = rng.choice(rows.size, size=m, p=p)
+            near = rows[a]
             if rows.size == 1:
                 Z = np.repeat(S[rows], m, axis=0)
             else:
@@ -572,9 +578,10 @@ class PrivateEvolution:
                 b = nbrs[a, rng.integers(0, nbrs.shape[1], size=m)]
                 lam = rng.uniform(lo, hi, size=m)[:, None]
                 Z = normalize((1 - lam) * S[rows[a]] + lam * S[rows[b]])
+                near = np.where(lam[:, 0] <= 0.5, rows[a], rows[b])
             outs.append(np.asarray(Z, dtype=np.float32))
             labs.append(np.full(m, c, dtype=np.int64))
-            parents.append(rows[a])
+            parents.append(near)
         Z, zc = np.concatenate(outs), np.concatenate(labs)
         if self.variation_noise > 0 and len(S) >= 2:
             scale = self.variation_noise * median_nn_distance(S) / math.sqrt(S.shape[1])  # norm units, as mode noise
@@ -634,6 +641,16 @@ class PrivateEvolution:
             bad = off_class(bad)
         self.class_mismatch_ = int(bad.size)
         return texts
+
+
+def _takes_length_floors(decoder) -> bool:
+    import inspect
+
+    try:
+        takes = "min_new_tokens" in inspect.signature(decoder.decode).parameters
+    except (TypeError, ValueError):
+        return False
+    return takes and hasattr(decoder, "tokenizer")
 
 
 def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
