@@ -77,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         texts, labels = gen["texts"], gen["labels"]
         pred = judge.predict(enc.encode(texts))
         per = {}
-        for c, (elite, decoded) in split_parts(texts, labels).items():
+        elite_fraction = gen.get("info", {}).get("elite_fraction", ELITE_FRACTION)  # older files lack it
+        for c, (elite, decoded) in split_parts(texts, labels, elite_fraction).items():
             def part(ix: list[int]) -> dict:
                 return {"n": len(ix), "kept": float(np.mean([pred[i] == c for i in ix])) if ix else None,
                         "words": float(np.mean([len(texts[i].split()) for i in ix])) if ix else None}
             per[c] = {"as_they_are": part(elite), "decoded": part(decoded)}
-        runs.append({"file": str(Path(path).resolve().relative_to(ROOT)), "per_class": per})
+        runs.append({"file": str(Path(path).resolve().relative_to(ROOT)), "elite_fraction": elite_fraction,
+                     "per_class": per})
 
     summary: dict[str, dict] = {}
     for c in sorted({c for r in runs for c in r["per_class"]}):
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = [r["per_class"][c][part] for r in runs if c in r["per_class"]]
             summary[c][part] = {stat: _mean([f[stat] for f in figures]) for stat in ("kept", "words")}
     write_json_atomic(args.out, {"benchmark": "class_loss", "dataset": args.dataset, "judge": "MiniLM + LR (C=10) on "
-                                 "the real training split", "elite_fraction": ELITE_FRACTION, "runs": runs,
+                                 "the real training split", "runs": runs,
                                  "summary": summary})
     lines = [f"# Class kept by part of the output ({args.dataset}, {len(runs)} generations)", "",
              "| class | part | kept (judge) | words |", "|---|---|---|---|"]

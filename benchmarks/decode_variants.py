@@ -41,25 +41,11 @@ for p in (str(ROOT), str(HERE)):
         sys.path.insert(0, p)
 
 import splits  # noqa: E402
-from class_loss import split_parts  # noqa: E402
+from class_loss import ELITE_FRACTION, split_parts  # noqa: E402
 from privsynth.io import write_json_atomic  # noqa: E402
 
 VARIANTS = ("decode", "decode-minlen", "decode-c8", "rewrite")
 REWRITE_PROMPT = "Rewrite this text message in other words. Keep its meaning and style.\n\nMessage: {text}"
-
-
-def variation_targets(S: np.ndarray, n: int, *, k: int, lam_range: tuple[float, float], rng) -> tuple:
-    """``n`` PE-style variations of the survivors ``S`` (one class): vectors, nearer-parent
-    index, other-parent index."""
-    from privsynth.encoder import normalize
-    from privsynth.smotext import nearest_same_class
-
-    rows = np.arange(len(S))
-    nbrs = nearest_same_class(S, rows, min(k, len(S) - 1))
-    a = rng.integers(0, len(S), size=n)
-    b = nbrs[a, rng.integers(0, nbrs.shape[1], size=n)]
-    lam = rng.uniform(*lam_range, size=n)[:, None]
-    return normalize((1 - lam) * S[a] + lam * S[b]), a, b
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from privsynth.bridge import Bridge
+    from privsynth.bridge import Bridge, token_budget, token_lengths
     from privsynth.encoder import Encoder
+    from privsynth.smotext import interpolate
 
     torch.manual_seed(args.seed)
     enc = Encoder()
@@ -101,28 +88,30 @@ def main(argv: list[str] | None = None) -> int:
     targets, target_cls, parent_a, parent_b = [], [], [], []
     for path in paths:
         gen = json.loads(Path(path).read_text(encoding="utf-8"))
-        for c, (elite, _) in split_parts(gen["texts"], gen["labels"]).items():
+        elite_fraction = gen.get("info", {}).get("elite_fraction", ELITE_FRACTION)
+        for c, (elite, _) in split_parts(gen["texts"], gen["labels"], elite_fraction).items():
             m = per_class.get(c, 0)
             if m <= 0 or len(elite) < 2:
                 continue
             surv = [gen["texts"][i] for i in elite]
-            Z, a, b = variation_targets(enc.encode(surv), m, k=5, lam_range=(0.1, 0.5), rng=rng)
+            # PE's last step: a survivor and one of its k nearest survivors, lambda in PE's range
+            Z, _, pairs = interpolate(enc.encode(surv), np.zeros(len(surv)), {0: m}, k_neighbors=min(5, len(surv) - 1),
+                                      lam_range=(0.1, 0.5), rng=rng, return_pairs=True)
             targets.append(Z)
             target_cls += [c] * m
-            parent_a += [surv[i] for i in a]
-            parent_b += [surv[i] for i in b]
+            parent_a += [surv[i] for i, _, _ in pairs]  # the nearer parent: lambda < 0.5
+            parent_b += [surv[j] for _, j, _ in pairs]
     Z = np.concatenate(targets).astype(np.float32)
-    n_tok = np.array([len(ids) for ids in bridge.tokenizer(parent_a, add_special_tokens=False).input_ids])
-    n_tok_b = np.array([len(ids) for ids in bridge.tokenizer(parent_b, add_special_tokens=False).input_ids])
-    cap = np.clip(np.ceil(np.maximum(n_tok, n_tok_b) * 1.3) + 6, 16, 96).astype(int)
+    n_tok = token_lengths(bridge.tokenizer, parent_a)
+    cap = np.maximum(token_budget(bridge.tokenizer, parent_a, hi=96), token_budget(bridge.tokenizer, parent_b, hi=96))
     print(f"{len(Z)} targets from {len(paths)} generations", flush=True)
 
     # variants already measured on the same targets (same files, counts and seed) are kept
     results = {}
     if out_path.exists():
         old = json.loads(out_path.read_text(encoding="utf-8"))
-        same = (old.get("files") == [str(Path(p).resolve().relative_to(ROOT)) for p in paths]
-                and old["config"].get("per_class") == args.per_class and old["config"].get("seed") == args.seed)
+        same = old.get("files") == [str(Path(p).resolve().relative_to(ROOT)) for p in paths] and all(
+            old["config"].get(k) == getattr(args, k) for k in ("per_class", "seed", "candidates", "min_share"))
         if same:
             results = {v: r for v, r in old["results"].items() if v not in variants}
     for v in variants:

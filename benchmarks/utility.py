@@ -16,6 +16,7 @@ CPU cores, candidates 8 unless said:
                      2*P (initial) + (T-1)*2*(P - P/4) + n  (P population per class, T rounds; 2 classes)
   real+synth-spam    SMS: real + privsynth (mode none) spam records                as synth-none, n = --n-minority
   eda                SMS: real + EDA variants of real spam (random swap/deletion)   seconds
+  oversample         SMS: real + copies of real spam (random oversampling)          seconds
   dpsgd-eps{1,4,8}   DP-SGD logistic regression on the real data (opacus), delta as privsynth's dp rows
                      (hashed tf features for the TF-IDF column, MiniLM embeddings)   ~1 min per epsilon
   dpgen-eps4         DP-SGD LoRA fine-tuned SmolLM2, label-prompted sampling (dp-transformers recipe);
@@ -31,6 +32,8 @@ Usage:
   python benchmarks/utility.py --quick --rows real,eda,dpsgd-*           # minutes
   python benchmarks/utility.py                                            # full (resumable)
   python benchmarks/utility.py --rows synth-dp-eps4 --datasets sms --seeds 0
+  python benchmarks/utility.py --datasets sms --rows real,real+synth-spam,eda,oversample --n-train 500 \
+      --out benchmarks/results/utility_small500.json        # the small-data case for minority augmentation
 
 Split across machines: `--generate-only --device cuda` on a GPU machine writes just the
 generations into `<out stem>_synthetic/` (it needs neither presidio nor the auditor); copy that
@@ -75,7 +78,7 @@ POSITIVE = {"sms": "spam"}  # the minority class whose F1 is reported
 
 
 class Row(NamedTuple):
-    kind: str          # real | synth | minority | eda | dpsgd | dpgen
+    kind: str          # real | synth | minority | eda | oversample | dpsgd | dpgen
     label: str
     datasets: tuple[str, ...]
     mode: str | None = None

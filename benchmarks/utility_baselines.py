@@ -79,8 +79,8 @@ def eda_minority(texts: list[str], n_new: int, *, seed: int) -> list[str]:
 
 
 def oversample_minority(texts: list[str], n_new: int, *, seed: int) -> list[str]:
-    """``n_new`` copies of ``texts`` spread evenly over them (random oversampling, the plain
-    baseline for class imbalance: what any augmentation has to beat)."""
+    """``n_new`` copies of ``texts`` spread evenly over them: random oversampling, the plain
+    baseline for class imbalance, to compare an augmentation with."""
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     return [texts[order[k % len(texts)]] for k in range(n_new)]

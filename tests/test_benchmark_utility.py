@@ -3,6 +3,7 @@ EDA. No model is loaded; the committed split files are checked against a fresh c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -214,10 +215,14 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
         assert utility.entry_fingerprint(base, "sms", row) == utility.entry_fingerprint(other, "sms", row), row
     assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(other, "sms",
                                                                                                  "synth-dp-eps4")
-    # the neutral values of options added later leave the fingerprint of older entries as it was
-    neutral = utility.Config(pe_vote="own-class")
-    assert utility.entry_fingerprint(neutral, "sms", "synth-dp-eps4") == utility.entry_fingerprint(
-        utility.Config(pe_vote="own-class", pe_lam=None), "sms", "synth-dp-eps4")
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(
+        utility.Config(pe_minlen=0.8), "sms", "synth-dp-eps4")
+    # options added later, at their neutral values, leave recorded entries valid: the open-vote
+    # rows of results/utility_vote.json were recorded before pe_lam, pe_elite and pe_minlen
+    recorded = json.loads((utility.RESULTS / "utility_vote.json").read_text(encoding="utf-8"))
+    cfg = {k: v for k, v in recorded["config"].items() if k in {f.name for f in dataclasses.fields(utility.Config)}}
+    fps = {e["fingerprint"] for e in recorded["entries"] if e["row"] == "synth-dp-eps4"}
+    assert fps == {utility.entry_fingerprint(utility.Config(**cfg), "sms", "synth-dp-eps4")} == {"417223a513eb4b87"}
 
 
 def test_n_train_subsamples_the_training_split_only_and_names_its_own_entries():
