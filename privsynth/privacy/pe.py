@@ -227,8 +227,9 @@ class PrivateEvolution:
         parent's length in tokens (the end token is suppressed until then; needs a decoder with a
         ``tokenizer``, else ignored). The parents are survivors, DP outputs: post-processing.
         Decoding a blend of two survivors tends to write a shorter, more generic text than either
-        (SMS spam: 10 words against the survivors' 22) and loses the class with the detail.
-        0: off.
+        (SMS spam: 10 words against the survivors' 22). Measured on SMS (bridge v3), 0.8 wrote
+        16 words instead of 11 but kept the spam class no better (0.55 against 0.56 of 132
+        variations; 8 candidates: 0.67), so the default is 0: off.
     adapt_bridge: an :class:`~privsynth.privacy.adapt.AdaptConfig` to first adapt the bridge
         to the members' domain by DP-SGD (one more ledger event; the rounds get the rest of
         the budget); ``generate`` then needs ``member_texts``. None (default): off.
