@@ -48,6 +48,16 @@ def split_parts(texts: list[str], labels: list[str], elite_fraction: float = ELI
     return out
 
 
+def fit_judge(dataset: str, encoder):
+    """The utility benchmark's judge: logistic regression (C=10) on MiniLM vectors of the REAL
+    training split."""
+    from sklearn.linear_model import LogisticRegression
+
+    train, _ = splits.load_split(dataset)
+    return LogisticRegression(C=10.0, max_iter=2000).fit(encoder.encode([r.text for r in train]),
+                                                         [r.label for r in train])
+
+
 def _mean(values: list) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.fmean(values) if values else None
@@ -63,14 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         raise SystemExit("no generation files given")
 
-    from sklearn.linear_model import LogisticRegression
-
     from privsynth.encoder import Encoder
 
     enc = Encoder()
-    train, _ = splits.load_split(args.dataset)
-    judge = LogisticRegression(C=10.0, max_iter=2000).fit(enc.encode([r.text for r in train]),
-                                                          [r.label for r in train])
+    judge = fit_judge(args.dataset, enc)
     runs = []
     for path in paths:
         gen = json.loads(Path(path).read_text(encoding="utf-8"))

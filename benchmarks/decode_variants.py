@@ -41,7 +41,7 @@ for p in (str(ROOT), str(HERE)):
         sys.path.insert(0, p)
 
 import splits  # noqa: E402
-from class_loss import ELITE_FRACTION, split_parts  # noqa: E402
+from class_loss import ELITE_FRACTION, fit_judge, split_parts  # noqa: E402
 from privsynth.io import write_json_atomic  # noqa: E402
 
 VARIANTS = ("decode", "decode-minlen", "decode-c8", "rewrite")
@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or HERE / "results" / f"decode_variants_{args.dataset}.json"
 
     import torch
-    from sklearn.linear_model import LogisticRegression
 
     from privsynth.bridge import Bridge, token_budget, token_lengths
     from privsynth.encoder import Encoder
@@ -79,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     enc = Encoder()
     bridge = Bridge.load()
-    train, _ = splits.load_split(args.dataset)
-    judge = LogisticRegression(C=10.0, max_iter=2000).fit(enc.encode([r.text for r in train]),
-                                                          [r.label for r in train])
+    judge = fit_judge(args.dataset, enc)
     rng = np.random.default_rng(args.seed)
 
     # targets: per generation and class, variations between its survivors
