@@ -20,7 +20,8 @@ CPU cores, candidates 8 unless said:
   dpsgd-eps{1,4,8}   DP-SGD logistic regression on the real data (opacus), delta as privsynth's dp rows
                      (hashed tf features for the TF-IDF column, MiniLM embeddings)   ~1 min per epsilon
   dpgen-eps4         DP-SGD LoRA fine-tuned SmolLM2, label-prompted sampling (dp-transformers recipe);
-                     not in the default rows: hours on CPU, run it on a GPU (`--device cuda --rows dpgen-eps4`)
+                     not in the default rows: on 2 CPU cores 22 s a DP-SGD step and 17 GB, so SMS (210 steps)
+                     takes 57 min and RT (483) over 2 h; on a GPU (`--device cuda`) 3-7 min
 
 The full run (default) is many hours on CPU: it is resumable. Results go to
 `benchmarks/results/utility.json` one entry per finished (dataset, row, seed), written
