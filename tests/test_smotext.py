@@ -53,6 +53,17 @@ def test_normalize_text_ignores_case_whitespace_and_edge_punctuation():
     assert normalize_text("  Hello   World! ") == normalize_text("hello world")
 
 
+def test_copy_check_rejects_every_copy_the_auditor_counts(hashing_encoder):
+    from audits.checks.duplicates import exact_duplicates
+
+    members = ["Where @", "ok lor...", "Call 0800-123 now!", "Ｆｒｅｅ entry"]
+    gen = SMOTExT(encoder=hashing_encoder).fit(members, ["a", "a", "b", "b"])
+    copies = ["Where?", "OK, lor", "call 0800 123 now", "free ENTRY!!"]
+    assert exact_duplicates(members, ["unrelated"], copies).value == 4
+    assert all(gen._is_copy(t, (2, 3, 0.5) if k < 2 else (0, 1, 0.5)) for k, t in enumerate(copies))
+    assert not gen._is_copy("where are you", (2, 3, 0.5))
+
+
 def test_generate_with_a_tiny_bridge_keeps_labels_and_never_copies(tiny_bridge, hashing_encoder, corpus_texts):
     labels = ["x"] * 5 + ["y"] * 5
     gen = SMOTExT(n_candidates=3, max_new_tokens=8, encoder=hashing_encoder, bridge=tiny_bridge, random_state=3)
