@@ -295,8 +295,12 @@ class Bridge(nn.Module):
     def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
                max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
                progress: bool = False, return_scores: bool = False, refine_rounds: int = 0,
-               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0):
+               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0, accept=None):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
+
+        accept: optional ``accept(embeddings, rows) -> bool array``, called on the candidates'
+        re-embeddings and the index of the vector each was decoded for; an accepted candidate is
+        preferred over any closer one that is not (e.g. SMOTExT's class check). Scores stay cosines.
 
         max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
         grouped by their budget so each batch stops at its own limit).
@@ -319,6 +323,7 @@ class Bridge(nn.Module):
             raise ValueError(f"refine_rounds must be >= 0; got {refine_rounds}")
         texts: list[str] = [""] * n
         scores = np.zeros(n, dtype=np.float32)
+        ranks = np.full(n, -np.inf, dtype=np.float32)  # cosine, plus 2 where accepted
         order = np.argsort(budgets, kind="stable")
         batches = [order[i: i + batch_size] for i in range(0, n, batch_size)]
         bar = None
@@ -330,22 +335,24 @@ class Bridge(nn.Module):
             cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
                                   n_candidates=n_candidates, seed=seed * 1_000_003 + bi, min_new_tokens=floors[idx])
             if n_candidates > 1:
-                for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
-                    texts[idx[j]], scores[idx[j]] = text, score
+                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
+                    texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
             else:
                 for j, i in enumerate(idx):
                     texts[i] = cands[j][0]
                 if encoder is not None:
-                    scores[idx] = np.einsum("bd,bd->b", encoder.encode([texts[i] for i in idx]), vectors[idx])
+                    emb = encoder.encode([texts[i] for i in idx])
+                    scores[idx] = np.einsum("bd,bd->b", emb, vectors[idx])
+                    ranks[idx] = scores[idx] + (2.0 * np.asarray(accept(emb, idx), dtype=bool) if accept else 0.0)
             for r in range(refine_rounds):
                 miss = vectors[idx] - encoder.encode([texts[i] for i in idx])
                 aim = vectors[idx] + refine_step * miss
                 aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
                 cands = self.generate(aim, max_new_tokens=int(budgets[idx].max()), n_candidates=n_candidates,
                                       seed=(seed * 1_000_003 + bi) * 7 + r + 1, min_new_tokens=floors[idx])
-                for j, (text, score) in enumerate(_closest(cands, vectors[idx], encoder)):
-                    if score > scores[idx[j]]:
-                        texts[idx[j]], scores[idx[j]] = text, score
+                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
+                    if rank > ranks[idx[j]]:
+                        texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
@@ -372,13 +379,19 @@ def _pin_end_token(config: BridgeConfig, tokenizer) -> BridgeConfig:
     return config if config.end_token is not None else replace(config, end_token=tokenizer.eos_token)
 
 
-def _closest(cands: list[list[str]], targets: np.ndarray, encoder) -> list[tuple[str, float]]:
-    """Per target, its candidate whose re-embedding has the highest cosine, with that cosine."""
+def _closest(cands: list[list[str]], targets: np.ndarray, encoder, accept=None,
+             rows: np.ndarray | None = None) -> list[tuple[str, float, float]]:
+    """Per target, its best candidate: (text, cosine, rank). Rank is the cosine, plus 2 where
+    ``accept`` takes the candidate, so any accepted one beats any other."""
     k = len(cands[0])
     emb = encoder.encode([c for cs in cands for c in cs]).reshape(len(cands), k, -1)
     sims = np.einsum("bkd,bd->bk", emb, targets)
-    best = sims.argmax(axis=1)
-    return [(cands[j][best[j]], sims[j, best[j]]) for j in range(len(cands))]
+    rank = sims.copy()
+    if accept is not None:
+        ok = np.asarray(accept(emb.reshape(len(cands) * k, -1), np.repeat(np.asarray(rows), k)), dtype=bool)
+        rank += 2.0 * ok.reshape(len(cands), k)
+    best = rank.argmax(axis=1)
+    return [(cands[j][best[j]], sims[j, best[j]], rank[j, best[j]]) for j in range(len(cands))]
 
 
 class _HoldEnd:

@@ -148,7 +148,7 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
             f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)")
         return
     gen = SMOTExT(k_neighbors=k_neighbors, lam_range=(lam_min, lam_max), n_candidates=candidates,
-                  encoder=enc, bridge=bridge, random_state=seed, progress=not quiet)
+                  encoder=enc, bridge=bridge, class_check_rounds=class_check, random_state=seed, progress=not quiet)
     gen.fit(corpus.texts, corpus.labels)
     transform = None
     if privacy == "noise":

@@ -207,7 +207,8 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed,
                       n_candidates=request.n_candidates if n_candidates is None else n_candidates,
-                      max_new_tokens=max_new_tokens, progress=progress.interactive)
+                      max_new_tokens=max_new_tokens, class_check_rounds=request.class_check,
+                      progress=progress.interactive)
         gen.fit(texts, labels)
         ids = models if models is not None else _model_identities()
         if request.mode == "none":

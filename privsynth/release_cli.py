@@ -24,8 +24,10 @@ def dp_seed_options(fn):
                            "if that candidate has the member's class (candidates that drifted into another class "
                            "lose their votes); 'own-class': its nearest of its own class. Same budget either way.")(fn)
     fn = click.option("--class-check", type=click.IntRange(min=0), default=2, show_default=True,
-                      help="dp: replace an output that decoded nearer another class's survivors than its own, "
-                           "up to N times (post-processing: no budget; 0 turns it off).")(fn)
+                      help="replace an output that decoded into another class, up to N times (0 turns it off). "
+                           "dp: 'another class' is a nearer survivor centroid (post-processing: no budget). "
+                           "none/noise: a logistic regression on the members' embeddings, which also picks among "
+                           "--candidates the closest one it puts in the target's class.")(fn)
     fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
                       help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
     fn = click.option("--adapt-bridge", is_flag=True,

@@ -7,6 +7,10 @@ default range (0.25, 0.75) keeps every target at least a quarter of the way from
 
 Privacy mode `none`: no formal guarantee. Outputs are only screened (no exact copy of a member,
 no near copy of either parent) and should be audited before they leave the building.
+
+Decoding can drift into another class (SMS spam decoded as ham about half the time). The class
+check prefers, among a target's candidates, one that a logistic regression fitted on the members'
+embeddings gives the target's class, and decodes again the records whose output it does not.
 """
 
 from __future__ import annotations
@@ -124,14 +128,21 @@ class SMOTExT:
     Parameters are stored as given; `fit` embeds the members, `generate` interpolates and decodes.
     encoder / bridge: None loads the embedded defaults (MiniLM; the shipped SmolLM2 bridge).
     max_new_tokens: None is length-aware (a budget from the parents' lengths), or a fixed cap.
+    class_check_rounds: prefer candidates that a logistic regression on the members' embeddings
+        puts in the target's class, and decode again, up to this many times, a record whose
+        output it puts in another (the first time from the same target, then from a new one);
+        a replacement is kept only if it is in its class. 0: off (closest candidate only).
+        The check reads the members, as SMOTExT does: no formal guarantee either way.
     """
 
     def __init__(self, *, k_neighbors: int = 5, lam_range=(0.25, 0.75), n_candidates: int = 8,
                  max_new_tokens: int | None = None, encoder: Encoder | None = None, bridge=None,
-                 batch_size: int = 16, random_state: int = 0, progress: bool = False):
+                 batch_size: int = 16, class_check_rounds: int = 2, random_state: int = 0,
+                 progress: bool = False):
         self.k_neighbors = k_neighbors
         self.lam_range = lam_range
         self.n_candidates = n_candidates
+        self.class_check_rounds = class_check_rounds
         self.max_new_tokens = max_new_tokens
         self.encoder = encoder
         self.bridge = bridge
@@ -145,6 +156,8 @@ class SMOTExT:
             raise ValueError(f"k_neighbors must be an int >= 1; got {self.k_neighbors!r}")
         if not isinstance(self.n_candidates, int) or self.n_candidates < 1:
             raise ValueError(f"n_candidates must be an int >= 1; got {self.n_candidates!r}")
+        if not isinstance(self.class_check_rounds, int) or self.class_check_rounds < 0:
+            raise ValueError(f"class_check_rounds must be an int >= 0; got {self.class_check_rounds!r}")
 
     def fit(self, texts: list[str], labels: list[str], vectors: np.ndarray | None = None) -> "SMOTExT":
         """Embed the member texts (or take precomputed unit-norm `vectors`)."""
@@ -162,6 +175,11 @@ class SMOTExT:
         self.class_counts_ = dict(sorted(counts.items()))
         self.X_ = np.asarray(vectors, dtype=np.float32) if vectors is not None else self.encoder_.encode(self.texts_)
         self._copy_keys = {copy_key(t) for t in self.texts_}
+        self.class_model_ = None
+        if self.class_check_rounds > 0 and len(self.class_counts_) > 1:
+            from sklearn.linear_model import LogisticRegression
+
+            self.class_model_ = LogisticRegression(max_iter=1000).fit(self.X_, self.labels_.astype(str))
         return self
 
     def _bridge(self):
@@ -194,10 +212,12 @@ class SMOTExT:
                transform=None) -> list[str]:
         """Decode targets, rejecting exact copies of any member and near copies of either parent.
 
-        A rejected record is decoded again (3 tries); if its target keeps decoding to a copy
-        (the better the bridge, the likelier near a short member), it gets a new target of its
-        class: a fresh interpolation, passed through ``transform`` (e.g. mode noise) like the
-        first ones (3 more tries). A record that still copies is an error, never released.
+        With the class check on, a record whose output reads as another class is decoded again
+        first (``class_check_rounds``). A rejected copy is decoded again (3 tries); if its target
+        keeps decoding to a copy (the better the bridge, the likelier near a short member), it
+        gets a new target of its class: a fresh interpolation, passed through ``transform``
+        (e.g. mode noise) like the first ones (3 more tries). A record that still copies is an
+        error, never released.
         """
         from privsynth.bridge import token_budget
 
@@ -210,11 +230,22 @@ class SMOTExT:
             return int(max(parent_budget[pair[0]], parent_budget[pair[1]]))
 
         V, pairs = np.array(V, dtype=np.float32, copy=True), list(pairs)
-        texts, _ = bridge.decode(V, encoder=self.encoder_, n_candidates=self.n_candidates,
-                                 max_new_tokens=[budget(p) for p in pairs], batch_size=self.batch_size,
-                                 seed=self.random_state + seed_offset, progress=self.progress,
-                                 return_scores=True)
+        want = [str(self.labels_[p[0]]) for p in pairs]
+
+        def run(rows: list[int], Vr: np.ndarray, prs: list, seed: int, progress: bool = False) -> list[str]:
+            accept = None
+            if self.class_model_ is not None:
+                wanted = np.asarray([want[k] for k in rows], dtype=object)
+                accept = lambda E, r: self.class_model_.predict(E) == wanted[r]  # noqa: E731
+            out = bridge.decode(Vr, encoder=self.encoder_, n_candidates=self.n_candidates,
+                                max_new_tokens=[budget(p) for p in prs], batch_size=self.batch_size,
+                                seed=seed, progress=progress, accept=accept)
+            return list(out)
+
+        base = self.random_state + seed_offset
+        texts = run(list(range(len(V))), V, pairs, base, self.progress)
         rng = np.random.default_rng([int(self.random_state or 0), 7919, seed_offset])
+        self._class_check(texts, V, pairs, want, run, base, rng, transform)
         self.rejected_ = self.retargeted_ = 0
         for attempt in range(1, 7):
             bad = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
@@ -224,9 +255,7 @@ class SMOTExT:
             if attempt > 3:
                 self._retarget(V, pairs, bad, rng, transform)
                 self.retargeted_ += len(bad)
-            again = bridge.decode(V[bad], encoder=self.encoder_, n_candidates=self.n_candidates,
-                                  max_new_tokens=[budget(pairs[k]) for k in bad], batch_size=self.batch_size,
-                                  seed=self.random_state + seed_offset + 7919 * attempt)
+            again = run(bad, V[bad], [pairs[k] for k in bad], base + 7919 * attempt)
             for k, t in zip(bad, again):
                 texts[k] = t
         still = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
@@ -235,7 +264,41 @@ class SMOTExT:
             raise UserError(f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
                             f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
                             f"(deduplicate the input) or be too small for SMOTExT")
+        if self.class_model_ is not None:
+            self.class_mismatch_ = int(len(self._off_class(texts, want, range(len(texts)))))
         return texts
+
+    def _off_class(self, texts: list[str], want: list[str], rows) -> list[int]:
+        rows = list(rows)
+        if not rows:
+            return []
+        pred = self.class_model_.predict(self.encoder_.encode([texts[k] for k in rows]))
+        return [k for k, p in zip(rows, pred) if p != want[k]]
+
+    def _class_check(self, texts, V, pairs, want, run, base: int, rng, transform) -> None:
+        """Decode again (in place) the records whose output the class model puts in another class.
+
+        Round 1 decodes the same targets with a new seed; later rounds new targets of the class.
+        A replacement is kept only if it reads as its class and copies nothing, so the check
+        never makes a record worse; the target and parents move with the text they produced.
+        """
+        self.class_mismatch_initial_ = self.class_mismatch_ = 0
+        if self.class_model_ is None:
+            return
+        bad = self._off_class(texts, want, range(len(texts)))
+        self.class_mismatch_initial_ = len(bad)
+        for r in range(1, self.class_check_rounds + 1):
+            if not bad:
+                break
+            Vb, pb = V[bad].copy(), [pairs[k] for k in bad]
+            if r > 1:
+                self._retarget(Vb, pb, list(range(len(bad))), rng, transform)
+            redo = run(bad, Vb, pb, base + 104_729 * r)
+            still_off = set(self._off_class(redo, [want[k] for k in bad], range(len(bad))))
+            for j, k in enumerate(bad):
+                if j not in still_off and not self._is_copy(redo[j], pb[j]):
+                    texts[k], V[k], pairs[k] = redo[j], Vb[j], pb[j]
+            bad = self._off_class(texts, want, bad)
 
     def _retarget(self, V: np.ndarray, pairs: list, bad: list[int], rng, transform) -> None:
         """New interpolation targets, of the same classes, for the records at ``bad`` (in place)."""

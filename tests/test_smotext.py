@@ -134,3 +134,58 @@ def test_a_record_that_never_stops_copying_is_an_error_not_a_release(tiny_bridge
     gen = SMOTExT(n_candidates=2, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge, random_state=3)
     with pytest.raises(UserError, match=r"6 synthetic record\(s\) of class\(es\) \['x', 'y'\] still copied"):
         gen.fit(corpus_texts, labels).generate(n_per_class=3)
+
+
+CATS = ["my cat naps on the sofa", "the kitten chased a ball of yarn", "our cat purrs when fed",
+        "a cat slept in the warm sun", "the kitten climbed the curtains"]
+MONEY = ["stock prices fell sharply today", "the bank raised interest rates", "bond yields climbed this week",
+         "the market rallied on earnings", "shares of the firm dropped"]
+STYLE = {"cat": "the cat and the kitten purr softly, take {}", "money": "stock market bank shares fell, take {}"}
+
+
+class DriftingBridge:
+    """Decodes each target to a new text of its nearest member's class, except that its first
+    `drift` calls write the other class: a decoder that drifts across the class boundary."""
+
+    def __init__(self, members, labels, encoder, drift):
+        self.M, self.labels, self.drift, self.calls, self.n = encoder.encode(members), labels, drift, 0, 0
+        self.accepts = []
+
+    def decode(self, V, *, accept=None, **kw):
+        self.calls += 1
+        self.accepts.append(accept is not None)
+        out = []
+        for v in np.asarray(V):
+            own = self.labels[int(np.argmax(self.M @ v))]
+            cls = own if self.calls > self.drift else ({"cat", "money"} - {own}).pop()
+            self.n += 1
+            out.append(STYLE[cls].format(self.n))
+        return out
+
+
+@pytest.mark.parametrize("drift, rounds, fixed", [(1, 2, True), (2, 2, True), (10, 2, False), (1, 0, False)])
+def test_class_check_decodes_again_what_drifted_into_another_class(hashing_encoder, drift, rounds, fixed):
+    texts, labels = CATS + MONEY, ["cat"] * 5 + ["money"] * 5
+    bridge = DriftingBridge(texts, labels, hashing_encoder, drift)
+    gen = SMOTExT(n_candidates=1, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge,
+                  class_check_rounds=rounds, random_state=0)
+    seen = []
+    out, out_labels = gen.fit(texts, labels).generate(n_per_class=3, transform=lambda V: seen.append(len(V)) or V)
+    wrote = ["cat" if "kitten" in t else "money" for t in out]
+    assert out_labels == ["cat"] * 3 + ["money"] * 3
+    assert (wrote == out_labels) == fixed
+    if rounds:
+        assert gen.class_mismatch_initial_ == 6 and gen.class_mismatch_ == (0 if fixed else 6)
+        assert all(bridge.accepts)
+        # round 1 decodes the same targets again; only round 2 draws new ones (through the transform)
+        assert seen[0] == 6 and sum(seen[1:]) == (6 if drift >= 2 else 0)
+    else:
+        assert gen.class_model_ is None and bridge.calls == 1 and not any(bridge.accepts)
+
+
+def test_class_check_is_off_for_a_single_class_and_validated(hashing_encoder):
+    bridge = DriftingBridge(CATS, ["cat"] * 5, hashing_encoder, drift=0)
+    gen = SMOTExT(n_candidates=1, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge).fit(CATS, ["cat"] * 5)
+    assert gen.class_model_ is None and len(gen.generate(n=3)[0]) == 3
+    with pytest.raises(ValueError, match="class_check_rounds must be an int >= 0; got -1"):
+        SMOTExT(class_check_rounds=-1, encoder=hashing_encoder).fit(CATS, ["cat"] * 5)
