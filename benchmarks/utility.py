@@ -499,7 +499,11 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         train_t, train_y = texts, labels
     elif row.kind in GENERATING:
         members, holdout = audit_sets(dataset, name, data)
-        if row.kind == "minority":
+        gen_texts = members
+        if row.kind == "minority" and cfg.class_check:
+            # every class is read, so the class check can tell spam from ham; only spam is made
+            gen_texts, member_labels, n, npc = texts, labels, None, {pos: n_minority}
+        elif row.kind == "minority":
             n, npc, member_labels = n_minority, None, [pos] * len(members)
         else:
             member_labels = labels
@@ -521,7 +525,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
                                                epochs=cfg.dpgen_epochs, batch_size=cfg.dpgen_batch, device=device,
                                                seed=seed, log=log)
                 else:
-                    out = generate_privsynth(row.mode, members, member_labels, seed=seed, cfg=cfg, models=models,
+                    out = generate_privsynth(row.mode, gen_texts, member_labels, seed=seed, cfg=cfg, models=models,
                                              epsilon=row.epsilon, n=n, n_per_class=npc,
                                              class_prompts=CLASS_PROMPTS.get(dataset))
             out[2].update(m.as_dict(len(out[0]), device))
@@ -616,8 +620,8 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
     if ROWS[name].mode != "dp":
         for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen"):  # only Private Evolution reads them
             d.pop(k, None)
-    if ROWS[name].mode not in ("none", "noise") or ROWS[name].kind == "minority":
-        d.pop("class_check", None)  # only SMOTExT reads it, and one class (minority) has nothing to check
+    if ROWS[name].mode not in ("none", "noise"):
+        d.pop("class_check", None)  # only SMOTExT reads it
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
     return report.fingerprint({"config": d, "dataset": dataset, "row": name,

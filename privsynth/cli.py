@@ -158,7 +158,10 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
     texts, labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
     write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, labels)])
     log(f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
-        f"({gen.rejected_} candidates re-decoded as copies of members)")
+        f"({gen.rejected_} candidates re-decoded as copies of members"
+        + ("" if gen.class_mismatch_ is None else
+           f"; class check: {gen.class_mismatch_initial_} outputs in another class, {gen.class_mismatch_} left")
+        + ")")
 
 
 def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,

@@ -75,10 +75,23 @@ def interpolate(X: np.ndarray, y: np.ndarray, n_per_class: dict, *, k_neighbors:
     return (V, Y, pairs) if return_pairs else (V, Y)
 
 
-def class_sizes(counts: dict, n: int | None = None, n_per_class: int | None = None) -> dict:
-    """Synthetic class sizes: follow the input (default), scale to n total, or n_per_class each."""
+def class_sizes(counts: dict, n: int | None = None, n_per_class: int | dict | None = None) -> dict:
+    """Synthetic class sizes: follow the input (default), scale to n total, or n_per_class each.
+
+    n_per_class may also map labels to sizes, for some classes only: SMOTE's minority
+    oversampling ({"spam": 500}) with every class still read (the class check sees them all).
+    """
     if n is not None and n_per_class is not None:
         raise UserError("give either --n or --n-per-class, not both")
+    if isinstance(n_per_class, dict):
+        unknown = [c for c in n_per_class if c not in counts]
+        if unknown:
+            raise UserError(f"n_per_class names class {unknown[0]!r}, which the data does not have; "
+                            f"classes: {sorted(map(str, counts))}")
+        bad = {c: k for c, k in n_per_class.items() if not isinstance(k, int) or k < 1}
+        if bad or not n_per_class:
+            raise UserError(f"n_per_class needs sizes >= 1 for at least one class; got {dict(n_per_class)!r}")
+        return dict(n_per_class)
     if n_per_class is not None:
         if n_per_class < 1:
             raise UserError(f"--n-per-class must be >= 1; got {n_per_class}")
@@ -282,7 +295,7 @@ class SMOTExT:
         A replacement is kept only if it reads as its class and copies nothing, so the check
         never makes a record worse; the target and parents move with the text they produced.
         """
-        self.class_mismatch_initial_ = self.class_mismatch_ = 0
+        self.class_mismatch_initial_ = self.class_mismatch_ = None  # None: no check ran
         if self.class_model_ is None:
             return
         bad = self._off_class(texts, want, range(len(texts)))

@@ -225,6 +225,23 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     assert fps == {utility.entry_fingerprint(utility.Config(**cfg), "sms", "synth-dp-eps4")} == {"417223a513eb4b87"}
 
 
+def test_the_smotext_class_check_changes_only_the_smotext_rows_fingerprints():
+    """Entries recorded before the class check (which ran without it) match class_check=0; the
+    new default recomputes the SMOTExT rows (modes none and noise, minority) and nothing else."""
+    import utility
+
+    on, off = utility.Config(), utility.Config(class_check=0)
+    for row in ("real", "synth-dp-eps4", "dpsgd-eps4", "prompts-only", "eda"):
+        assert utility.entry_fingerprint(on, "sms", row) == utility.entry_fingerprint(off, "sms", row), row
+    for row in ("synth-none", "synth-noise", "real+synth-spam"):
+        assert utility.entry_fingerprint(on, "sms", row) != utility.entry_fingerprint(off, "sms", row), row
+    recorded = json.loads((utility.RESULTS / "utility_n1000.json").read_text(encoding="utf-8"))
+    assert "class_check" not in recorded["config"]
+    cfg = {k: v for k, v in recorded["config"].items() if k in {f.name for f in dataclasses.fields(utility.Config)}}
+    fps = {e["fingerprint"] for e in recorded["entries"] if e["row"] == "synth-none"}
+    assert fps == {utility.entry_fingerprint(utility.Config(**cfg, class_check=0), "sms", "synth-none")}
+
+
 def test_n_train_subsamples_the_training_split_only_and_names_its_own_entries():
     """The small-data case: --n-train trains on a stratified subset; the test split stays whole,
     and the entries are fingerprinted apart from the full-size ones."""

@@ -49,6 +49,14 @@ def test_class_sizes_follow_input_scale_or_balance():
         class_sizes(counts, n=5, n_per_class=5)
 
 
+def test_class_sizes_for_some_classes_only():
+    assert class_sizes({"ham": 9, "spam": 2}, n_per_class={"spam": 5}) == {"spam": 5}
+    with pytest.raises(UserError, match="class 'spma', which the data does not have"):
+        class_sizes({"ham": 9, "spam": 2}, n_per_class={"spma": 5})
+    with pytest.raises(UserError, match="sizes >= 1"):
+        class_sizes({"ham": 9, "spam": 2}, n_per_class={"spam": 0})
+
+
 def test_normalize_text_ignores_case_whitespace_and_edge_punctuation():
     assert normalize_text("  Hello   World! ") == normalize_text("hello world")
 
