@@ -258,8 +258,9 @@ class SMOTExT:
         base = self.random_state + seed_offset
         texts = run(list(range(len(V))), V, pairs, base, self.progress)
         rng = np.random.default_rng([int(self.random_state or 0), 7919, seed_offset])
-        self._class_check(texts, V, pairs, want, run, base, rng, transform)
+        off = self._class_check(texts, V, pairs, want, run, base, rng, transform)
         self.rejected_ = self.retargeted_ = 0
+        redone: set[int] = set()
         for attempt in range(1, 7):
             bad = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
             if not bad:
@@ -271,14 +272,15 @@ class SMOTExT:
             again = run(bad, V[bad], [pairs[k] for k in bad], base + 7919 * attempt)
             for k, t in zip(bad, again):
                 texts[k] = t
+            redone.update(bad)
         still = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
         if still:
             classes = sorted({str(self.labels_[pairs[k][0]]) for k in still})
             raise UserError(f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
                             f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
                             f"(deduplicate the input) or be too small for SMOTExT")
-        if self.class_model_ is not None:
-            self.class_mismatch_ = int(len(self._off_class(texts, want, range(len(texts)))))
+        if self.class_model_ is not None:  # only the copy loop's re-decodes can have changed class
+            self.class_mismatch_ = len((set(off) - redone) | set(self._off_class(texts, want, sorted(redone))))
         return texts
 
     def _off_class(self, texts: list[str], want: list[str], rows) -> list[int]:
@@ -288,8 +290,9 @@ class SMOTExT:
         pred = self.class_model_.predict(self.encoder_.encode([texts[k] for k in rows]))
         return [k for k, p in zip(rows, pred) if p != want[k]]
 
-    def _class_check(self, texts, V, pairs, want, run, base: int, rng, transform) -> None:
-        """Decode again (in place) the records whose output the class model puts in another class.
+    def _class_check(self, texts, V, pairs, want, run, base: int, rng, transform) -> list[int]:
+        """Decode again (in place) the records whose output the class model puts in another class;
+        returns those still in another class.
 
         Round 1 decodes the same targets with a new seed; later rounds new targets of the class.
         A replacement is kept only if it reads as its class and copies nothing, so the check
@@ -297,7 +300,7 @@ class SMOTExT:
         """
         self.class_mismatch_initial_ = self.class_mismatch_ = None  # None: no check ran
         if self.class_model_ is None:
-            return
+            return []
         bad = self._off_class(texts, want, range(len(texts)))
         self.class_mismatch_initial_ = len(bad)
         for r in range(1, self.class_check_rounds + 1):
@@ -308,10 +311,14 @@ class SMOTExT:
                 self._retarget(Vb, pb, list(range(len(bad))), rng, transform)
             redo = run(bad, Vb, pb, base + 104_729 * r)
             still_off = set(self._off_class(redo, [want[k] for k in bad], range(len(bad))))
+            kept = []  # a record not replaced keeps the text already found off class
             for j, k in enumerate(bad):
                 if j not in still_off and not self._is_copy(redo[j], pb[j]):
                     texts[k], V[k], pairs[k] = redo[j], Vb[j], pb[j]
-            bad = self._off_class(texts, want, bad)
+                else:
+                    kept.append(k)
+            bad = kept
+        return bad
 
     def _retarget(self, V: np.ndarray, pairs: list, bad: list[int], rng, transform) -> None:
         """New interpolation targets, of the same classes, for the records at ``bad`` (in place)."""
