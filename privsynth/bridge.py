@@ -295,12 +295,15 @@ class Bridge(nn.Module):
     def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
                max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
                progress: bool = False, return_scores: bool = False, refine_rounds: int = 0,
-               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0, accept=None):
+               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0, accept=None,
+               return_accepted: bool = False):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
 
         accept: optional ``accept(embeddings, rows) -> bool array``, called on the candidates'
         re-embeddings and the index of the vector each was decoded for; an accepted candidate is
         preferred over any closer one that is not (e.g. SMOTExT's class check). Scores stay cosines.
+        return_accepted: also return, per vector, whether its chosen text was accepted (the
+        verdict already computed, so a caller need not encode the outputs again).
 
         max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
         grouped by their budget so each batch stops at its own limit).
@@ -321,6 +324,8 @@ class Bridge(nn.Module):
             raise ValueError("reranking n_candidates > 1 or refining needs an encoder")
         if refine_rounds < 0:
             raise ValueError(f"refine_rounds must be >= 0; got {refine_rounds}")
+        if return_accepted and (accept is None or encoder is None):
+            raise ValueError("return_accepted needs accept and an encoder")
         texts: list[str] = [""] * n
         scores = np.zeros(n, dtype=np.float32)
         ranks = np.full(n, -np.inf, dtype=np.float32)  # cosine, plus 2 where accepted
@@ -357,7 +362,10 @@ class Bridge(nn.Module):
                 bar.update(len(idx))
         if bar is not None:
             bar.close()
-        return (texts, scores) if return_scores else texts
+        out: tuple = (texts,) + ((scores,) if return_scores else ())
+        if return_accepted:  # rank is the cosine plus 2 exactly where accepted
+            out += ((ranks - scores) > 1.0,)
+        return out if len(out) > 1 else texts
 
 
 def read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:

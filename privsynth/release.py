@@ -107,12 +107,14 @@ class ReleaseRequest:
 
 @dataclass
 class Generated:
-    """What a generator returns: synthetic records, the ledger (dp) and the model identities."""
+    """What a generator returns: synthetic records, the ledger (dp), the model identities and
+    counts from generation (the class check, copies re-decoded) for the report."""
 
     texts: list[str]
     labels: list[str]
     ledger: dict[str, Any] | None = None
     models: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -211,24 +213,33 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
                       progress=progress.interactive)
         gen.fit(texts, labels)
         ids = models if models is not None else _model_identities()
-        if request.mode == "none":
-            out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class)
-            return Generated(out_t, out_y, None, ids)
-        if request.mode == "noise":
-            from privsynth.privacy.noise import noise_transform
+        if request.mode in ("none", "noise"):
+            transform = None
+            if request.mode == "noise":
+                from privsynth.privacy.noise import noise_transform
 
-            out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class,
-                                        transform=noise_transform(gen.X_, scale=request.noise_scale, seed=request.seed))
-            return Generated(out_t, out_y, None, ids)
+                transform = noise_transform(gen.X_, scale=request.noise_scale, seed=request.seed)
+            out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class, transform=transform)
+            stats = {"copies_redecoded": gen.rejected_, "copies_retargeted": gen.retargeted_,
+                     **_class_check_stats(gen, request.class_check)}
+            return Generated(out_t, out_y, None, ids, stats)
         from privsynth.privacy.pe import PrivateEvolution
 
         pe = PrivateEvolution(request.epsilon, request.delta, **{**request.pe_options(), **(pe_options or {})})
         res = pe.generate(gen.X_, labels, gen.encoder_, gen._bridge(), n=request.n,
                           n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids,
                           member_texts=texts, log=progress.info)
-        return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids)
+        return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids,
+                         _class_check_stats(pe, pe.class_check_rounds))
 
     return generate
+
+
+def _class_check_stats(gen, rounds: int) -> dict[str, Any]:
+    """The class check's counts (None where it did not run: one class, or rounds 0)."""
+    return {"class_check_rounds": rounds,
+            "off_class_first_pass": getattr(gen, "class_mismatch_initial_", None),
+            "off_class_left": getattr(gen, "class_mismatch_", None)}
 
 
 generate_default = smotext_generator()
@@ -277,6 +288,18 @@ def write_reports_default(report, out_dir: Path, context: dict[str, Any]) -> Non
     hpath.write_text(page[:at] + section + page[at:], encoding="utf-8")
 
 
+GENERATION_LABELS = {
+    "class_check_rounds": "class check rounds",
+    "off_class_first_pass": "outputs in another class after the first decode",
+    "off_class_left": "outputs still in another class (released as labelled)",
+    "copies_redecoded": "outputs decoded again because they copied a member",
+    "copies_retargeted": "outputs given a new target after copying 3 times",
+}
+GENERATION_NOTE = ("The class check reads each decoded output with a classifier: in mode none and noise one "
+                   "fitted on the members' embeddings, in mode dp one built from Private Evolution's survivors "
+                   "(DP outputs). An output still in another class keeps the label it was generated for.")
+
+
 def release_section_html(context: dict[str, Any]) -> str:
     """The release's header for the compliance document (escaped; counts and settings only)."""
     from html import escape as e
@@ -289,13 +312,18 @@ def release_section_html(context: dict[str, Any]) -> str:
         f"<tr><td><code>{e(c['name'])}</code></td><td class=\"{'pass' if c['passed'] else 'fail'}\">"
         f"{'pass' if c['passed'] else 'FAIL'}</td><td>{e(str(c['detail']))}</td></tr>" for c in context["gate_checks"])
     verdict = "RELEASED" if context["decision"] == "pass" else "BLOCKED: nothing released"
+    gen = context.get("generation") or {}
+    gen_rows = "".join(f"<tr><th>{e(label)}</th><td>{e(show(gen[key]))}</td></tr>"
+                       for key, label in GENERATION_LABELS.items() if gen.get(key) is not None)
+    gen_html = (f"<h3>Generation</h3><table>{gen_rows}</table>"
+                f"<p><small>{e(GENERATION_NOTE)}</small></p>") if gen_rows else ""
     return (
         f'<section class="release"><h2>Release decision: <span class="{e(context["decision"])}">{verdict}</span></h2>'
         f"<table><tr><th>What was released</th><td>{e(context['released'])}</td></tr>"
         f"<tr><th>Guarantee</th><td>{e(context['guarantee'])}</td></tr>"
         f"<tr><th>Policy</th><td>{e(context['policy_source'])}</td></tr></table>"
         f"<h3>Gate checks</h3><table><tr><th>check</th><th>result</th><th>detail</th></tr>{gate}</table>"
-        f"<h3>Release rules in force</h3><table>{rules}</table>"
+        f"{gen_html}<h3>Release rules in force</h3><table>{rules}</table>"
         f"<p><small>{e(context['not_covered'])}</small></p></section>\n<h2>Audit</h2>\n"
     )
 
@@ -500,7 +528,11 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
         t_gen = time.monotonic()
         generated = engine.generate(gen_texts, gen_labels, request=req, progress=progress,
                                     **({"user_ids": gen_users} if gen_users is not None else {}))
-        progress.info(f"generated {len(generated.texts)} synthetic records in {time.monotonic() - t_gen:.0f}s")
+        st = generated.stats
+        progress.info(f"generated {len(generated.texts)} synthetic records in {time.monotonic() - t_gen:.0f}s"
+                      + ("" if st.get("off_class_left") is None else
+                         f" (class check: {st['off_class_first_pass']} outputs in another class, "
+                         f"{st['off_class_left']} left)"))
 
         privacy: dict[str, Any] = {"mode": mode, "unit": "person" if req.user_col else "record"}
         if mode == "dp":
@@ -519,7 +551,7 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
         # 6. gate
         progress.stage("gate")
         decision = decide(report_dict, policy=policy, privacy=privacy)
-        context = _report_context(req, policy, privacy, decision, len(generated.texts))
+        context = _report_context(req, policy, privacy, decision, len(generated.texts), generated.stats)
 
         # 7. export
         progress.stage("export", "release" if decision.passed else "reports only (blocked)")
@@ -611,7 +643,7 @@ def _plant_canaries(members, n: int, seed: int):
 
 
 def _report_context(req: ReleaseRequest, policy, privacy: dict[str, Any], decision: GateDecision,
-                    n_synthetic: int) -> dict[str, Any]:
+                    n_synthetic: int, generation: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the compliance document states above the audit: what, under which guarantee, why."""
     if privacy["mode"] == "dp":
         guarantee = (f"({privacy['epsilon']:.4g}, {privacy['delta']:.3g})-differential privacy, "
@@ -634,6 +666,7 @@ def _report_context(req: ReleaseRequest, policy, privacy: dict[str, Any], decisi
         "policy_release": asdict(policy.release),
         "gate_checks": decision.checks,
         "gate_reasons": decision.reasons,
+        "generation": dict(generation or {}),
         "not_covered": "This report holds statistics computed on the private records; no epsilon covers it. "
                        "The decision to release depends on the data.",
     }

@@ -245,22 +245,22 @@ class SMOTExT:
         V, pairs = np.array(V, dtype=np.float32, copy=True), list(pairs)
         want = [str(self.labels_[p[0]]) for p in pairs]
 
-        def run(rows: list[int], Vr: np.ndarray, prs: list, seed: int, progress: bool = False) -> list[str]:
+        def run(rows: list[int], Vr: np.ndarray, prs: list, seed: int, progress: bool = False):
+            """Decoded texts, and per text whether the class model puts it in its class (None: check off)."""
             accept = None
             if self.class_model_ is not None:
                 wanted = np.asarray([want[k] for k in rows], dtype=object)
                 accept = lambda E, r: self.class_model_.predict(E) == wanted[r]  # noqa: E731
             out = bridge.decode(Vr, encoder=self.encoder_, n_candidates=self.n_candidates,
                                 max_new_tokens=[budget(p) for p in prs], batch_size=self.batch_size,
-                                seed=seed, progress=progress, accept=accept)
-            return list(out)
+                                seed=seed, progress=progress, accept=accept, return_accepted=accept is not None)
+            return (list(out[0]), out[1]) if accept is not None else (list(out), None)
 
         base = self.random_state + seed_offset
-        texts = run(list(range(len(V))), V, pairs, base, self.progress)
+        texts, in_class = run(list(range(len(V))), V, pairs, base, self.progress)
         rng = np.random.default_rng([int(self.random_state or 0), 7919, seed_offset])
-        off = self._class_check(texts, V, pairs, want, run, base, rng, transform)
+        self._class_check(texts, in_class, V, pairs, run, base, rng, transform)
         self.rejected_ = self.retargeted_ = 0
-        redone: set[int] = set()
         for attempt in range(1, 7):
             bad = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
             if not bad:
@@ -269,30 +269,24 @@ class SMOTExT:
             if attempt > 3:
                 self._retarget(V, pairs, bad, rng, transform)
                 self.retargeted_ += len(bad)
-            again = run(bad, V[bad], [pairs[k] for k in bad], base + 7919 * attempt)
-            for k, t in zip(bad, again):
-                texts[k] = t
-            redone.update(bad)
+            again, again_ok = run(bad, V[bad], [pairs[k] for k in bad], base + 7919 * attempt)
+            for j, k in enumerate(bad):
+                texts[k] = again[j]
+                if in_class is not None:
+                    in_class[k] = again_ok[j]
         still = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
         if still:
             classes = sorted({str(self.labels_[pairs[k][0]]) for k in still})
             raise UserError(f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
                             f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
                             f"(deduplicate the input) or be too small for SMOTExT")
-        if self.class_model_ is not None:  # only the copy loop's re-decodes can have changed class
-            self.class_mismatch_ = len((set(off) - redone) | set(self._off_class(texts, want, sorted(redone))))
+        if in_class is not None:
+            self.class_mismatch_ = int(np.size(in_class) - np.count_nonzero(in_class))
         return texts
 
-    def _off_class(self, texts: list[str], want: list[str], rows) -> list[int]:
-        rows = list(rows)
-        if not rows:
-            return []
-        pred = self.class_model_.predict(self.encoder_.encode([texts[k] for k in rows]))
-        return [k for k, p in zip(rows, pred) if p != want[k]]
-
-    def _class_check(self, texts, V, pairs, want, run, base: int, rng, transform) -> list[int]:
+    def _class_check(self, texts, in_class, V, pairs, run, base: int, rng, transform) -> None:
         """Decode again (in place) the records whose output the class model puts in another class;
-        returns those still in another class.
+        ``in_class`` (decode's verdicts) is updated in place.
 
         Round 1 decodes the same targets with a new seed; later rounds new targets of the class.
         A replacement is kept only if it reads as its class and copies nothing, so the check
@@ -300,8 +294,8 @@ class SMOTExT:
         """
         self.class_mismatch_initial_ = self.class_mismatch_ = None  # None: no check ran
         if self.class_model_ is None:
-            return []
-        bad = self._off_class(texts, want, range(len(texts)))
+            return
+        bad = [k for k, ok in enumerate(in_class) if not ok]  # decode's verdicts: no second encoding
         self.class_mismatch_initial_ = len(bad)
         for r in range(1, self.class_check_rounds + 1):
             if not bad:
@@ -309,16 +303,15 @@ class SMOTExT:
             Vb, pb = V[bad].copy(), [pairs[k] for k in bad]
             if r > 1:
                 self._retarget(Vb, pb, list(range(len(bad))), rng, transform)
-            redo = run(bad, Vb, pb, base + 104_729 * r)
-            still_off = set(self._off_class(redo, [want[k] for k in bad], range(len(bad))))
+            redo, redo_ok = run(bad, Vb, pb, base + 104_729 * r)
+            still_off = {j for j, ok in enumerate(redo_ok) if not ok}
             kept = []  # a record not replaced keeps the text already found off class
             for j, k in enumerate(bad):
                 if j not in still_off and not self._is_copy(redo[j], pb[j]):
-                    texts[k], V[k], pairs[k] = redo[j], Vb[j], pb[j]
+                    texts[k], V[k], pairs[k], in_class[k] = redo[j], Vb[j], pb[j], True
                 else:
                     kept.append(k)
             bad = kept
-        return bad
 
     def _retarget(self, V: np.ndarray, pairs: list, bad: list[int], rng, transform) -> None:
         """New interpolation targets, of the same classes, for the records at ``bad`` (in place)."""

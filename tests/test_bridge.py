@@ -58,15 +58,22 @@ def test_decode_prefers_an_accepted_candidate_over_a_closer_one(tiny_bridge, has
         calls.append(len(rows))
         return np.einsum("md,md->m", E, v[rows]) < best[rows] - 1e-5
 
-    texts, scores = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
-                                       batch_size=4, seed=0, return_scores=True, accept=not_the_closest)
+    texts, scores, accepted = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
+                                                 batch_size=4, seed=0, return_scores=True, accept=not_the_closest,
+                                                 return_accepted=True)
     assert calls == [16]  # every candidate of the batch, once
     for i in range(4):
         ok = sims[i] < best[i] - 1e-5
+        assert accepted[i] == ok.any()  # the verdict on the chosen text, without encoding it again
         want = sims[i][ok].max() if ok.any() else best[i]  # nothing accepted: the closest, as without accept
         assert np.isclose(scores[i], want, atol=1e-5)
         assert np.isclose(hashing_encoder.encode([texts[i]])[0] @ v[i], scores[i], atol=1e-5)
     assert any((s < b - 1e-5).any() for s, b in zip(sims, best))  # the test picked a farther candidate somewhere
+
+
+def test_return_accepted_needs_an_accept_function(tiny_bridge, hashing_encoder, corpus_texts):
+    with pytest.raises(ValueError, match="return_accepted needs accept"):
+        tiny_bridge.decode(hashing_encoder.encode(corpus_texts[:2]), encoder=hashing_encoder, return_accepted=True)
 
 
 def test_refining_never_loses_to_the_first_round_and_reports_true_scores(tiny_bridge, hashing_encoder, corpus_texts):

@@ -70,6 +70,10 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
     report = json.loads((out / "audit_report.json").read_text())
     assert report["release"]["guarantee"] == "none: empirical audit only"
     assert "none: empirical audit only" in (out / "audit_report.html").read_text()
+    gen = report["release"]["generation"]  # the class check ran (two classes) and its counts are reported
+    assert gen["class_check_rounds"] == 2 and 0 <= gen["off_class_left"] <= gen["off_class_first_pass"]
+    assert gen["copies_redecoded"] >= 0 and "outputs still in another class" in (out / "audit_report.html").read_text()
+    assert f"class check: {gen['off_class_first_pass']} outputs in another class" in res.output
     card = (out / "DATA_CARD.md").read_text()
     assert "No formal privacy guarantee" in card and "Unsuitable uses" in card
     text = outputs_text(out, res.output)
@@ -118,6 +122,8 @@ def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspend
     m = json.loads((env / "r1" / "manifest.json").read_text())
     assert m["privacy"]["epsilon"] == led["epsilon"] and "ledger.json" in m["files"]
     assert "e^4" in (env / "r1" / "DATA_CARD.md").read_text()
+    gen = json.loads((env / "r1" / "audit_report.json").read_text())["release"]["generation"]
+    assert gen["class_check_rounds"] == 2 and "copies_redecoded" not in gen  # dp: Private Evolution's own check
     assert verify_release(env / "r1").ok
     home_files = {p.name for p in (env / "home").iterdir()}
     assert {"hmac.key", "budget.json"} <= home_files

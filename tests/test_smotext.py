@@ -102,6 +102,14 @@ def test_bad_k_neighbors_names_the_parameter(hashing_encoder):
         SMOTExT(k_neighbors=0, encoder=hashing_encoder).fit(["a", "b"], ["x", "x"])
 
 
+def _reply(texts, encoder, kw):
+    """What ``Bridge.decode`` returns for these texts under these keyword options."""
+    out = (texts,) + ((np.ones(len(texts), dtype=np.float32),) if kw.get("return_scores") else ())
+    if kw.get("return_accepted"):
+        out += (np.asarray(kw["accept"](encoder.encode(texts), np.arange(len(texts))), dtype=bool),)
+    return out if len(out) > 1 else texts
+
+
 class CopyingBridge:
     """The tiny bridge, except that its first `copies` decode calls return each target's nearest member
     text verbatim: a decoder that reproduces members, to exercise the copy rejection."""
@@ -116,8 +124,7 @@ class CopyingBridge:
         if self.calls > self.copies:
             return self.inner.decode(V, **kw)
         near = np.argmax(np.asarray(V) @ self.encoder.encode(self.members).T, axis=1)
-        texts = [self.members[i] for i in near]
-        return (texts, np.ones(len(texts), dtype=np.float32)) if kw.get("return_scores") else texts
+        return _reply([self.members[i] for i in near], self.encoder, kw)
 
 
 @pytest.mark.parametrize("copies, retargeted", [(2, False), (5, True)])
@@ -157,7 +164,7 @@ class DriftingBridge:
 
     def __init__(self, members, labels, encoder, drift):
         self.M, self.labels, self.drift, self.calls, self.n = encoder.encode(members), labels, drift, 0, 0
-        self.accepts = []
+        self.encoder, self.accepts = encoder, []
 
     def decode(self, V, *, accept=None, **kw):
         self.calls += 1
@@ -168,7 +175,7 @@ class DriftingBridge:
             cls = own if self.calls > self.drift else ({"cat", "money"} - {own}).pop()
             self.n += 1
             out.append(STYLE[cls].format(self.n))
-        return out
+        return _reply(out, self.encoder, {**kw, "accept": accept})
 
 
 @pytest.mark.parametrize("drift, rounds, fixed", [(1, 2, True), (2, 2, True), (10, 2, False), (1, 0, False)])
