@@ -127,7 +127,7 @@ class Config:
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
     pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
     pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed; 0 before stop 16
-    class_check: int = 2              # SMOTExT(class_check_rounds=...), modes none/noise; 0 (none) before stop 19
+    class_check: int = 4              # SMOTExT(class_check_rounds=...), modes none/noise; 0 (none) before stop 19, 2 before stop 20
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -687,7 +687,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--class-check", type=int, default=None,
                     help="modes none/noise: SMOTExT(class_check_rounds=N), prefer and re-decode outputs in their "
-                         "class by a logistic regression on the members (default 2; 0, the rule before stop 19)")
+                         "class by a logistic regression on the members (default 4; 2 before stop 20; 0, the rule before stop 19)")
     ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
                     help="Private Evolution's vote: nearest candidate of all, counted only for a candidate of the "
                          "member's class ('all', privsynth's default, and this benchmark's since stop 7), or nearest "

@@ -89,7 +89,7 @@ def _log(quiet: bool):
 def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
              privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
              user_col: str | None, class_prompts: tuple[str, ...], adapt_bridge: bool,
-             adapt_share: float, class_check: int, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             adapt_share: float, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
              candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
              drop_small_classes: bool, seed: int, quiet: bool) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
@@ -102,6 +102,10 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
     from privsynth.smotext import SMOTExT, class_sizes
 
     log = _log(quiet)
+    if class_check is None:
+        from privsynth.release import default_class_check
+
+        class_check = default_class_check(privacy)
     pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
                       drop_small_classes, class_prompts, adapt_share if adapt_bridge else None, class_check, vote)
     if dry_run:

@@ -39,6 +39,20 @@ INTERNAL = (REPORT_JSON, REPORT_HTML)
 REDACTED_INPUT = "<input: see input.file_hmac>"
 
 
+
+def default_class_check(mode: str) -> int:
+    """Class-check rounds when --class-check is not given: SMOTExT's default in none/noise,
+    Private Evolution's in dp (each is the setting measured for that mode)."""
+    if mode == "dp":
+        import inspect
+
+        from privsynth.privacy.pe import PrivateEvolution
+
+        return int(inspect.signature(PrivateEvolution).parameters["class_check_rounds"].default)
+    from privsynth.smotext import DEFAULT_CLASS_CHECK
+
+    return DEFAULT_CLASS_CHECK
+
 @dataclass
 class ReleaseRequest:
     """Everything `privsynth release` was asked to do (recorded in the manifest's config)."""
@@ -71,7 +85,7 @@ class ReleaseRequest:
     class_prompts: dict[str, str] | None = None
     adapt_bridge: bool = False
     adapt_share: float = 0.25
-    class_check: int = 2
+    class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
     vote: str = "all"
     command: list[str] = field(default_factory=list)
 
@@ -80,8 +94,13 @@ class ReleaseRequest:
         from privsynth.privacy.adapt import AdaptConfig
 
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
-                "class_prompts": self.class_prompts, "class_check_rounds": self.class_check, "vote": self.vote,
+                "class_prompts": self.class_prompts, "class_check_rounds": self.class_check_rounds, "vote": self.vote,
                 "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None}
+
+    @property
+    def class_check_rounds(self) -> int:
+        """--class-check, or the mode's measured default."""
+        return default_class_check(self.mode) if self.class_check is None else self.class_check
 
     @property
     def mode(self) -> str:
@@ -93,6 +112,7 @@ class ReleaseRequest:
             d[k] = None if d[k] is None else str(d[k])
         d.pop("command")
         d["mode"] = self.mode
+        d["class_check"] = self.class_check_rounds
         # a file name can say what the data is ("hiv_clinic_notes.csv"): the input is named
         # only by its keyed hash (manifest "input"), and key paths are nobody's business
         d["input"] = REDACTED_INPUT
@@ -209,7 +229,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed,
                       n_candidates=request.n_candidates if n_candidates is None else n_candidates,
-                      max_new_tokens=max_new_tokens, class_check_rounds=request.class_check,
+                      max_new_tokens=max_new_tokens, class_check_rounds=request.class_check_rounds,
                       progress=progress.interactive)
         gen.fit(texts, labels)
         ids = models if models is not None else _model_identities()
@@ -221,7 +241,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
                 transform = noise_transform(gen.X_, scale=request.noise_scale, seed=request.seed)
             out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class, transform=transform)
             stats = {"copies_redecoded": gen.rejected_, "copies_retargeted": gen.retargeted_,
-                     **_class_check_stats(gen, request.class_check)}
+                     **_class_check_stats(gen, request.class_check_rounds)}
             return Generated(out_t, out_y, None, ids, stats)
         from privsynth.privacy.pe import PrivateEvolution
 

@@ -23,8 +23,9 @@ def dp_seed_options(fn):
                       help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
                            "if that candidate has the member's class (candidates that drifted into another class "
                            "lose their votes); 'own-class': its nearest of its own class. Same budget either way.")(fn)
-    fn = click.option("--class-check", type=click.IntRange(min=0), default=2, show_default=True,
-                      help="replace an output that decoded into another class, up to N times (0 turns it off). "
+    fn = click.option("--class-check", type=click.IntRange(min=0), default=None,
+                      help="replace an output that decoded into another class, up to N times (0 turns it off; "
+                           "default 2 in dp, 4 in none/noise: the settings measured for each). "
                            "dp: 'another class' is a nearer survivor centroid (post-processing: no budget). "
                            "none/noise: a logistic regression on the members' embeddings, which also picks among "
                            "--candidates the closest one it puts in the target's class.")(fn)

@@ -75,6 +75,9 @@ def test_class_check_reaches_private_evolution(data, tmp_path):
 
     assert ReleaseRequest(input=None, out=None, epsilon=4.0).pe_options()["class_check_rounds"] == 2
     assert ReleaseRequest(input=None, out=None, epsilon=4.0, class_check=0).pe_options()["class_check_rounds"] == 0
+    # without --class-check each mode gets its measured default: 2 rounds in dp, 4 in none/noise
+    assert ReleaseRequest(input=None, out=None, privacy="none").config()["class_check"] == 4
+    assert ReleaseRequest(input=None, out=None, privacy="noise", class_check=1).class_check_rounds == 1
 
 
 def test_vote_option_offers_the_library_choices_and_reaches_private_evolution(data, tmp_path):
