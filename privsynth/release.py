@@ -39,19 +39,15 @@ INTERNAL = (REPORT_JSON, REPORT_HTML)
 REDACTED_INPUT = "<input: see input.file_hmac>"
 
 
-
 def default_class_check(mode: str) -> int:
     """Class-check rounds when --class-check is not given: SMOTExT's default in none/noise,
     Private Evolution's in dp (each is the setting measured for that mode)."""
     if mode == "dp":
-        import inspect
-
-        from privsynth.privacy.pe import PrivateEvolution
-
-        return int(inspect.signature(PrivateEvolution).parameters["class_check_rounds"].default)
-    from privsynth.smotext import DEFAULT_CLASS_CHECK
-
+        from privsynth.privacy.pe import DEFAULT_CLASS_CHECK
+    else:
+        from privsynth.smotext import DEFAULT_CLASS_CHECK
     return DEFAULT_CLASS_CHECK
+
 
 @dataclass
 class ReleaseRequest:
@@ -241,7 +237,7 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
                 transform = noise_transform(gen.X_, scale=request.noise_scale, seed=request.seed)
             out_t, out_y = gen.generate(n=request.n, n_per_class=request.n_per_class, transform=transform)
             stats = {"copies_redecoded": gen.rejected_, "copies_retargeted": gen.retargeted_,
-                     **_class_check_stats(gen, request.class_check_rounds)}
+                     **_class_check_stats(gen)}
             return Generated(out_t, out_y, None, ids, stats)
         from privsynth.privacy.pe import PrivateEvolution
 
@@ -250,14 +246,15 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
                           n_per_class=request.n_per_class, rng_seed=request.seed, user_ids=user_ids,
                           member_texts=texts, log=progress.info)
         return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger.to_dict(), ids,
-                         _class_check_stats(pe, pe.class_check_rounds))
+                         _class_check_stats(pe))
 
     return generate
 
 
-def _class_check_stats(gen, rounds: int) -> dict[str, Any]:
-    """The class check's counts (None where it did not run: one class, or rounds 0)."""
-    return {"class_check_rounds": rounds,
+def _class_check_stats(gen) -> dict[str, Any]:
+    """The class check's counts from a SMOTExT or PrivateEvolution that ran (None where the
+    check did not run: one class, or rounds 0)."""
+    return {"class_check_rounds": gen.class_check_rounds,
             "off_class_first_pass": getattr(gen, "class_mismatch_initial_", None),
             "off_class_left": getattr(gen, "class_mismatch_", None)}
 

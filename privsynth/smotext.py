@@ -137,6 +137,7 @@ def jaccard(a: set, b: set) -> float:
 # (benchmarks/results/utility_n1000_cc4.md); the extra rounds only re-decode what is still off class.
 DEFAULT_CLASS_CHECK = 4
 
+
 class SMOTExT:
     """Synthetic labelled text by interpolating sentence embeddings and decoding them.
 

@@ -106,6 +106,7 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 #: how a member picks the candidate it votes for (see ``PrivateEvolution(vote=...)``)
 VOTES = ("own-class", "all")
 DEFAULT_VOTE = "all"
+DEFAULT_CLASS_CHECK = 2  # rounds of the survivor-centroid class check (the setting measured in dp)
 
 
 def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
@@ -240,7 +241,7 @@ class PrivateEvolution:
                  accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
-                 prompt_share: float = 0.75, class_check_rounds: int = 2, adapt_bridge: AdaptConfig | None = None,
+                 prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
                  vote: str = DEFAULT_VOTE, min_length_share: float = 0.0):
         self.epsilon = epsilon
         self.delta = delta
