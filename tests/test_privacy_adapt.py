@@ -99,7 +99,7 @@ def test_a_run_leaves_the_callers_bridge_as_it_was(tiny_bridge):
 
 
 def test_a_step_takes_at_most_one_record_per_person():
-    from privsynth.privacy.adapt import _poisson_batch
+    from privsynth.privacy.dpsgd import poisson_batch as _poisson_batch
 
     ids = ["p0", "p1", "p0", "p2", "p1", "p0"]
     rows = _poisson_batch(len(ids), ids, 1.0)

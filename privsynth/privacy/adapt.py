@@ -24,7 +24,6 @@ no build for this torch; opacus' accountants still do the accounting (through th
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
@@ -32,9 +31,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from privsynth.errors import UserError
-from privsynth.privacy.accountant import create_accountant
+from privsynth.privacy.dpsgd import calibrate_event, poisson_batch, steps_for
 from privsynth.privacy.ledger import GaussianEvent, PrivacyLedger
-from privsynth.privacy.rng import secure_normal, secure_uniform
+from privsynth.privacy.rng import secure_normal
 
 PURPOSE_ADAPT = ("bridge adaptation: DP-SGD on a shift of the soft tokens; each member record (or person) "
                  "joins a step's batch with probability sample_rate and its gradient is clipped to norm C")
@@ -73,26 +72,9 @@ def adaptation_event(*, epsilon: float, delta: float, n_units: int, cfg: AdaptCo
         raise UserError(f"the adaptation's budget share must be within (0, 1); got {cfg.share!r}")
     if cfg.batch_size < 1 or cfg.epochs <= 0 or cfg.max_grad_norm <= 0:
         raise UserError(f"bad adaptation settings: {cfg}")
-    q = min(1.0, cfg.batch_size / n_units)
-    steps = max(1, math.ceil(cfg.epochs / q))
-    target = cfg.share * epsilon
-    acc = create_accountant(accountant)
-
-    def eps(sigma: float) -> float:
-        return acc.epsilon([(sigma, q, steps)], delta=delta)
-
-    lo, hi = 0.3, 1.0
-    while eps(hi) > target:
-        lo, hi = hi, hi * 2
-        if hi > 1e4:
-            raise UserError(f"--epsilon {epsilon:g} is too small for the bridge adaptation "
-                            f"({steps} steps at sample rate {q:.3g}); raise it or turn the adaptation off")
-    if eps(lo) <= target:
-        return GaussianEvent(PURPOSE_ADAPT, lo, q, steps)
-    while hi / lo > 1.005:
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if eps(mid) <= target else (mid, hi)
-    return GaussianEvent(PURPOSE_ADAPT, hi, q, steps)
+    q, steps = steps_for(batch_size=cfg.batch_size, epochs=cfg.epochs, n_units=n_units)
+    return calibrate_event(purpose=PURPOSE_ADAPT, target_epsilon=cfg.share * epsilon, delta=delta, sample_rate=q,
+                           steps=steps, accountant=accountant, what="the bridge adaptation")
 
 
 def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[str], *, event: GaussianEvent,
@@ -128,7 +110,7 @@ def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[s
     t0, sizes = time.time(), []
     try:
         for step in range(steps):
-            rows = _poisson_batch(len(X), user_ids, q)
+            rows = poisson_batch(len(X), user_ids, q)
             sizes.append(len(rows))
             total = torch.zeros(k, d, dtype=torch.float64, device=device)
             for start in range(0, len(rows), cfg.micro_batch):
@@ -158,14 +140,3 @@ def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[s
             "mean_batch": float(np.mean(sizes)) if sizes else 0.0, "seconds": round(time.time() - t0, 1),
             "shift_norm": float(shift.detach().norm())}
 
-
-def _poisson_batch(n: int, user_ids: Sequence[Any] | None, q: float) -> np.ndarray:
-    """Rows of one step's batch: each record (or person) joins with probability q (CSPRNG); a
-    joining person brings one of their records, picked by the CSPRNG (as a PE vote does), so a
-    person's gradient is one clipped record gradient."""
-    if user_ids is None:
-        return np.flatnonzero(secure_uniform(n) < q)
-    from privsynth.privacy.pe import _one_record_per_person
-
-    rows = _one_record_per_person(np.asarray(user_ids, dtype=object))
-    return rows[secure_uniform(len(rows)) < q]

@@ -63,6 +63,7 @@ from privsynth.privacy.rng import secure_normal, secure_uniform
 
 if TYPE_CHECKING:
     from privsynth.privacy.adapt import AdaptConfig
+    from privsynth.privacy.judge import JudgeConfig
 
 _PLANS: dict[tuple, Plan] = {}  # plans are pure functions of their key (no data, no noise)
 PUBLIC_SENTENCES = Path(__file__).resolve().parent.parent / "data" / "brown_sentences.csv.gz"
@@ -234,6 +235,11 @@ class PrivateEvolution:
     adapt_bridge: an :class:`~privsynth.privacy.adapt.AdaptConfig` to first adapt the bridge
         to the members' domain by DP-SGD (one more ledger event; the rounds get the rest of
         the budget); ``generate`` then needs ``member_texts``. None (default): off.
+    class_judge: a :class:`~privsynth.privacy.judge.JudgeConfig` to train a logistic
+        regression on the member vectors by DP-SGD first (one more ledger event; the rounds
+        get the rest of the budget). Every decode then prefers a candidate the judge puts in
+        its target's class, and the class check asks the judge instead of the survivor
+        centroids. Skipped, spending nothing, below ``min_units`` members (people). None: off.
     """
 
     def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
@@ -242,7 +248,7 @@ class PrivateEvolution:
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
                  prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
-                 vote: str = DEFAULT_VOTE, min_length_share: float = 0.0):
+                 vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -262,6 +268,7 @@ class PrivateEvolution:
         self.adapt_bridge = adapt_bridge
         self.vote = vote
         self.min_length_share = min_length_share
+        self.class_judge = class_judge
 
     # -- planning (reads only n and the public label set) ---------------------------------
 
@@ -269,7 +276,8 @@ class PrivateEvolution:
              class_sizes_given: bool = False) -> Plan:
         """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
         key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
-               self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge)
+               self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge,
+               self.class_judge)
         if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
             if len(_PLANS) > 256:
                 _PLANS.clear()
@@ -278,20 +286,33 @@ class PrivateEvolution:
         return _PLANS[key]
 
     def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
-        prior = ()
-        if self.adapt_bridge is not None:
-            from privsynth.privacy.adapt import adaptation_event
+        prior = []
+        judge = self._judge_for(n_records)
+        if self.adapt_bridge is not None or judge is not None:
             from privsynth.privacy.planner import check_budget
 
             delta = check_budget(self.epsilon, self.delta, n_records)
-            prior = (adaptation_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=self.adapt_bridge,
-                                      accountant=self.accountant),)
+        if self.adapt_bridge is not None:
+            from privsynth.privacy.adapt import adaptation_event
+
+            prior.append(adaptation_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=self.adapt_bridge,
+                                          accountant=self.accountant))
+        if judge is not None:
+            from privsynth.privacy.judge import judge_event
+
+            prior.append(judge_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=judge,
+                                     accountant=self.accountant))
         return plan_private_evolution(
             epsilon=self.epsilon, delta=self.delta, n_records=n_records, rounds=self.rounds,
             count_share=0.0 if class_sizes_given else self.count_share, threshold=self.threshold,
             population_per_class=self.population_per_class, accountant=self.accountant,
-            n_classes=n_classes, n_synthetic=n_synthetic, prior_events=prior,
+            n_classes=n_classes, n_synthetic=n_synthetic, prior_events=tuple(prior),
         )
+
+    def _judge_for(self, n_units: int) -> JudgeConfig | None:
+        """The class judge's settings if this run trains one (reads only the unit count)."""
+        cfg = self.class_judge
+        return cfg if cfg is not None and cfg.applies(n_units) else None
 
     def guarantee_line(self, n_records: int, *, class_sizes_given: bool = False) -> str:
         """One line for logs and reports: what this run guarantees."""
@@ -372,6 +393,16 @@ class PrivateEvolution:
             event = next(e for e in plan.events if e.purpose == PURPOSE_ADAPT)
             self.adaptation_ = dp_adapt_bridge(decoder, X, list(member_texts), event=event, ledger=ledger,
                                                cfg=self.adapt_bridge, user_ids=user_ids, log=log)
+        self.judge_ = None
+        judge = self._judge_for(n_units)
+        if judge is not None:
+            from privsynth.privacy.judge import PURPOSE_JUDGE, fit_dp_judge
+
+            event = next(e for e in plan.events if e.purpose == PURPOSE_JUDGE)
+            self.judge_ = fit_dp_judge(X, yc, K, event=event, ledger=ledger, cfg=judge, user_ids=user_ids, log=log)
+        elif self.class_judge is not None and log is not None:
+            log(f"class judge skipped: {n_units} {'people' if user_ids is not None else 'records'}, fewer than "
+                f"the {self.class_judge.min_units} it needs to judge well; nothing spent on it")
 
         # Class sizes of the output.
         if sizes_given:
@@ -450,17 +481,30 @@ class PrivateEvolution:
         V = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
         return V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
 
-    def _decode(self, decoder, encoder, vectors, rng, parents: Sequence[str] | None = None) -> list[str]:
+    def _decode(self, decoder, encoder, vectors, rng, parents: Sequence[str] | None = None,
+                classes: np.ndarray | None = None, verdicts: bool = False):
         """Decode vectors; with ``parents`` (one synthetic text per vector) and
-        ``min_length_share``, each text is held to that share of its parent's length."""
+        ``min_length_share``, each text is held to that share of its parent's length. With the
+        class judge and ``classes`` (each vector's class), candidates the judge puts in that class
+        are preferred; ``verdicts`` then also returns, per text, whether it is (None: no judge)."""
         seed = int(rng.integers(2**31 - 1))
         kw = {}
+        judge = getattr(self, "judge_", None)
+        if judge is not None and classes is not None:
+            want = np.asarray(classes)
+            kw["accept"] = lambda E, r: judge.predict(E) == want[r]  # noqa: E731
+            kw["return_accepted"] = verdicts
         if parents is not None and self.min_length_share > 0 and _takes_length_floors(decoder):
             from privsynth.bridge import token_lengths
 
             kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(int)
-        return list(decoder.decode(np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates,
-                                   seed=seed, encoder=encoder, **kw))
+        out = decoder.decode(np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates,
+                             seed=seed, encoder=encoder, **kw)
+        if not verdicts:
+            return list(out)
+        if kw.get("return_accepted"):
+            return list(out[0]), np.asarray(out[1], dtype=bool)
+        return list(out), None
 
     def _interpolate(self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
         """SMOTExT interpolation per class between the given (public or synthetic) vectors."""
@@ -514,7 +558,7 @@ class PrivateEvolution:
             V = self._encode(encoder, [pool[i] for i in picks])
             cls = np.repeat(np.arange(K), per_class)
             Z, zc = self._interpolate(V, want, cls, rng)
-            texts += self._decode(decoder, encoder, Z, rng)
+            texts += self._decode(decoder, encoder, Z, rng, classes=zc)
             classes.append(zc)
         for c, k in n_prompted.items():
             if k:
@@ -546,7 +590,7 @@ class PrivateEvolution:
             keep_vecs.append(C[s])
             want[c] = m - len(s)
         Z, zc, parent = self._variations(C[survivors], classes[survivors], want, rng, noisy[survivors])
-        new_texts = self._decode(decoder, encoder, Z, rng, [texts[survivors[p]] for p in parent])
+        new_texts = self._decode(decoder, encoder, Z, rng, [texts[survivors[p]] for p in parent], classes=zc)
         texts = keep_texts + new_texts
         classes = np.concatenate(keep_cls + [zc])
         C = np.concatenate(keep_vecs + [self._encode(encoder, new_texts)])
@@ -604,32 +648,39 @@ class PrivateEvolution:
             s_texts = [texts[i] for i in survivors]
             Z, zc, parent = self._variations(C[survivors], classes[survivors], {c: m for c, m in want.items() if m > 0},
                                              rng, noisy[survivors])
-            decoded = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent])
+            decoded, in_class = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc,
+                                             verdicts=True)
             if self.class_check_rounds > 0:
                 decoded = self._class_check(decoded, zc, C[survivors], classes[survivors], noisy[survivors],
-                                            s_texts, encoder, decoder, rng)
+                                            s_texts, encoder, decoder, rng, in_class)
             out += decoded
             labs += zc.tolist()
         return out, [label_set[c] for c in labs]
 
-    def _class_check(self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng) -> list[str]:
-        """Replace outputs that decoded nearer another class's survivor centroid than their
-        own by fresh variations of their class (``class_check_rounds`` tries). Reads only
-        survivors, which are DP outputs: post-processing."""
+    def _class_check(self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng,
+                     in_class: np.ndarray | None = None) -> list[str]:
+        """Replace off-class outputs by fresh variations of their class (``class_check_rounds``
+        tries). Off class: the DP judge puts it in another class (``in_class``, decode's
+        verdicts), or without a judge, it lies nearer another class's survivor centroid than its
+        own. Reads only DP outputs (the judge, the survivors): post-processing."""
         from privsynth.encoder import normalize
 
-        present = np.unique(s_cls)
-        if present.size < 2:
-            self.class_mismatch_initial_ = self.class_mismatch_ = 0
-            return texts
-        cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
         texts = list(texts)
+        if in_class is not None:
+            bad = np.flatnonzero(~in_class)
+            off_class = None
+        else:
+            present = np.unique(s_cls)
+            if present.size < 2:
+                self.class_mismatch_initial_ = self.class_mismatch_ = 0
+                return texts
+            cent = normalize(np.stack([S[s_cls == c].mean(0) for c in present]))
 
-        def off_class(idx: np.ndarray) -> np.ndarray:
-            E = self._encode(encoder, [texts[i] for i in idx])
-            return idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]]
+            def off_class(idx: np.ndarray) -> np.ndarray:
+                E = self._encode(encoder, [texts[i] for i in idx])
+                return idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]]
 
-        bad = off_class(np.arange(len(texts)))
+            bad = off_class(np.arange(len(texts)))
         self.class_mismatch_initial_ = int(bad.size)
         for _ in range(self.class_check_rounds):
             if bad.size == 0:
@@ -637,10 +688,12 @@ class PrivateEvolution:
             want = {int(c): int((zc[bad] == c).sum()) for c in np.unique(zc[bad])}
             Z, _, parent = self._variations(S, s_cls, want, rng, weights)
             # _variations groups its output by class, in want's order
-            redo = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent])
-            for i, t in zip(np.concatenate([bad[zc[bad] == c] for c in want]), redo):
+            order = np.concatenate([bad[zc[bad] == c] for c in want])
+            redo, ok = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc[order],
+                                    verdicts=True)
+            for i, t in zip(order, redo):
                 texts[i] = t
-            bad = off_class(bad)
+            bad = off_class(bad) if off_class is not None else order[~ok]
         self.class_mismatch_ = int(bad.size)
         return texts
 

@@ -209,8 +209,9 @@ def plan_private_evolution(
     eps_floor = _epsilon(_events(rho_floor, rounds, count_share, prior_events), delta, acc)
     if eps_floor >= epsilon and prior_events:
         raise UserError(f"--epsilon {epsilon:g} leaves too little for {rounds} Private Evolution round(s) "
-                        f"after the bridge adaptation's share; the smallest workable budget with it is "
-                        f"--epsilon {eps_floor:.3g}, or turn the adaptation off")
+                        f"after the DP-SGD steps' share ({', '.join(e.purpose.split(':')[0] for e in prior_events)}); "
+                        f"the smallest workable budget with them is --epsilon {eps_floor:.3g}, or turn them off "
+                        f"(--judge-share 0, no --adapt-bridge)")
     if eps_floor >= epsilon:
         one = minimum_epsilon(delta=delta, n_records=n_records, count_share=count_share,
                               threshold=threshold, accountant=accountant)
