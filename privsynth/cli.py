@@ -89,7 +89,7 @@ def _log(quiet: bool):
 def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
              privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
              user_col: str | None, class_prompts: tuple[str, ...], adapt_bridge: bool,
-             adapt_share: float, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             adapt_share: float, judge_share: float | None, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
              candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
              drop_small_classes: bool, seed: int, quiet: bool) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
@@ -107,7 +107,8 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
         class_check = default_class_check(privacy)
     pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                      drop_small_classes, class_prompts, adapt_share if adapt_bridge else None, class_check, vote)
+                      drop_small_classes, class_prompts, adapt_share if adapt_bridge else None, class_check, vote,
+                      judge_share)
     if dry_run:
         return
     if not 0 < lam_min <= lam_max < 1:
@@ -169,12 +170,13 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
 
 def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                  drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote=None):
+                  drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote=None,
+                  judge_share=None):
     """Check the dp options (and print the plan for --dry-run) before any data is read."""
     if privacy != "dp":
         for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
                               (dry_run or None, "--dry-run"), (class_prompts or None, "--class-prompt"),
-                              (adapt_share, "--adapt-bridge")):
+                              (adapt_share, "--adapt-bridge"), (judge_share, "--judge-share")):
             if given is not None:
                 raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
         return None
@@ -184,12 +186,17 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
         # one added record could bring a dropped class back: the cleaning would not be stable
         raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
     from privsynth.privacy.adapt import AdaptConfig
+    from privsynth.privacy.judge import DEFAULT_SHARE, JudgeConfig
     from privsynth.privacy.pe import DEFAULT_VOTE, PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
 
+    share = DEFAULT_SHARE if judge_share is None else judge_share
+    if not 0 <= share < 1:
+        raise UserError(f"--judge-share must be within [0, 1); got {share!r}")
     pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates,
                           class_prompts=parse_class_prompts(class_prompts) or None, class_check_rounds=class_check,
                           vote=vote or DEFAULT_VOTE,
-                          adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share))
+                          adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share),
+                          class_judge=JudgeConfig(share=share) if share else None)
     if dry_run:
         import json
 

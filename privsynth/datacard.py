@@ -63,8 +63,13 @@ def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict
         "dp": ("SMOTExT inside Private Evolution: a population decoded from public sentences is refined over "
                "rounds by noisy votes of the private records (each record votes once per round; Gaussian "
                "noise on the vote histogram); new candidates are interpolations between surviving synthetic "
-               "candidates. The generator never reads a private record's text or vector directly."),
+               "candidates. Outside these noisy steps the generator never reads a private record's text or "
+               "vector."),
     }[mode]
+    if mode == "dp" and privacy.get("class_judge_share"):
+        how += (" A class judge, a logistic regression trained by DP-SGD on the private records' embeddings (an "
+                "event in ledger.json covered by the guarantee below), chose among decoded candidates those it "
+                "reads as their class; that is its only use and it is not part of the release.")
     if mode == "dp" and privacy.get("class_prompts"):
         how += (" Part of the first population was written by the public language model from these public "
                 "descriptions of the classes: " + "; ".join(f"{_md(k)}: \"{_md(v)}\""

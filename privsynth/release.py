@@ -39,6 +39,14 @@ INTERNAL = (REPORT_JSON, REPORT_HTML)
 REDACTED_INPUT = "<input: see input.file_hmac>"
 
 
+def _judge_share_spent(ledger: dict[str, Any], req: ReleaseRequest) -> float:
+    """The judge's budget share if the ledger holds its event (a small input skips it), else 0."""
+    from privsynth.privacy.judge import PURPOSE_JUDGE
+
+    used = any(e.get("purpose") == PURPOSE_JUDGE for e in ledger.get("events", []))
+    return req.judge_share_resolved if used else 0.0
+
+
 def default_class_check(mode: str) -> int:
     """Class-check rounds when --class-check is not given: SMOTExT's default in none/noise,
     Private Evolution's in dp (each is the setting measured for that mode)."""
@@ -81,6 +89,7 @@ class ReleaseRequest:
     class_prompts: dict[str, str] | None = None
     adapt_bridge: bool = False
     adapt_share: float = 0.25
+    judge_share: float | None = None  # None: judge.DEFAULT_SHARE; 0: no DP class judge
     class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
     vote: str = "all"
     command: list[str] = field(default_factory=list)
@@ -88,10 +97,20 @@ class ReleaseRequest:
     def pe_options(self) -> dict[str, Any]:
         """Private Evolution settings, the same for the plan and for the run."""
         from privsynth.privacy.adapt import AdaptConfig
+        from privsynth.privacy.judge import JudgeConfig
 
+        share = self.judge_share_resolved
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
                 "class_prompts": self.class_prompts, "class_check_rounds": self.class_check_rounds, "vote": self.vote,
-                "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None}
+                "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None,
+                "class_judge": JudgeConfig(share=share) if share else None}
+
+    @property
+    def judge_share_resolved(self) -> float:
+        """--judge-share, or the measured default (dp only)."""
+        from privsynth.privacy.judge import DEFAULT_SHARE
+
+        return DEFAULT_SHARE if self.judge_share is None else float(self.judge_share)
 
     @property
     def class_check_rounds(self) -> int:
@@ -443,6 +462,11 @@ def _check_request(req: ReleaseRequest) -> None:
         raise UserError(f"--canaries must be >= 0; got {req.canaries!r}")
     if req.adapt_bridge and req.mode != "dp":
         raise UserError("--adapt-bridge spends DP budget and applies to dp releases only; add --epsilon E")
+    if req.judge_share is not None and req.mode != "dp":
+        raise UserError("--judge-share spends DP budget and applies to dp releases only; add --epsilon E "
+                        "(modes none and noise check the class with a model of the members already)")
+    if req.judge_share is not None and not 0 <= req.judge_share < 1:
+        raise UserError(f"--judge-share must be within [0, 1); got {req.judge_share!r}")
     if req.class_prompts and req.mode != "dp":
         raise UserError("--class-prompt seeds Private Evolution and applies to dp releases only; "
                         "add --epsilon E or drop --class-prompt")
@@ -556,7 +580,8 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
             led = generated.ledger or {}
             privacy.update({"epsilon": led.get("epsilon"), "delta": led.get("delta"), "accountant": led.get("accountant"),
                             "epsilon_requested": req.epsilon, "ledger": LEDGER,
-                            "class_prompts": req.class_prompts or {}, "adapted_bridge": bool(req.adapt_bridge)})
+                            "class_prompts": req.class_prompts or {}, "adapted_bridge": bool(req.adapt_bridge),
+                            "class_judge_share": _judge_share_spent(led, req)})
         privacy["guarantee"] = datacard.guarantee_text(privacy) if mode != "dp" or privacy["epsilon"] is not None else ""
 
         # 5. audit (the holdout's only use)

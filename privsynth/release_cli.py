@@ -17,8 +17,15 @@ import click
 from privsynth.errors import GateBlocked, UserError
 
 
+def _judge_default() -> str:
+    from privsynth.privacy.judge import DEFAULT_SHARE
+
+    return f"{DEFAULT_SHARE:g}" + (" (off)" if DEFAULT_SHARE == 0 else "")
+
+
 def dp_seed_options(fn):
-    """--class-prompt, --class-check, --vote, --adapt-bridge and --adapt-share, shared by `release` and `generate`."""
+    """--class-prompt, --class-check, --vote, --adapt-bridge, --adapt-share and --judge-share, shared by
+    `release` and `generate`."""
     fn = click.option("--vote", type=click.Choice(["all", "own-class"]), default="all", show_default=True,
                       help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
                            "if that candidate has the member's class (candidates that drifted into another class "
@@ -26,9 +33,15 @@ def dp_seed_options(fn):
     fn = click.option("--class-check", type=click.IntRange(min=0), default=None,
                       help="replace an output that decoded into another class, up to N times (0 turns it off; "
                            "default 2 in dp, 4 in none/noise: the settings measured for each). "
-                           "dp: 'another class' is a nearer survivor centroid (post-processing: no budget). "
+                           "dp: 'another class' is what the DP class judge says (--judge-share), or without it "
+                           "a nearer survivor centroid (post-processing: no budget). "
                            "none/noise: a logistic regression on the members' embeddings, which also picks among "
                            "--candidates the closest one it puts in the target's class.")(fn)
+    fn = click.option("--judge-share", type=float, default=None, metavar="SHARE",
+                      help="dp: share of --epsilon spent on the class judge, a logistic regression trained by "
+                           "DP-SGD on the members' embeddings; every decode then prefers a candidate it puts in "
+                           "the target's class and the class check asks it (0: off; the rounds get the rest of "
+                           "the budget). Default: " + _judge_default() + ".")(fn)
     fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
                       help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
     fn = click.option("--adapt-bridge", is_flag=True,
@@ -94,7 +107,7 @@ def _exits(fn):
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
                     noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
-                    adapt_share, class_check, vote, dry_run, force,
+                    adapt_share, judge_share, class_check, vote, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -112,7 +125,7 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         class_prompts=parse_class_prompts(class_prompts) or None,
-        adapt_bridge=adapt_bridge, adapt_share=adapt_share, class_check=class_check, vote=vote,
+        adapt_bridge=adapt_bridge, adapt_share=adapt_share, judge_share=judge_share, class_check=class_check, vote=vote,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

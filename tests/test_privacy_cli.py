@@ -45,6 +45,8 @@ def test_dry_run_prints_the_plan_and_the_ledger_and_writes_nothing(data, tmp_pat
     (["--adapt-bridge"], "--adapt-bridge applies to --privacy dp only"),
     (["--privacy", "dp", "--epsilon", "4", "--adapt-bridge", "--adapt-share", "1.5", "--dry-run"], "share"),
     (["--privacy", "dp", "--epsilon", "4", "--class-prompt", "spam", "--dry-run"], "takes LABEL=INSTRUCTION"),
+    (["--judge-share", "0.25"], "--judge-share applies to --privacy dp only"),
+    (["--privacy", "dp", "--epsilon", "4", "--judge-share", "1.5", "--dry-run"], "--judge-share must be within [0, 1)"),
 ])
 def test_bad_dp_options_exit_2_with_one_line_and_write_nothing(data, tmp_path, args, says):
     res = _run(data, "--out", tmp_path / "syn.csv", *args)
@@ -60,12 +62,24 @@ def test_bad_budget_is_refused_without_dry_run_before_any_model_loads(data, tmp_
 
 
 def test_dry_run_with_adapt_bridge_plans_the_dp_sgd_event_first(data, tmp_path):
-    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", 4, "--adapt-bridge", "--dry-run")
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", 4, "--adapt-bridge",
+               "--judge-share", "0", "--dry-run")
     assert res.exit_code == 0, res.output
     plan = json.loads(res.output)
     events = plan["ledger"]["events"]
     assert events[0]["purpose"].startswith("bridge adaptation") and events[0]["sample_rate"] < 1
     assert plan["ledger"]["epsilon"] <= 4 and len(events) == 3
+
+
+@pytest.mark.parametrize("share", ["0", "0.25"])
+def test_judge_share_plans_the_judge_event_before_the_rounds_or_none_at_0(data, tmp_path, share):
+    res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", 4, "--judge-share", share,
+               "--dry-run")
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.output)
+    purposes = [e["purpose"].split(":")[0] for e in plan["ledger"]["events"]]
+    assert purposes == (["class judge"] if share != "0" else []) + ["class counts", "PE vote histogram"]
+    assert plan["ledger"]["epsilon"] <= 4
 
 
 def test_class_check_reaches_private_evolution(data, tmp_path):
