@@ -122,6 +122,7 @@ class Config:
     pe_population: int = 64
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
+    pe_judge: float = 0.0             # PrivateEvolution(class_judge=JudgeConfig(share=...)); 0: off (before stop 21)
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
     pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
@@ -359,6 +360,7 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
     X = models.embed(texts)
     if mode == "dp":
         from privsynth.privacy.adapt import AdaptConfig
+        from privsynth.privacy.judge import JudgeConfig
         from privsynth.privacy.pe import PrivateEvolution
 
         given = {}  # options left at None keep PrivateEvolution's own defaults
@@ -370,7 +372,8 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
                               n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
                               class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None,
-                              min_length_share=cfg.pe_minlen, **given)
+                              min_length_share=cfg.pe_minlen,
+                              class_judge=JudgeConfig(share=cfg.pe_judge) if cfg.pe_judge else None, **given)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
         info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
@@ -379,6 +382,8 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
                     adaptation=getattr(pe, "adaptation_", None),
+                    class_judge=(None if getattr(pe, "judge_", None) is None
+                                 else {"share": cfg.pe_judge, **pe.judge_.info}),
                     class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)))
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge,
@@ -608,7 +613,7 @@ def select_rows(spec: str | None) -> list[str]:
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
 _LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None, "pe_minlen": 0.0,
-                  "class_check": 0}
+                  "class_check": 0, "pe_judge": 0.0}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -618,7 +623,7 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen"):  # only Private Evolution reads them
+        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen", "pe_judge"):  # only Private Evolution reads them
             d.pop(k, None)
     if ROWS[name].mode not in ("none", "noise"):
         d.pop("class_check", None)  # only SMOTExT reads it
@@ -683,6 +688,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-prompts", action="store_true",
                     help="seed Private Evolution with the public class prompts in CLASS_PROMPTS")
     ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
+    ap.add_argument("--pe-judge", type=float, default=None, metavar="SHARE",
+                    help="mode dp: train the DP class judge (a DP-SGD logistic regression on the member vectors) "
+                         "with SHARE of the budget; it picks in-class candidates and drives the class check")
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--class-check", type=int, default=None,
@@ -717,7 +725,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_train", "n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check"):
+                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -728,6 +736,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         parse_lam(cfg.pe_lam)  # a bad range fails here, before any model loads
     if cfg.pe_elite is not None and not 0 <= cfg.pe_elite <= 1:
         raise SystemExit(f"--pe-elite takes a share between 0 and 1; got {cfg.pe_elite}")
+    if not 0 <= cfg.pe_judge < 1:
+        raise SystemExit(f"--pe-judge takes a share in [0, 1); got {cfg.pe_judge}")
     if not 0 <= cfg.pe_minlen <= 1:
         raise SystemExit(f"--pe-minlen takes a share between 0 and 1; got {cfg.pe_minlen}")
     cfg.audit = not args.no_audit
