@@ -122,7 +122,7 @@ class Config:
     pe_population: int = 64
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
     pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
-    pe_judge: float = 0.0             # PrivateEvolution(class_judge=JudgeConfig(share=...)); 0: off (before stop 21)
+    pe_judge: float = 0.25            # PrivateEvolution(class_judge=JudgeConfig(share=...)), privsynth's default; 0: off (the rule before stop 21)
     pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
     pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
@@ -690,7 +690,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
     ap.add_argument("--pe-judge", type=float, default=None, metavar="SHARE",
                     help="mode dp: train the DP class judge (a DP-SGD logistic regression on the member vectors) "
-                         "with SHARE of the budget; it picks in-class candidates and drives the class check")
+                         "with SHARE of the budget (default 0.25, privsynth's; 0 reproduces the rows before stop 21); it "
+                         "picks in-class candidates and drives the class check")
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--class-check", type=int, default=None,

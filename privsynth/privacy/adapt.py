@@ -74,7 +74,8 @@ def adaptation_event(*, epsilon: float, delta: float, n_units: int, cfg: AdaptCo
         raise UserError(f"bad adaptation settings: {cfg}")
     q, steps = steps_for(batch_size=cfg.batch_size, epochs=cfg.epochs, n_units=n_units)
     return calibrate_event(purpose=PURPOSE_ADAPT, target_epsilon=cfg.share * epsilon, delta=delta, sample_rate=q,
-                           steps=steps, accountant=accountant, what="the bridge adaptation")
+                           steps=steps, accountant=accountant, what="the bridge adaptation",
+                           off="drop --adapt-bridge")
 
 
 def dp_adapt_bridge(bridge, member_vectors: np.ndarray, member_texts: Sequence[str], *, event: GaussianEvent,

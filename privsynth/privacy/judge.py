@@ -84,7 +84,8 @@ def judge_event(*, epsilon: float, delta: float, n_units: int, cfg: JudgeConfig,
         raise UserError(f"bad class judge settings: {cfg}")
     q, steps = steps_for(batch_size=cfg.batch_for(n_units), epochs=cfg.epochs, n_units=n_units)
     return calibrate_event(purpose=PURPOSE_JUDGE, target_epsilon=cfg.share * epsilon, delta=delta, sample_rate=q,
-                           steps=steps, accountant=accountant, what="the class judge")
+                           steps=steps, accountant=accountant, what="the class judge",
+                           off="--judge-share 0")
 
 
 class DPJudge:

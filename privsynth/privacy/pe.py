@@ -1,8 +1,12 @@
 """Mode ``dp``: SMOTExT inside Private Evolution (Aug-PE, Xie et al. 2024).
 
 A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one person with
-``user_ids``). The generator never sees a member record; it only sees noisy vote counts:
+``user_ids``). The generator never sees a member record; it only sees noisy vote counts
+(and, with the options below, weights trained by DP-SGD):
 
+0. (optional, with ``class_judge``) a class judge, a logistic regression on the member
+   vectors, is trained by DP-SGD -- one subsampled Gaussian event; every decode afterwards
+   prefers a candidate the judge puts in its target's class (post-processing);
 1. (optional) noisy class counts set the synthetic class sizes -- one Gaussian event;
 2. an initial population per class is made from PUBLIC inputs only: decoded interpolations
    of Brown corpus sentences and, when a class prompt is given, samples of the plain public
@@ -18,8 +22,9 @@ A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one 
    Everything in step 4 reads only the noisy histogram and public/synthetic text, so it is
    post-processing and costs nothing;
 5. after the last round the output is the best survivors plus decoded interpolations of the
-   survivors; a decoded output nearer another class's survivor centroid than its own is
-   replaced by a fresh interpolation (``class_check_rounds``): survivors only, post-processing.
+   survivors; a decoded output the judge puts in another class (without a judge: nearer
+   another class's survivor centroid than its own) is replaced by a fresh interpolation
+   (``class_check_rounds``): DP outputs only, post-processing.
 
 Reads of member data (and what covers each):
 
@@ -28,6 +33,9 @@ Reads of member data (and what covers each):
 - ``adapt.dp_adapt_bridge`` (only with ``adapt_bridge``): member vectors and texts ->
   a shift of the bridge's soft tokens, by DP-SGD; covered by its own Gaussian event
   (noise multiplier, Poisson sample rate, steps), recorded before the first step.
+- ``judge.fit_dp_judge`` (only with ``class_judge`` and enough members): member vectors and
+  labels -> the judge's weights, by DP-SGD; covered by its own Gaussian event, recorded
+  before the first step.
 - ``_class_counts``: member labels -> exact class sizes; only released through
   ``_release_noisy`` (Gaussian, sensitivity 1, one event).
 - ``_check_class_sizes``: compares class sizes with the mechanism's minimum and raises
@@ -46,6 +54,7 @@ interpolation pairs and lambdas, decoding.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import math
@@ -215,9 +224,10 @@ class PrivateEvolution:
         interpolations. Prompts are public inputs like the label set: write them from what a
         class means, never from a record. Measured on SMS spam at epsilon 4 (SECURITY.md):
         a domain-blind Brown seed pool left the spam class unrecognisable.
-    class_check_rounds: decoding can drift into another class. Each decoded output whose
-        embedding lies nearer another class's survivor centroid than its own is replaced by a
-        fresh variation, up to this many times (post-processing of the survivors: no budget).
+    class_check_rounds: decoding can drift into another class. Each decoded output that the
+        class judge puts in another class (without a judge: whose embedding lies nearer another
+        class's survivor centroid than its own) is replaced by a fresh variation, up to this
+        many times (post-processing of DP outputs: no budget).
         0: off. Measured on SMS at epsilon 4 (one run each, bridge v3): 2 rounds replaced 4 of
         about 150 decoded records and raised the class a real-data MiniLM-LR gives them from 77%
         to 92% (macro) in about the same time (261 s against 259 s).
@@ -297,17 +307,21 @@ class PrivateEvolution:
 
             prior.append(adaptation_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=self.adapt_bridge,
                                           accountant=self.accountant))
+        plan = functools.partial(
+            plan_private_evolution, epsilon=self.epsilon, delta=self.delta, n_records=n_records, rounds=self.rounds,
+            count_share=0.0 if class_sizes_given else self.count_share, threshold=self.threshold,
+            population_per_class=self.population_per_class, accountant=self.accountant,
+            n_classes=n_classes, n_synthetic=n_synthetic)
         if judge is not None:
             from privsynth.privacy.judge import judge_event
 
-            prior.append(judge_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=judge,
-                                     accountant=self.accountant))
-        return plan_private_evolution(
-            epsilon=self.epsilon, delta=self.delta, n_records=n_records, rounds=self.rounds,
-            count_share=0.0 if class_sizes_given else self.count_share, threshold=self.threshold,
-            population_per_class=self.population_per_class, accountant=self.accountant,
-            n_classes=n_classes, n_synthetic=n_synthetic, prior_events=tuple(prior),
-        )
+            try:
+                prior.append(judge_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=judge,
+                                         accountant=self.accountant))
+            except UserError:
+                plan(prior_events=tuple(prior))  # a budget too small for the rounds alone says so first
+                raise
+        return plan(prior_events=tuple(prior))
 
     def _judge_for(self, n_units: int) -> JudgeConfig | None:
         """The class judge's settings if this run trains one (reads only the unit count)."""
