@@ -223,3 +223,26 @@ def test_dp_release_with_class_prompts_and_bridge_adaptation_says_so_everywhere(
     assert typo.exit_code == 2 and "'c'" in typo.output and not (env / "t").exists()
     nodp = invoke(release_command, [env / "in.csv", "--privacy", "none", "--adapt-bridge", "--out", env / "n"])
     assert nodp.exit_code == 2 and "--adapt-bridge" in nodp.output and not (env / "n").exists()
+
+
+def test_dp_release_with_the_class_judge_ledgers_it_and_says_so_and_skips_it_on_few_members(env, monkeypatch):
+    from privsynth.privacy.judge import PURPOSE_JUDGE, JudgeConfig
+
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *FAST]
+    res = invoke(release_command, [*args, "--out", env / "few"])  # 122 members: below min_units, skipped
+    assert res.exit_code == 0, res.output
+    assert "class judge skipped: 122 records" in res.output
+    led = json.loads((env / "few" / "ledger.json").read_text())
+    assert PURPOSE_JUDGE not in [e["purpose"] for e in led["events"]]
+    assert "class judge" not in (env / "few" / "DATA_CARD.md").read_text()
+
+    from privsynth.privacy import pe as pe_mod
+
+    monkeypatch.setattr(JudgeConfig, "applies", lambda self, n_units: True)  # as if 1,000 members
+    monkeypatch.setattr(pe_mod, "_PLANS", {})  # plans are cached by settings and count, which this patch bypasses
+    res = invoke(release_command, [*args, "--out", env / "many"])
+    assert res.exit_code == 0, res.output
+    led = json.loads((env / "many" / "ledger.json").read_text())
+    assert [e["purpose"] for e in led["events"]][0] == PURPOSE_JUDGE and led["epsilon"] <= 4
+    assert "class judge, a logistic regression trained by DP-SGD" in (env / "many" / "DATA_CARD.md").read_text()
+    assert verify_release(env / "many").ok
