@@ -18,9 +18,10 @@ from privsynth.errors import GateBlocked, UserError
 
 
 def _judge_default() -> str:
-    from privsynth.privacy.judge import DEFAULT_SHARE
+    from privsynth.privacy.judge import DEFAULT_SHARE, JudgeConfig
 
-    return f"{DEFAULT_SHARE:g}" + (" (off)" if DEFAULT_SHARE == 0 else "")
+    return (f"Skipped, spending nothing, below {JudgeConfig().min_units:,} members (people), where DP-SGD trains "
+            f"a poor judge. Default: {DEFAULT_SHARE:g}" + (" (off)." if DEFAULT_SHARE == 0 else "."))
 
 
 def dp_seed_options(fn):
@@ -41,7 +42,7 @@ def dp_seed_options(fn):
                       help="dp: share of --epsilon spent on the class judge, a logistic regression trained by "
                            "DP-SGD on the members' embeddings; every decode then prefers a candidate it puts in "
                            "the target's class and the class check asks it (0: off; the rounds get the rest of "
-                           "the budget). Default: " + _judge_default() + ".")(fn)
+                           "the budget). " + _judge_default())(fn)
     fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
                       help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
     fn = click.option("--adapt-bridge", is_flag=True,
