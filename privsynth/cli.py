@@ -186,17 +186,15 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
         # one added record could bring a dropped class back: the cleaning would not be stable
         raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
     from privsynth.privacy.adapt import AdaptConfig
-    from privsynth.privacy.judge import DEFAULT_SHARE, JudgeConfig
+    from privsynth.privacy.judge import judge_config
     from privsynth.privacy.pe import DEFAULT_VOTE, PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
 
-    share = DEFAULT_SHARE if judge_share is None else judge_share
-    if not 0 <= share < 1:
-        raise UserError(f"--judge-share must be within [0, 1); got {share!r}")
+    class_judge = judge_config(judge_share)
     pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates,
                           class_prompts=parse_class_prompts(class_prompts) or None, class_check_rounds=class_check,
                           vote=vote or DEFAULT_VOTE,
                           adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share),
-                          class_judge=JudgeConfig(share=share) if share else None)
+                          class_judge=class_judge)
     if dry_run:
         import json
 

@@ -41,10 +41,11 @@ REDACTED_INPUT = "<input: see input.file_hmac>"
 
 def _judge_share_spent(ledger: dict[str, Any], req: ReleaseRequest) -> float:
     """The judge's budget share if the ledger holds its event (a small input skips it), else 0."""
-    from privsynth.privacy.judge import PURPOSE_JUDGE
+    from privsynth.privacy.judge import PURPOSE_JUDGE, judge_config
 
     used = any(e.get("purpose") == PURPOSE_JUDGE for e in ledger.get("events", []))
-    return req.judge_share_resolved if used else 0.0
+    cfg = judge_config(req.judge_share)
+    return cfg.share if used and cfg is not None else 0.0
 
 
 def default_class_check(mode: str) -> int:
@@ -97,20 +98,12 @@ class ReleaseRequest:
     def pe_options(self) -> dict[str, Any]:
         """Private Evolution settings, the same for the plan and for the run."""
         from privsynth.privacy.adapt import AdaptConfig
-        from privsynth.privacy.judge import JudgeConfig
+        from privsynth.privacy.judge import judge_config
 
-        share = self.judge_share_resolved
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
                 "class_prompts": self.class_prompts, "class_check_rounds": self.class_check_rounds, "vote": self.vote,
                 "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None,
-                "class_judge": JudgeConfig(share=share) if share else None}
-
-    @property
-    def judge_share_resolved(self) -> float:
-        """--judge-share, or the measured default (dp only)."""
-        from privsynth.privacy.judge import DEFAULT_SHARE
-
-        return DEFAULT_SHARE if self.judge_share is None else float(self.judge_share)
+                "class_judge": judge_config(self.judge_share)}
 
     @property
     def class_check_rounds(self) -> int:
@@ -465,8 +458,10 @@ def _check_request(req: ReleaseRequest) -> None:
     if req.judge_share is not None and req.mode != "dp":
         raise UserError("--judge-share spends DP budget and applies to dp releases only; add --epsilon E "
                         "(modes none and noise check the class with a model of the members already)")
-    if req.judge_share is not None and not 0 <= req.judge_share < 1:
-        raise UserError(f"--judge-share must be within [0, 1); got {req.judge_share!r}")
+    if req.mode == "dp":
+        from privsynth.privacy.judge import judge_config
+
+        judge_config(req.judge_share)  # refuses a share outside [0, 1)
     if req.class_prompts and req.mode != "dp":
         raise UserError("--class-prompt seeds Private Evolution and applies to dp releases only; "
                         "add --epsilon E or drop --class-prompt")

@@ -73,6 +73,14 @@ class JudgeConfig:
         return int(self.batch_size) if self.batch_size is not None else int(min(256, max(16, n_units // 16)))
 
 
+def judge_config(share: float | None) -> JudgeConfig | None:
+    """The judge for ``--judge-share`` (None: ``DEFAULT_SHARE``; 0: no judge); refuses a share outside [0, 1)."""
+    share = DEFAULT_SHARE if share is None else float(share)
+    if not 0 <= share < 1:
+        raise UserError(f"--judge-share must be within [0, 1); got {share!r}")
+    return JudgeConfig(share=share) if share else None
+
+
 @functools.lru_cache(maxsize=64)
 def judge_event(*, epsilon: float, delta: float, n_units: int, cfg: JudgeConfig,
                 accountant: str = "prv") -> GaussianEvent:
