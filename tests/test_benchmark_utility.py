@@ -221,6 +221,9 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     off = utility.Config(pe_judge=0.0)
     assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(off, "sms", "synth-dp-eps4")
     assert utility.entry_fingerprint(base, "sms", "synth-none") == utility.entry_fingerprint(off, "sms", "synth-none")
+    wide = utility.Config(pe_final_k=31)
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(wide, "sms", "synth-dp-eps4")
+    assert utility.entry_fingerprint(base, "sms", "synth-none") == utility.entry_fingerprint(wide, "sms", "synth-none")
     # options added later, at their neutral values, leave recorded entries valid: the open-vote
     # rows of results/utility_vote.json were recorded before pe_lam, pe_elite and pe_minlen
     recorded = json.loads((utility.RESULTS / "utility_vote.json").read_text(encoding="utf-8"))

@@ -342,3 +342,28 @@ def test_variations_name_the_nearer_parent_on_either_side_of_the_midpoint():
 def test_a_min_length_share_outside_0_1_is_refused(world):
     with pytest.raises(UserError, match="min_length_share"):
         _run(world, PrivateEvolution(4.0, rounds=1, population_per_class=8, min_length_share=1.5), n_per_class=2)
+
+
+def test_final_neighbors_spreads_the_output_over_more_survivor_pairs():
+    """At lambda 0.5 each variation is its pair's midpoint, so distinct outputs count pairs."""
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(10, 16)).astype(np.float32)
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    s_cls = np.zeros(10, dtype=np.int64)
+    pe = PrivateEvolution(4.0, lam_range=(0.5, 0.5), k_neighbors=1)
+
+    def pairs(k):
+        Z, _, _ = pe._variations(S, s_cls, {0: 400}, np.random.default_rng(1), np.ones(10), k=k)
+        return len({tuple(np.round(z, 5)) for z in Z})
+
+    assert pairs(None) <= 10   # k_neighbors = 1: each survivor with its nearest only
+    assert pairs(9) >= 40      # every other survivor: up to 45 pairs
+
+
+def test_final_neighbors_runs_end_to_end_and_a_bad_value_is_refused(world):
+    pe = PrivateEvolution(8.0, rounds=2, population_per_class=16, final_neighbors=15)
+    (texts, labels, _), _ = _run(world, pe, n_per_class=30, rng_seed=0)
+    assert len(texts) == 60 and sorted(set(labels)) == sorted(GENRES)
+    for bad in (0, 2.5, True):
+        with pytest.raises(UserError, match="final_neighbors must be a positive integer"):
+            _run(world, PrivateEvolution(4.0, rounds=1, population_per_class=8, final_neighbors=bad), n_per_class=2)

@@ -250,6 +250,10 @@ class PrivateEvolution:
         get the rest of the budget). Every decode then prefers a candidate the judge puts in
         its target's class, and the class check asks the judge instead of the survivor
         centroids. Skipped, spending nothing, below ``min_units`` members (people). None: off.
+    final_neighbors: k of the output's variations (the final step's pairs of survivors);
+        None: ``k_neighbors``. With P survivors a class there are about P x k distinct pairs,
+        so a large output from a small population decodes each pair many times over; a larger
+        k spreads it over more pairs (post-processing either way).
     """
 
     def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
@@ -258,7 +262,8 @@ class PrivateEvolution:
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
                  prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
-                 vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None):
+                 vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None,
+                 final_neighbors: int | None = None):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -279,6 +284,7 @@ class PrivateEvolution:
         self.vote = vote
         self.min_length_share = min_length_share
         self.class_judge = class_judge
+        self.final_neighbors = final_neighbors
 
     # -- planning (reads only n and the public label set) ---------------------------------
 
@@ -357,6 +363,9 @@ class PrivateEvolution:
             raise UserError(f"vote must be one of {', '.join(VOTES)}; got {self.vote!r}")
         if not 0.0 <= self.min_length_share <= 1.0:
             raise UserError(f"min_length_share must be within [0, 1]; got {self.min_length_share!r}")
+        if self.final_neighbors is not None and (isinstance(self.final_neighbors, bool)
+                                                 or not isinstance(self.final_neighbors, int) or self.final_neighbors < 1):
+            raise UserError(f"final_neighbors must be a positive integer or None; got {self.final_neighbors!r}")
         before = getattr(decoder, "soft_shift", None)
         try:
             return self._generate(member_vectors, member_labels, encoder, decoder, n=n, n_per_class=n_per_class,
@@ -610,7 +619,7 @@ class PrivateEvolution:
         C = np.concatenate(keep_vecs + [self._encode(encoder, new_texts)])
         return texts, classes, C
 
-    def _variations(self, S, s_cls, want, rng, weights):
+    def _variations(self, S, s_cls, want, rng, weights, k: int | None = None):
         """PE's variation step on survivors (synthetic vectors): parents drawn in proportion
         to their noisy votes -- the selection pressure of PE's resampling -- each paired with
         one of its k nearest survivors of the class, SMOTExT-style. Post-processing.
@@ -634,7 +643,7 @@ class PrivateEvolution:
             if rows.size == 1:
                 Z = np.repeat(S[rows], m, axis=0)
             else:
-                nbrs = nearest_same_class(S, rows, self.k_neighbors)
+                nbrs = nearest_same_class(S, rows, k or self.k_neighbors)
                 b = nbrs[a, rng.integers(0, nbrs.shape[1], size=m)]
                 lam = rng.uniform(lo, hi, size=m)[:, None]
                 Z = normalize((1 - lam) * S[rows[a]] + lam * S[rows[b]])
@@ -661,7 +670,7 @@ class PrivateEvolution:
         if any(v > 0 for v in want.values()):
             s_texts = [texts[i] for i in survivors]
             Z, zc, parent = self._variations(C[survivors], classes[survivors], {c: m for c, m in want.items() if m > 0},
-                                             rng, noisy[survivors])
+                                             rng, noisy[survivors], k=self.final_neighbors)
             decoded, in_class = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc,
                                              verdicts=True)
             if self.class_check_rounds > 0:
@@ -700,7 +709,7 @@ class PrivateEvolution:
             if bad.size == 0:
                 break
             want = {int(c): int((zc[bad] == c).sum()) for c in np.unique(zc[bad])}
-            Z, _, parent = self._variations(S, s_cls, want, rng, weights)
+            Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
             # _variations groups its output by class, in want's order
             order = np.concatenate([bad[zc[bad] == c] for c in want])
             redo, ok = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc[order],
