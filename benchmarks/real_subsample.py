@@ -30,7 +30,7 @@ for p in (str(ROOT), str(HERE)):
 import splits  # noqa: E402
 import utility  # noqa: E402
 
-RESULTS = HERE / "results"
+RESULTS = utility.RESULTS
 CLASSIFIERS = {"tfidf_lr": "TF-IDF LR", "minilm_lr": "MiniLM LR"}
 
 
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     out = {"run": utility.run_info(sys.argv[1:] if argv is None else list(argv)), "classifier_C": cfg.classifier_C,
            "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(report(rows))
+    args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(report(rows), encoding="utf-8")
     print(f"wrote {args.out} and {args.out.with_suffix('.md').name}")
     return 0
 
@@ -72,7 +72,8 @@ def report(rows: list[dict]) -> str:
     lines = ["# Real-data ceiling by training-set size", "",
              "The utility benchmark's two classifiers trained on stratified random subsets of the REAL "
              "training split, scored on the fixed real test split (`benchmarks/real_subsample.py`). "
-             "Macro-F1, mean ± sd over draws; the share is of the whole-split score. A synthetic set "
+             "Macro-F1, mean ± sd over draws; the share is of the largest size run (the whole split by "
+             "default). A synthetic set "
              "of N records is read against the N-record row.", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
