@@ -385,3 +385,34 @@ def test_class_loss_splits_each_class_into_the_records_released_as_they_are_then
     parts = split_parts([f"t{i}" for i in range(len(labels))], labels)
     assert parts["a"] == (list(range(4)), list(range(6, 18)))
     assert parts["b"] == ([4, 5], list(range(18, 24)))
+
+
+def test_coverage_reads_how_near_and_how_spread_a_training_set_sits_to_the_test_split():
+    from types import SimpleNamespace
+
+    import synth_coverage as coverage
+    import utility
+    from conftest import HashingEncoder
+
+    spam = ["win a free prize now", "claim your cash prize", "free entry win cash", "text WIN to claim"]
+    ham = ["see you at lunch", "are we meeting later", "call me when you get home", "sorry running late"]
+    test = [splits.Record(str(i), t, "spam" if t in spam else "ham") for i, t in enumerate(spam + ham)]
+    data = utility.Data(train=[], test=test)
+    models = SimpleNamespace(embed=HashingEncoder().encode)
+    cfg = utility.Config()
+
+    same = coverage.measure(spam + ham, ["spam"] * 4 + ["ham"] * 4, data, "sms", models, cfg)
+    assert same["coverage"] == {"ham": pytest.approx(1.0), "spam": pytest.approx(1.0)}
+    assert same["support"] == {"ham": pytest.approx(4.0), "spam": pytest.approx(4.0)}
+    assert same["nn_macro_f1"] == 1.0 and same["distinct"] == 1.0
+
+    # one record per class, each copied: the set is as large but sits on one point per class
+    narrow = coverage.measure([spam[0]] * 4 + [ham[0]] * 4, ["spam"] * 4 + ["ham"] * 4, data, "sms", models, cfg)
+    assert narrow["support"] == {"ham": pytest.approx(1.0), "spam": pytest.approx(1.0)}
+    assert narrow["coverage"]["spam"] < 1.0 and narrow["distinct"] == 0.25
+    # a class the set lacks has no coverage, and the summary keeps mean and sd per class
+    one_class = coverage.measure(ham, ["ham"] * 4, data, "sms", models, cfg)
+    assert one_class["coverage"]["spam"] == 0.0
+    row = coverage.summarise("x", [same, narrow])
+    assert row["support_spam"] == (pytest.approx(2.5), pytest.approx(2.1213, abs=1e-3))
+    assert "| x | 2 | 8 |" in coverage.report("sms", [row])
