@@ -37,12 +37,9 @@ for p in (str(ROOT), str(HERE)):
 
 import splits  # noqa: E402
 import utility  # noqa: E402
+from privsynth.encoder import normalize  # noqa: E402
 
 RESULTS = utility.RESULTS
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
 def measure(train_texts: list[str], train_labels: list[str], data: utility.Data, dataset: str,
@@ -51,13 +48,14 @@ def measure(train_texts: list[str], train_labels: list[str], data: utility.Data,
     from sklearn.metrics import f1_score
 
     test_labels = np.array([r.label for r in data.test])
-    T = _unit(models.embed([r.text for r in data.test]))
-    S = _unit(models.embed(train_texts))
+    T = normalize(models.embed([r.text for r in data.test]))
+    S = normalize(models.embed(train_texts))
     y = np.array(train_labels)
     sims = T @ S.T
     out: dict = {"n": len(train_texts), "distinct": len(set(train_texts)) / max(len(train_texts), 1),
                  "coverage": {}, "support": {}}
-    for c in sorted(set(test_labels)):
+    labels = sorted(set(test_labels))
+    for c in labels:
         rows, cols = test_labels == c, np.flatnonzero(y == c)
         if not len(cols):
             out["coverage"][c], out["support"][c] = 0.0, 0.0
@@ -67,7 +65,6 @@ def measure(train_texts: list[str], train_labels: list[str], data: utility.Data,
         _, counts = np.unique(own.argmax(axis=1), return_counts=True)
         p = counts / counts.sum()
         out["support"][c] = float(np.exp(-(p * np.log(p)).sum()))
-    labels = sorted(set(test_labels))
     nn = y[sims.argmax(axis=1)]
     out["nn_macro_f1"] = float(f1_score(test_labels, nn, labels=labels, average="macro", zero_division=0))
     out["minilm_lr_macro_f1"] = utility.classify(train_texts, train_labels, data, dataset, models,
