@@ -129,6 +129,7 @@ class Config:
     pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
     pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed; 0 before stop 16
     pe_final_k: int | None = None     # PrivateEvolution(final_neighbors=...); None: its default (k_neighbors)
+    pe_centroids: float = 0.0         # PrivateEvolution(centroid_share=...); 0: off (every entry before stop 24)
     class_check: int = 4              # SMOTExT(class_check_rounds=...), modes none/noise; 0 (none) before stop 19, 2 before stop 20
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
@@ -376,11 +377,12 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
                               class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
                               adapt_bridge=AdaptConfig() if cfg.pe_adapt else None,
                               min_length_share=cfg.pe_minlen,
-                              class_judge=JudgeConfig(share=cfg.pe_judge) if cfg.pe_judge else None, **given)
+                              class_judge=JudgeConfig(share=cfg.pe_judge) if cfg.pe_judge else None,
+                              centroid_share=cfg.pe_centroids, **given)
         out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
                                            rng_seed=seed, member_texts=texts)
         info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
-                    final_neighbors=pe.final_neighbors,
+                    final_neighbors=pe.final_neighbors, centroid_share=pe.centroid_share,
                     min_length_share=pe.min_length_share,
                     epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
@@ -617,7 +619,8 @@ def select_rows(spec: str | None) -> list[str]:
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
 _LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None, "pe_minlen": 0.0,
-                  "class_check": 0, "pe_judge": 0.0, "pe_final_k": None}
+                  "class_check": 0, "pe_judge": 0.0, "pe_final_k": None,
+                  "pe_centroids": 0.0}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -627,7 +630,8 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen", "pe_judge", "pe_final_k"):  # only Private Evolution reads them
+        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen", "pe_judge", "pe_final_k",
+                  "pe_centroids"):  # only Private Evolution reads them
             d.pop(k, None)
     if ROWS[name].mode not in ("none", "noise"):
         d.pop("class_check", None)  # only SMOTExT reads it
@@ -717,6 +721,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-final-k", type=int, default=None, metavar="K",
                     help="neighbours each survivor is paired with in the output's variations "
                          "(PrivateEvolution(final_neighbors=K); default: its k_neighbors, 5)")
+    ap.add_argument("--pe-centroids", type=float, default=None, metavar="SHARE",
+                    help="share of epsilon for the noisy centroids of the members nearest each last survivor, "
+                         "which the output's variations then interpolate (PrivateEvolution(centroid_share=SHARE); "
+                         "default 0, off)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
@@ -733,7 +741,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_train", "n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge", "pe_final_k"):
+                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge", "pe_final_k",
+                "pe_centroids"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -746,6 +755,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         raise SystemExit(f"--pe-elite takes a share between 0 and 1; got {cfg.pe_elite}")
     if not 0 <= cfg.pe_judge < 1:
         raise SystemExit(f"--pe-judge takes a share in [0, 1); got {cfg.pe_judge}")
+    if not 0 <= cfg.pe_centroids < 1:
+        raise SystemExit(f"--pe-centroids takes a share in [0, 1); got {cfg.pe_centroids}")
     if cfg.pe_final_k is not None and cfg.pe_final_k < 1:
         raise SystemExit(f"--pe-final-k takes a positive integer; got {cfg.pe_final_k}")
     if not 0 <= cfg.pe_minlen <= 1:

@@ -367,3 +367,46 @@ def test_final_neighbors_runs_end_to_end_and_a_bad_value_is_refused(world):
     for bad in (0, 2.5, True):
         with pytest.raises(UserError, match="final_neighbors must be a positive integer"):
             _run(world, PrivateEvolution(4.0, rounds=1, population_per_class=8, final_neighbors=bad), n_per_class=2)
+
+
+def test_voter_sums_add_each_members_unit_vector_to_its_nearest_survivor_of_its_class_with_sensitivity_1():
+    from privsynth.privacy.pe import _voter_sums
+
+    rng = np.random.default_rng(1)
+    S = rng.standard_normal((4, 6))
+    S /= np.linalg.norm(S, axis=1, keepdims=True)
+    s_class = np.array([0, 0, 1, 1])
+    X = 3.0 * np.concatenate([S + 0.05 * rng.standard_normal(S.shape) for _ in range(3)])  # not unit norm
+    member_class = np.tile([0, 1, 1, 1], 3)  # the members near survivor 1 (class 0) are class 1: dropped
+    sums = _voter_sums(X, member_class, S, s_class)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(sums[0], U[[0, 4, 8]].sum(0), atol=1e-6)
+    np.testing.assert_allclose(sums[1], 0.0)
+    assert (np.linalg.norm(sums, axis=1)[[0, 2, 3]] > 2.9).all()
+    for i in range(len(X)):  # removing any one member moves the stacked sums by at most 1 in L2
+        keep = np.arange(len(X)) != i
+        assert np.linalg.norm(_voter_sums(X[keep], member_class[keep], S, s_class) - sums) <= 1 + 1e-6
+
+
+def test_survivor_centroids_spend_one_more_event_within_the_budget_and_feed_the_output(world):
+    from privsynth.privacy.planner import PURPOSE_CENTROIDS
+
+    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16, centroid_share=0.3)
+    plan = pe.plan(len(world["X"]), n_classes=2)
+    event = next(e for e in plan.events if e.purpose == PURPOSE_CENTROIDS)
+    from privsynth.privacy.accountant import create_accountant
+
+    assert create_accountant("prv").epsilon([event.as_tuple()], delta=plan.delta) <= 0.3 * 4.0 * 1.001
+    assert plan.ledger().epsilon <= 4.0
+    heard: list[str] = []
+    (texts, labels, ledger), _ = _run(world, pe, n=60, rng_seed=0, log=heard.append)
+    d = ledger.to_dict()
+    assert [e["purpose"] for e in d["events"]] == [PURPOSE_COUNTS, PURPOSE_VOTES, PURPOSE_CENTROIDS]
+    assert d["epsilon"] <= 4.0
+    assert_ledger_matches_libraries(d)
+    assert len(texts) == 60 and any(m.startswith("survivor centroids") for m in heard)
+    # the rounds pay for the centroids: their noise is larger than without them
+    assert plan.noise_multiplier > PrivateEvolution(4.0, rounds=2, population_per_class=16).plan(
+        len(world["X"]), n_classes=2).noise_multiplier
+    with pytest.raises(UserError, match="centroid-share must be within"):
+        PrivateEvolution(4.0, centroid_share=1.0).plan(300)

@@ -21,8 +21,13 @@ A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one 
    the best survivors plus SMOTExT interpolations between survivors, decoded to text.
    Everything in step 4 reads only the noisy histogram and public/synthetic text, so it is
    post-processing and costs nothing;
-5. after the last round the output is the best survivors plus decoded interpolations of the
-   survivors; a decoded output the judge puts in another class (without a judge: nearer
+5. (optional, with ``centroid_share``) after the last round each member (or person) adds
+   its unit vector to the sum of its nearest last survivor (counted only if that survivor has
+   the member's class); the sums get Gaussian noise -- one more event, sensitivity 1 -- and
+   each survivor's vector is replaced by the direction of its noisy sum, the centroid of the
+   members it stands for;
+6. after the last round the output is the best survivors plus decoded interpolations of the
+   survivors (of their noisy centroids, with step 5); a decoded output the judge puts in another class (without a judge: nearer
    another class's survivor centroid than its own) is replaced by a fresh interpolation
    (``class_check_rounds``): DP outputs only, post-processing.
 
@@ -36,6 +41,9 @@ Reads of member data (and what covers each):
 - ``judge.fit_dp_judge`` (only with ``class_judge`` and enough members): member vectors and
   labels -> the judge's weights, by DP-SGD; covered by its own Gaussian event, recorded
   before the first step.
+- ``_voter_sums`` (only with ``centroid_share``): member vectors and labels -> per-survivor
+  sums of unit vectors; only released through ``_release_noisy`` (Gaussian, sensitivity 1,
+  one event).
 - ``_class_counts``: member labels -> exact class sizes; only released through
   ``_release_noisy`` (Gaussian, sensitivity 1, one event).
 - ``_check_class_sizes``: compares class sizes with the mechanism's minimum and raises
@@ -67,7 +75,8 @@ import numpy as np
 from privsynth.errors import UserError
 from privsynth.privacy.ledger import PrivacyLedger
 from privsynth.privacy.noise import add_embedding_noise, median_nn_distance
-from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES, Plan, plan_private_evolution
+from privsynth.privacy.planner import (PURPOSE_CENTROIDS, PURPOSE_COUNTS, PURPOSE_VOTES, Plan,
+                                       plan_private_evolution)
 from privsynth.privacy.rng import secure_normal, secure_uniform
 
 if TYPE_CHECKING:
@@ -147,6 +156,25 @@ def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: n
         best = cols[np.argmax(sims[np.ix_(rows, cols)], axis=1)]
         np.add.at(votes, best, 1.0)
     return votes
+
+
+def _voter_sums(members: np.ndarray, member_class: np.ndarray, survivors: np.ndarray,
+                survivor_class: np.ndarray) -> np.ndarray:
+    """Exact sums, per survivor, of the unit vectors of the members nearest to it (cosine, any
+    class), a member counting only where that survivor has its class (as ``vote="all"``).
+
+    TOUCHES MEMBER DATA. Rows are scaled to unit norm here whatever the caller passed, and one
+    row lands in at most one sum, so adding or removing a record moves the stacked sums by at
+    most 1 in L2: sensitivity 1. The result must only leave through ``_release_noisy``.
+    """
+    from privsynth.encoder import normalize
+
+    U = normalize(np.asarray(members, dtype=np.float64))
+    best = np.argmax(U @ np.asarray(survivors, dtype=np.float64).T, axis=1)
+    keep = survivor_class[best] == member_class
+    sums = np.zeros((len(survivors), U.shape[1]), dtype=np.float64)
+    np.add.at(sums, best[keep], U[keep])
+    return sums
 
 
 def _class_counts(member_class: np.ndarray, n_classes: int) -> np.ndarray:
@@ -257,6 +285,11 @@ class PrivateEvolution:
         (1,000 records, population 32, class judge, 1 seed): k 31, every survivor of the class,
         gave MiniLM-LR macro-F1 0.794 against 0.790 at 5: the survivors, not their pairings,
         limit the output, so the default stays k_neighbors.
+    centroid_share: part of epsilon (as the judge's ``share``: what it would spend alone; the
+        rounds get what is left) for the survivor centroids, step 5 above: the output's
+        variations are then decoded between the noisy centroids of the members nearest each
+        last survivor rather than between the survivors, which are decodes of public text and
+        sit farther from the members. 0: off.
     """
 
     def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
@@ -266,7 +299,7 @@ class PrivateEvolution:
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
                  prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
                  vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None,
-                 final_neighbors: int | None = None):
+                 final_neighbors: int | None = None, centroid_share: float = 0.0):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -288,6 +321,7 @@ class PrivateEvolution:
         self.min_length_share = min_length_share
         self.class_judge = class_judge
         self.final_neighbors = final_neighbors
+        self.centroid_share = centroid_share
 
     # -- planning (reads only n and the public label set) ---------------------------------
 
@@ -296,7 +330,7 @@ class PrivateEvolution:
         """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
         key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
                self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge,
-               self.class_judge)
+               self.class_judge, self.centroid_share)
         if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
             if len(_PLANS) > 256:
                 _PLANS.clear()
@@ -307,7 +341,9 @@ class PrivateEvolution:
     def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
         prior = []
         judge = self._judge_for(n_records)
-        if self.adapt_bridge is not None or judge is not None:
+        if not 0.0 <= self.centroid_share < 1.0:
+            raise UserError(f"--centroid-share must be within [0, 1); got {self.centroid_share!r}")
+        if self.adapt_bridge is not None or judge is not None or self.centroid_share:
             from privsynth.privacy.planner import check_budget
 
             delta = check_budget(self.epsilon, self.delta, n_records)
@@ -329,6 +365,16 @@ class PrivateEvolution:
                                          accountant=self.accountant))
             except UserError:
                 plan(prior_events=tuple(prior))  # a budget too small for the rounds alone says so first
+                raise
+        if self.centroid_share:
+            from privsynth.privacy.dpsgd import calibrate_event
+
+            try:
+                prior.append(calibrate_event(purpose=PURPOSE_CENTROIDS, target_epsilon=self.centroid_share * self.epsilon,
+                                             delta=delta, sample_rate=1.0, steps=1, accountant=self.accountant,
+                                             what="the survivor centroids", off="--centroid-share 0"))
+            except UserError:
+                plan(prior_events=tuple(prior))
                 raise
         return plan(prior_events=tuple(prior))
 
@@ -462,6 +508,18 @@ class PrivateEvolution:
                 texts, classes, C = self._next_population(texts, classes, C, noisy, survivors, K,
                                                           encoder, decoder, rng)
 
+        if self.centroid_share:
+            event = next(e for e in plan.events if e.purpose == PURPOSE_CENTROIDS)
+            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
+            sums = _release_noisy(_voter_sums(X[units], yc[units], C[survivors], classes[survivors]), ledger=ledger,
+                                  purpose=PURPOSE_CENTROIDS, noise_multiplier=event.noise_multiplier)
+            # --- post-processing of `sums` ---
+            from privsynth.encoder import normalize
+
+            C = C.copy()
+            C[survivors] = normalize(sums).astype(C.dtype)
+            say(f"survivor centroids: {len(survivors)} noisy sums released (noise sigma "
+                f"{event.noise_multiplier:.2f})")
         say(f"writing the {int(np.sum(sizes))} output records from the survivors")
         out_texts, out_labels = self._final(texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng)
         return PEResult(out_texts, out_labels, ledger)

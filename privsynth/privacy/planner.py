@@ -26,6 +26,8 @@ from privsynth.privacy.ledger import ADJACENCY, GaussianEvent, PrivacyLedger
 
 PURPOSE_VOTES = "PE vote histogram: each member record (or person) votes once per round for its nearest candidate of its own class"
 PURPOSE_COUNTS = "class counts: sizes of the synthetic classes follow noisy member class counts"
+PURPOSE_CENTROIDS = ("survivor centroids: after the last round each member record (or person) adds its unit vector "
+                     "to the sum of its nearest last survivor, counted only if that survivor has its class")
 
 # Rough cost of decoding one vector with the default bridge on 2 CPU cores (SmolLM2-135M,
 # ~40 tokens, a few candidates). Only used for the --dry-run time estimate.
@@ -189,8 +191,9 @@ def plan_private_evolution(
     ``UserError`` for a bad budget, or a budget too small for even one useful round: one
     where the noise would hide a candidate even if every record voted for it
     (``threshold * sigma >= n_records``); the message states the smallest workable epsilon.
-    ``prior_events`` (e.g. the DP-SGD adaptation of the bridge) come first in the ledger and
-    the rounds get what is left of the budget after composing with them.
+    ``prior_events`` (the DP-SGD adaptation of the bridge, the class judge, the survivor
+    centroids) are fixed in advance; the rounds get what is left of the budget after
+    composing with them.
     """
     delta = check_budget(epsilon, delta, n_records)
     if int(rounds) != rounds or rounds < 1:
@@ -209,9 +212,9 @@ def plan_private_evolution(
     eps_floor = _epsilon(_events(rho_floor, rounds, count_share, prior_events), delta, acc)
     if eps_floor >= epsilon and prior_events:
         raise UserError(f"--epsilon {epsilon:g} leaves too little for {rounds} Private Evolution round(s) "
-                        f"after the DP-SGD steps' share ({', '.join(e.purpose.split(':')[0] for e in prior_events)}); "
+                        f"after the share of {', '.join(e.purpose.split(':')[0] for e in prior_events)}; "
                         f"the smallest workable budget with them is --epsilon {eps_floor:.3g}, or turn them off "
-                        f"(--judge-share 0, no --adapt-bridge)")
+                        f"(--judge-share 0, --centroid-share 0, no --adapt-bridge)")
     if eps_floor >= epsilon:
         one = minimum_epsilon(delta=delta, n_records=n_records, count_share=count_share,
                               threshold=threshold, accountant=accountant)
