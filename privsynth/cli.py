@@ -89,7 +89,7 @@ def _log(quiet: bool):
 def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
              privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
              user_col: str | None, class_prompts: tuple[str, ...], adapt_bridge: bool,
-             adapt_share: float, judge_share: float | None, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             adapt_share: float, judge_share: float | None, centroid_share: float, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
              candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
              drop_small_classes: bool, seed: int, quiet: bool) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
@@ -108,7 +108,7 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         class_check = default_class_check(privacy)
     pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
                       drop_small_classes, class_prompts, adapt_share if adapt_bridge else None, class_check, vote,
-                      judge_share)
+                      judge_share, centroid_share)
     if dry_run:
         return
     if not 0 < lam_min <= lam_max < 1:
@@ -171,12 +171,13 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
 
 def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
                   drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote=None,
-                  judge_share=None):
+                  judge_share=None, centroid_share=0.0):
     """Check the dp options (and print the plan for --dry-run) before any data is read."""
     if privacy != "dp":
         for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
                               (dry_run or None, "--dry-run"), (class_prompts or None, "--class-prompt"),
-                              (adapt_share, "--adapt-bridge"), (judge_share, "--judge-share")):
+                              (adapt_share, "--adapt-bridge"), (judge_share, "--judge-share"),
+                              (centroid_share or None, "--centroid-share")):
             if given is not None:
                 raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
         return None
@@ -194,7 +195,7 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
                           class_prompts=parse_class_prompts(class_prompts) or None, class_check_rounds=class_check,
                           vote=vote or DEFAULT_VOTE,
                           adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share),
-                          class_judge=class_judge)
+                          class_judge=class_judge, centroid_share=centroid_share)
     if dry_run:
         import json
 

@@ -70,6 +70,10 @@ def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict
         how += (" A class judge, a logistic regression trained by DP-SGD on the private records' embeddings (an "
                 "event in ledger.json covered by the guarantee below), chose among decoded candidates those it "
                 "reads as their class; that is its only use and it is not part of the release.")
+    if mode == "dp" and privacy.get("survivor_centroids"):
+        how += (" After the last round, the private records nearest each surviving candidate were summed "
+                "with Gaussian noise (an event in ledger.json covered by the guarantee below), and the "
+                "released records were decoded between those noisy centroids.")
     if mode == "dp" and privacy.get("class_prompts"):
         how += (" Part of the first population was written by the public language model from these public "
                 "descriptions of the classes: " + "; ".join(f"{_md(k)}: \"{_md(v)}\""

@@ -48,6 +48,13 @@ def _judge_share_spent(ledger: dict[str, Any], req: ReleaseRequest) -> float:
     return cfg.share if used and cfg is not None else 0.0
 
 
+def _centroids_spent(ledger: dict[str, Any]) -> bool:
+    """Whether the ledger holds the survivor centroids' event (a small input skips them)."""
+    from privsynth.privacy.planner import PURPOSE_CENTROIDS
+
+    return any(e.get("purpose") == PURPOSE_CENTROIDS for e in ledger.get("events", []))
+
+
 def default_class_check(mode: str) -> int:
     """Class-check rounds when --class-check is not given: SMOTExT's default in none/noise,
     Private Evolution's in dp (each is the setting measured for that mode)."""
@@ -91,6 +98,7 @@ class ReleaseRequest:
     adapt_bridge: bool = False
     adapt_share: float = 0.25
     judge_share: float | None = None  # None: judge.DEFAULT_SHARE; 0: no DP class judge
+    centroid_share: float = 0.0  # PrivateEvolution(centroid_share=...); 0: off
     class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
     vote: str = "all"
     command: list[str] = field(default_factory=list)
@@ -103,7 +111,7 @@ class ReleaseRequest:
         return {"rounds": self.rounds, "population_per_class": self.population_per_class,
                 "class_prompts": self.class_prompts, "class_check_rounds": self.class_check_rounds, "vote": self.vote,
                 "adapt_bridge": AdaptConfig(share=self.adapt_share) if self.adapt_bridge else None,
-                "class_judge": judge_config(self.judge_share)}
+                "class_judge": judge_config(self.judge_share), "centroid_share": self.centroid_share}
 
     @property
     def class_check_rounds(self) -> int:
@@ -458,6 +466,10 @@ def _check_request(req: ReleaseRequest) -> None:
     if req.judge_share is not None and req.mode != "dp":
         raise UserError("--judge-share spends DP budget and applies to dp releases only; add --epsilon E "
                         "(modes none and noise check the class with a model of the members already)")
+    if req.centroid_share and req.mode != "dp":
+        raise UserError("--centroid-share spends DP budget and applies to dp releases only; add --epsilon E")
+    if req.mode == "dp" and not 0 <= req.centroid_share < 1:
+        raise UserError(f"--centroid-share must be within [0, 1); got {req.centroid_share!r}")
     if req.mode == "dp":
         from privsynth.privacy.judge import judge_config
 
@@ -576,7 +588,8 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
             privacy.update({"epsilon": led.get("epsilon"), "delta": led.get("delta"), "accountant": led.get("accountant"),
                             "epsilon_requested": req.epsilon, "ledger": LEDGER,
                             "class_prompts": req.class_prompts or {}, "adapted_bridge": bool(req.adapt_bridge),
-                            "class_judge_share": _judge_share_spent(led, req)})
+                            "class_judge_share": _judge_share_spent(led, req),
+                            "survivor_centroids": _centroids_spent(led)})
         privacy["guarantee"] = datacard.guarantee_text(privacy) if mode != "dp" or privacy["epsilon"] is not None else ""
 
         # 5. audit (the holdout's only use)

@@ -25,8 +25,14 @@ def _judge_default() -> str:
 
 
 def dp_seed_options(fn):
-    """--class-prompt, --class-check, --vote, --adapt-bridge, --adapt-share and --judge-share, shared by
-    `release` and `generate`."""
+    """--class-prompt, --class-check, --vote, --adapt-bridge, --adapt-share, --judge-share and
+    --centroid-share, shared by `release` and `generate`."""
+    fn = click.option("--centroid-share", type=float, default=0.0, show_default=True, metavar="SHARE",
+                      help="dp: share of --epsilon spent, after the last round, on the noisy centroid of the "
+                           "members nearest each surviving candidate; the output is then decoded between those "
+                           "centroids instead of between the candidates (the rounds get the rest of the budget). "
+                           "Skipped, spending nothing, below 1,000 members (people). 0: off. Measured in "
+                           "benchmarks/RESULTS.md.")(fn)
     fn = click.option("--vote", type=click.Choice(["all", "own-class"]), default="all", show_default=True,
                       help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
                            "if that candidate has the member's class (candidates that drifted into another class "
@@ -108,7 +114,7 @@ def _exits(fn):
 @_exits
 def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
                     noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
-                    adapt_share, judge_share, class_check, vote, dry_run, force,
+                    adapt_share, judge_share, centroid_share, class_check, vote, dry_run, force,
                     sign_key, hmac_key_file, rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
@@ -126,7 +132,8 @@ def release_command(input, out, epsilon, delta, privacy, policy, holdout_fractio
         text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
         rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
         class_prompts=parse_class_prompts(class_prompts) or None,
-        adapt_bridge=adapt_bridge, adapt_share=adapt_share, judge_share=judge_share, class_check=class_check, vote=vote,
+        adapt_bridge=adapt_bridge, adapt_share=adapt_share, judge_share=judge_share, centroid_share=centroid_share,
+        class_check=class_check, vote=vote,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

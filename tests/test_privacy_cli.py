@@ -47,6 +47,8 @@ def test_dry_run_prints_the_plan_and_the_ledger_and_writes_nothing(data, tmp_pat
     (["--privacy", "dp", "--epsilon", "4", "--class-prompt", "spam", "--dry-run"], "takes LABEL=INSTRUCTION"),
     (["--judge-share", "0.25"], "--judge-share applies to --privacy dp only"),
     (["--privacy", "dp", "--epsilon", "4", "--judge-share", "1.5", "--dry-run"], "--judge-share must be within [0, 1)"),
+    (["--centroid-share", "0.4"], "--centroid-share applies to --privacy dp only"),
+    (["--privacy", "dp", "--epsilon", "4", "--centroid-share", "1", "--dry-run"], "--centroid-share must be within [0, 1)"),
 ])
 def test_bad_dp_options_exit_2_with_one_line_and_write_nothing(data, tmp_path, args, says):
     res = _run(data, "--out", tmp_path / "syn.csv", *args)
@@ -80,6 +82,22 @@ def test_judge_share_plans_the_judge_event_before_the_rounds_or_none_at_0(data, 
     purposes = [e["purpose"].split(":")[0] for e in plan["ledger"]["events"]]
     assert purposes == (["class judge"] if share != "0" else []) + ["class counts", "PE vote histogram"]
     assert plan["ledger"]["epsilon"] <= 4
+
+
+def test_centroid_share_plans_its_event_and_the_rounds_pay_for_it(data, tmp_path):
+    plans = []
+    for share in ("0", "0.4"):
+        res = _run(data, "--out", tmp_path / "syn.csv", "--privacy", "dp", "--epsilon", 4, "--centroid-share", share,
+                   "--dry-run")
+        assert res.exit_code == 0, res.output
+        plans.append(json.loads(res.output))
+    purposes = [e["purpose"].split(":")[0] for e in plans[1]["ledger"]["events"]]
+    assert "survivor centroids" in purposes and plans[1]["ledger"]["epsilon"] <= 4
+    assert "survivor centroids" not in [e["purpose"].split(":")[0] for e in plans[0]["ledger"]["events"]]
+    assert plans[1]["noise_multiplier"] > plans[0]["noise_multiplier"]
+    from privsynth.release import ReleaseRequest
+
+    assert ReleaseRequest(input=None, out=None, epsilon=4.0, centroid_share=0.4).pe_options()["centroid_share"] == 0.4
 
 
 def test_class_check_reaches_private_evolution(data, tmp_path):

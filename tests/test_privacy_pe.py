@@ -391,7 +391,7 @@ def test_voter_sums_add_each_members_unit_vector_to_its_nearest_survivor_of_its_
 def test_survivor_centroids_spend_one_more_event_within_the_budget_and_feed_the_output(world):
     from privsynth.privacy.planner import PURPOSE_CENTROIDS
 
-    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16, centroid_share=0.3)
+    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16, centroid_share=0.3, centroid_min_units=100)
     plan = pe.plan(len(world["X"]), n_classes=2)
     event = next(e for e in plan.events if e.purpose == PURPOSE_CENTROIDS)
     from privsynth.privacy.accountant import create_accountant
@@ -410,3 +410,11 @@ def test_survivor_centroids_spend_one_more_event_within_the_budget_and_feed_the_
         len(world["X"]), n_classes=2).noise_multiplier
     with pytest.raises(UserError, match="centroid-share must be within"):
         PrivateEvolution(4.0, centroid_share=1.0).plan(300)
+
+
+def test_survivor_centroids_are_skipped_spending_nothing_below_their_minimum(world):
+    heard: list[str] = []
+    pe = PrivateEvolution(4.0, rounds=2, population_per_class=16, centroid_share=0.3)  # 300 members < 1000
+    (texts, labels, ledger), _ = _run(world, pe, n_per_class=5, rng_seed=0, log=heard.append)
+    assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_VOTES]
+    assert any(m.startswith("survivor centroids skipped: 300 records") for m in heard) and len(texts) == 10

@@ -112,6 +112,14 @@ def test_rejected_out_inside_the_release_folder_is_refused(env):
     assert res.exit_code == 2 and "inside --out" in res.output
 
 
+def test_centroid_share_is_refused_outside_dp_and_out_of_range(env):
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none", "--centroid-share", "0.4"])
+    assert res.exit_code == 2 and "--centroid-share spends DP budget" in res.output
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--epsilon", "4", "--centroid-share", "-0.1"])
+    assert res.exit_code == 2 and "--centroid-share must be within [0, 1)" in res.output
+    assert not (env / "rel").exists()
+
+
 def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspending(env):
     (env / "tight.toml").write_text(LENIENT + "[release]\nmax_epsilon_lifetime = 6\nmax_epsilon_per_run = 4\n")
     args = [env / "in.csv", "--epsilon", "4", "--policy", env / "tight.toml", *FAST]

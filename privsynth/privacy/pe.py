@@ -289,7 +289,10 @@ class PrivateEvolution:
         rounds get what is left) for the survivor centroids, step 5 above: the output's
         variations are then decoded between the noisy centroids of the members nearest each
         last survivor rather than between the survivors, which are decodes of public text and
-        sit farther from the members. 0: off.
+        sit farther from the members. 0: off. Skipped, spending nothing, below
+        ``centroid_min_units`` members (people): a survivor then stands for a handful of
+        members and its noisy sum is mostly noise (the noise has norm about sigma x sqrt(384),
+        47 at sigma 2.4, against a sum of norm at most its number of members).
     """
 
     def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
@@ -299,7 +302,8 @@ class PrivateEvolution:
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
                  prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
                  vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None,
-                 final_neighbors: int | None = None, centroid_share: float = 0.0):
+                 final_neighbors: int | None = None, centroid_share: float = 0.0,
+                 centroid_min_units: int = 1000):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -322,6 +326,7 @@ class PrivateEvolution:
         self.class_judge = class_judge
         self.final_neighbors = final_neighbors
         self.centroid_share = centroid_share
+        self.centroid_min_units = centroid_min_units
 
     # -- planning (reads only n and the public label set) ---------------------------------
 
@@ -330,7 +335,7 @@ class PrivateEvolution:
         """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
         key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
                self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge,
-               self.class_judge, self.centroid_share)
+               self.class_judge, self.centroid_share, self.centroid_min_units)
         if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
             if len(_PLANS) > 256:
                 _PLANS.clear()
@@ -343,7 +348,8 @@ class PrivateEvolution:
         judge = self._judge_for(n_records)
         if not 0.0 <= self.centroid_share < 1.0:
             raise UserError(f"--centroid-share must be within [0, 1); got {self.centroid_share!r}")
-        if self.adapt_bridge is not None or judge is not None or self.centroid_share:
+        centroids = self._centroids_for(n_records)
+        if self.adapt_bridge is not None or judge is not None or centroids:
             from privsynth.privacy.planner import check_budget
 
             delta = check_budget(self.epsilon, self.delta, n_records)
@@ -366,7 +372,7 @@ class PrivateEvolution:
             except UserError:
                 plan(prior_events=tuple(prior))  # a budget too small for the rounds alone says so first
                 raise
-        if self.centroid_share:
+        if centroids:
             from privsynth.privacy.dpsgd import calibrate_event
 
             try:
@@ -377,6 +383,10 @@ class PrivateEvolution:
                 plan(prior_events=tuple(prior))
                 raise
         return plan(prior_events=tuple(prior))
+
+    def _centroids_for(self, n_units: int) -> bool:
+        """Whether a run on ``n_units`` members (people) releases survivor centroids (reads only the count)."""
+        return bool(self.centroid_share) and n_units >= self.centroid_min_units
 
     def _judge_for(self, n_units: int) -> JudgeConfig | None:
         """The class judge's settings if this run trains one (reads only the unit count)."""
@@ -508,7 +518,7 @@ class PrivateEvolution:
                 texts, classes, C = self._next_population(texts, classes, C, noisy, survivors, K,
                                                           encoder, decoder, rng)
 
-        if self.centroid_share:
+        if self._centroids_for(n_units):
             event = next(e for e in plan.events if e.purpose == PURPOSE_CENTROIDS)
             units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
             sums = _release_noisy(_voter_sums(X[units], yc[units], C[survivors], classes[survivors]), ledger=ledger,
@@ -520,6 +530,9 @@ class PrivateEvolution:
             C[survivors] = normalize(sums).astype(C.dtype)
             say(f"survivor centroids: {len(survivors)} noisy sums released (noise sigma "
                 f"{event.noise_multiplier:.2f})")
+        elif self.centroid_share:
+            say(f"survivor centroids skipped: {n_units} {'people' if user_ids is not None else 'records'}, fewer "
+                f"than the {self.centroid_min_units} they need; nothing spent on them")
         say(f"writing the {int(np.sum(sizes))} output records from the survivors")
         out_texts, out_labels = self._final(texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng)
         return PEResult(out_texts, out_labels, ledger)
