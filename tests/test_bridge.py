@@ -226,7 +226,8 @@ def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tok
     assert 2 <= recs[-1]["step"] == recs[-1]["total_steps"] < 10_000
     assert recs[-1]["elapsed_s"] < 10
     held = [r["heldout_loss"] for r in recs if "heldout_loss" in r]
-    assert len(held) >= 2 and all(np.isfinite(held)) and (tmp_path / "b" / "bridge_best.safetensors").exists()
+    total = recs[-1]["total_steps"]  # how many fit in 1 s depends on the machine's load
+    assert len(held) == total // 2 + total % 2 and all(np.isfinite(held))  # every 2nd step and the last and (tmp_path / "b" / "bridge_best.safetensors").exists()
     # the start really came from run a: at step 0 run b's weights were a's
     other = BridgeConfig(d_hidden=32, n_tokens=3, lora_r=4, lora_alpha=8, max_target_tokens=16)
     with pytest.raises(UserError, match="configuration differs"):

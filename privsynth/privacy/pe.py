@@ -27,7 +27,8 @@ A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one 
    each survivor's vector is replaced by the direction of its noisy sum, the centroid of the
    members it stands for;
 6. after the last round the output is the best survivors plus decoded interpolations of the
-   survivors (of their noisy centroids, with step 5); a decoded output the judge puts in another class (without a judge: nearer
+   survivors (of their noisy centroids, with step 5); a decoded output the judge puts in
+   another class (without a judge: nearer
    another class's survivor centroid than its own) is replaced by a fresh interpolation
    (``class_check_rounds``): DP outputs only, post-processing.
 
