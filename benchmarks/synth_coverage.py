@@ -37,6 +37,7 @@ for p in (str(ROOT), str(HERE)):
 
 import splits  # noqa: E402
 import utility  # noqa: E402
+from utility_report import mean_sd  # noqa: E402
 from privsynth.encoder import normalize  # noqa: E402
 
 RESULTS = utility.RESULTS
@@ -72,20 +73,15 @@ def measure(train_texts: list[str], train_labels: list[str], data: utility.Data,
     return out
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
 def summarise(name: str, runs: list[dict]) -> dict:
     classes = sorted(runs[0]["coverage"])
     row = {"set": name, "files": len(runs), "n": int(np.mean([r["n"] for r in runs])),
-           "distinct": _mean_sd([r["distinct"] for r in runs])}
+           "distinct": mean_sd([r["distinct"] for r in runs])}
     for c in classes:
-        row[f"coverage_{c}"] = _mean_sd([r["coverage"][c] for r in runs])
-        row[f"support_{c}"] = _mean_sd([r["support"][c] for r in runs])
-    row["nn_macro_f1"] = _mean_sd([r["nn_macro_f1"] for r in runs])
-    row["minilm_lr_macro_f1"] = _mean_sd([r["minilm_lr_macro_f1"] for r in runs])
+        row[f"coverage_{c}"] = mean_sd([r["coverage"][c] for r in runs])
+        row[f"support_{c}"] = mean_sd([r["support"][c] for r in runs])
+    row["nn_macro_f1"] = mean_sd([r["nn_macro_f1"] for r in runs])
+    row["minilm_lr_macro_f1"] = mean_sd([r["minilm_lr_macro_f1"] for r in runs])
     return row
 
 
@@ -93,7 +89,7 @@ def report(dataset: str, rows: list[dict]) -> str:
     classes = sorted(k[len("coverage_"):] for k in rows[0] if k.startswith("coverage_"))
     head = (["set", "files", "records", "distinct"] + [f"coverage {c}" for c in classes]
             + [f"support {c}" for c in classes] + ["1-NN macro-F1", "MiniLM LR macro-F1"])
-    fmt = lambda ms, d=3: f"{ms[0]:.{d}f}" + (f" ± {ms[1]:.{d}f}" if ms[1] else "")  # noqa: E731
+    fmt = lambda ms, d=3: f"{ms['mean']:.{d}f}" + (f" ± {ms['sd']:.{d}f}" if ms["sd"] else "")  # noqa: E731
     lines = [f"# Coverage of the real test split: {dataset}", "",
              "MiniLM space (privsynth's encoder). Coverage: mean cosine from a real test record to the "
              "nearest synthetic record of its class. Support: effective number (exp entropy) of distinct "

@@ -82,7 +82,8 @@ def fingerprint(obj: Any) -> str:
 
 # -- summary over seeds ---------------------------------------------------------------------------
 
-def _mean_sd(values: list[float]) -> dict[str, Any] | None:
+def mean_sd(values: list[float]) -> dict[str, Any] | None:
+    """Mean, sample sd and count of the values that are not None or NaN (None if none are)."""
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not values:
         return None
@@ -105,22 +106,22 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                              "notes": [f"seed {e['seed']}: {e['note']}" for e in es if e.get("note")],
                              "metrics": {}}
         for clf in CLASSIFIERS:
-            s["metrics"][clf] = {m: _mean_sd([e["metrics"][clf].get(m) for e in ok if clf in e.get("metrics", {})])
+            s["metrics"][clf] = {m: mean_sd([e["metrics"][clf].get(m) for e in ok if clf in e.get("metrics", {})])
                                  for m in METRICS}
         gens = [e["generation"] for e in ok if e.get("generation")]
         if gens:
-            s["generation"] = {k: _mean_sd([g.get(k) for g in gens])
+            s["generation"] = {k: mean_sd([g.get(k) for g in gens])
                                for k in ("wall_s", "s_per_record", "peak_rss_mb", "n_synthetic")}
             s["generated_on"] = sorted({machine_label(g.get("machine")) for g in gens})
         keeps = [e["class_keeping"] for e in ok if e.get("class_keeping")]
         if keeps:
-            s["class_keeping"] = _mean_sd([k.get("macro") for k in keeps])
+            s["class_keeping"] = mean_sd([k.get("macro") for k in keeps])
         keeps = [e["class_keeping_minilm"] for e in ok if e.get("class_keeping_minilm")]
         if keeps:
-            s["class_keeping_minilm"] = _mean_sd([k.get("macro") for k in keeps])
+            s["class_keeping_minilm"] = mean_sd([k.get("macro") for k in keeps])
         audits = [e["audit"] for e in ok if e.get("audit")]
         if audits:
-            s["audit"] = {k: _mean_sd([a.get(k) for a in audits])
+            s["audit"] = {k: mean_sd([a.get(k) for a in audits])
                           for k in ("mia_auc", "mia_auc_ci_high", "mia_tpr_at_1pct_fpr", "exact_duplicates")}
             judged = [a["failed_checks"] for a in audits if a.get("failed_checks") is not None]
             if judged:

@@ -414,5 +414,5 @@ def test_coverage_reads_how_near_and_how_spread_a_training_set_sits_to_the_test_
     one_class = coverage.measure(ham, ["ham"] * 4, data, "sms", models, cfg)
     assert one_class["coverage"]["spam"] == 0.0
     row = coverage.summarise("x", [same, narrow])
-    assert row["support_spam"] == (pytest.approx(2.5), pytest.approx(2.1213, abs=1e-3))
+    assert row["support_spam"] == {"mean": pytest.approx(2.5), "sd": pytest.approx(2.1213, abs=1e-3), "n": 2}
     assert "| x | 2 | 8 |" in coverage.report("sms", [row])
