@@ -27,12 +27,12 @@ def _judge_default() -> str:
 def dp_seed_options(fn):
     """--class-prompt, --class-check, --vote, --adapt-bridge, --adapt-share, --judge-share and
     --centroid-share, shared by `release` and `generate`."""
-    fn = click.option("--centroid-share", type=float, default=0.0, show_default=True, metavar="SHARE",
+    fn = click.option("--centroid-share", type=float, default=0.0, metavar="SHARE",
                       help="dp: share of --epsilon spent, after the last round, on the noisy centroid of the "
                            "members nearest each surviving candidate; the output is then decoded between those "
                            "centroids instead of between the candidates (the rounds get the rest of the budget). "
-                           "Skipped, spending nothing, below 1,000 members (people). 0: off. Measured in "
-                           "benchmarks/RESULTS.md.")(fn)
+                           "Skipped, spending nothing, below 1,000 members (people). Default 0, off: on SMS it "
+                           "was level at 200 records and worse at 1,000 (benchmarks/RESULTS.md).")(fn)
     fn = click.option("--vote", type=click.Choice(["all", "own-class"]), default="all", show_default=True,
                       help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
                            "if that candidate has the member's class (candidates that drifted into another class "
