@@ -468,11 +468,11 @@ def _check_request(req: ReleaseRequest) -> None:
                         "(modes none and noise check the class with a model of the members already)")
     if req.centroid_share and req.mode != "dp":
         raise UserError("--centroid-share spends DP budget and applies to dp releases only; add --epsilon E")
-    if req.mode == "dp" and not 0 <= req.centroid_share < 1:
-        raise UserError(f"--centroid-share must be within [0, 1); got {req.centroid_share!r}")
     if req.mode == "dp":
         from privsynth.privacy.judge import judge_config
+        from privsynth.privacy.pe import check_centroid_share
 
+        check_centroid_share(req.centroid_share)
         judge_config(req.judge_share)  # refuses a share outside [0, 1)
     if req.class_prompts and req.mode != "dp":
         raise UserError("--class-prompt seeds Private Evolution and applies to dp releases only; "

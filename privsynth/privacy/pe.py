@@ -143,12 +143,11 @@ def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: n
     if among not in VOTES:
         raise ValueError(f"among must be one of {VOTES}; got {among!r}")
     votes = np.zeros(len(candidates), dtype=np.float64)
-    sims = members @ candidates.T
     if among == "all":
-        best = np.argmax(sims, axis=1)
-        keep = cand_class[best] == member_class
+        best, keep = _open_vote(members, member_class, candidates, cand_class)
         np.add.at(votes, best[keep], 1.0)
         return votes
+    sims = members @ candidates.T
     for c in np.unique(member_class):
         rows = member_class == c
         cols = np.flatnonzero(cand_class == c)
@@ -157,6 +156,21 @@ def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: n
         best = cols[np.argmax(sims[np.ix_(rows, cols)], axis=1)]
         np.add.at(votes, best, 1.0)
     return votes
+
+
+def _open_vote(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
+               cand_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's nearest candidate of any class, and whether that candidate has the
+    member's class (only then does the member count). TOUCHES MEMBER DATA."""
+    best = np.argmax(members @ candidates.T, axis=1)
+    return best, cand_class[best] == member_class
+
+
+def check_centroid_share(share: float) -> float:
+    """``--centroid-share`` as a float; refuses a share outside [0, 1)."""
+    if not 0.0 <= share < 1.0:
+        raise UserError(f"--centroid-share must be within [0, 1); got {share!r}")
+    return float(share)
 
 
 def _voter_sums(members: np.ndarray, member_class: np.ndarray, survivors: np.ndarray,
@@ -171,8 +185,7 @@ def _voter_sums(members: np.ndarray, member_class: np.ndarray, survivors: np.nda
     from privsynth.encoder import normalize
 
     U = normalize(np.asarray(members, dtype=np.float64))
-    best = np.argmax(U @ np.asarray(survivors, dtype=np.float64).T, axis=1)
-    keep = survivor_class[best] == member_class
+    best, keep = _open_vote(U, member_class, np.asarray(survivors, dtype=np.float64), survivor_class)
     sums = np.zeros((len(survivors), U.shape[1]), dtype=np.float64)
     np.add.at(sums, best[keep], U[keep])
     return sums
@@ -347,8 +360,7 @@ class PrivateEvolution:
     def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
         prior = []
         judge = self._judge_for(n_records)
-        if not 0.0 <= self.centroid_share < 1.0:
-            raise UserError(f"--centroid-share must be within [0, 1); got {self.centroid_share!r}")
+        check_centroid_share(self.centroid_share)
         centroids = self._centroids_for(n_records)
         if self.adapt_bridge is not None or judge is not None or centroids:
             from privsynth.privacy.planner import check_budget
