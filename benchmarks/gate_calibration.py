@@ -34,20 +34,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import splits  # noqa: E402
-from audits.checks import REGISTRY  # noqa: E402
+from audits.checks import REGISTRY, mia  # noqa: E402
 from audits.data import AuditData  # noqa: E402
 from audits.encoder import encode_unique, load_encoder  # noqa: E402
 from audits.io import Record, write_atomic  # noqa: E402
 from audits.policy import Policy, load_policy  # noqa: E402
-from audits.text import normalize  # noqa: E402
 
 GROUPS = ("duplicates", "distance", "membership_inference")
 DEFAULT_GLOB = "utility_*_synthetic/{ds}-synth-dp-eps4-seed*.json"
-
-
-def _distinct(records: list) -> list:
-    seen: set[str] = set()
-    return [r for r in records if not (normalize(r.text) in seen or seen.add(normalize(r.text)))]
 
 
 def gate(policy: Policy, members: list, holdout: list, synthetic: list[str],
@@ -112,11 +106,8 @@ def run_leak(ds: str, sizes: tuple[int, int, int], k: int, cosine: float, runs: 
         p = rng.permutation(len(test))
         mi, hi, rest = p[:nm], p[nm:nm + nh], p[nm + nh:]
         em, eh = et[mi], et[hi]
-        n_leak = ns if k > 0 else 0
-        src = rng.choice(k, n_leak) if k else np.array([], dtype=int)
-        leaked = _turn(em[src], cosine, rng) if k else np.empty((0, et.shape[1]))
-        fill = et[rng.choice(rest, ns - n_leak, replace=False)] if ns > n_leak else np.empty((0, et.shape[1]))
-        es = np.concatenate([leaked, fill]).astype(np.float32)
+        planted = _turn(em[rng.choice(k, ns)], cosine, rng) if k else et[rng.choice(rest, ns, replace=False)]
+        es = planted.astype(np.float32)
         rows.append(gate(policy, [test[i] for i in mi], [test[i] for i in hi], [f"synthetic {i}" for i in range(ns)],
                          em, eh, es, seed=r))
     what = (f"leak: {ns} synthetic near {k} members (cosine {cosine})" if k
@@ -141,7 +132,7 @@ def main() -> None:
     rows = []
     for ds in a.datasets.split(","):
         _, test = splits.load_split(ds)
-        test = _distinct(test)
+        test = [test[i] for i in mia._distinct(test)]  # distinct texts, as the audit scores them
         et = encode_unique(enc, [r.text for r in test])
         files = sorted((ROOT / "benchmarks" / "results").glob(DEFAULT_GLOB.format(ds=ds)))
         synth = {}
