@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 # A 25% holdout (about 470 of the ~1,890 distinct texts; each run draws a new key, so its size varies).
 # The sample was 600 records until stop 25: with ~445 members the attacks' TPR at 1% FPR reached
 # 0.059-0.083 in 3 of the last 6 runs (real signal, which an epsilon of 4 allows; the gate blocked them);
-# with ~1,420 members it stayed at 0.006-0.024 in 3 runs, and the MIA interval on ~470 holdout records is
+# with ~1,420 members it stayed at 0.006-0.024 in 5 runs, and the MIA interval on ~470 holdout records is
 # about 40% narrower (benchmarks/RESULTS.md, "How often the gate blocks a release").
 demo: install
 	rm -rf demo_out && mkdir -p demo_out
