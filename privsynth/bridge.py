@@ -111,6 +111,9 @@ class Bridge(nn.Module):
         # reads per-record gradients): the domain adaptation of privsynth.privacy.adapt.
         # None for the shipped bridge; never saved with the weights.
         self.soft_shift: torch.Tensor | None = None
+        # While decoding, the LoRA adapters are folded into the LM's weights (``merge_lora``):
+        # the version counter of each adapter tensor at that moment, None while they are apart.
+        self._merged_at: list[int] | None = None
         self._prompt_ids = (
             tokenizer(self.config.prefix, add_special_tokens=False, return_tensors="pt").input_ids[0],
             tokenizer(self.config.suffix, add_special_tokens=False, return_tensors="pt").input_ids[0],
@@ -155,6 +158,7 @@ class Bridge(nn.Module):
         self._set_trainable(tensors)
 
     def _set_trainable(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.unmerge_lora()
         device = next(self.projector.parameters()).device
         tensors = {k: v.to(device) for k, v in tensors.items()}
         self.projector.load_state_dict({k[len("projector."):]: v for k, v in tensors.items() if k.startswith("projector.")})
@@ -162,6 +166,37 @@ class Bridge(nn.Module):
             from peft import set_peft_model_state_dict
 
             set_peft_model_state_dict(self.lm, {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")})
+
+    # ---- LoRA folded into the LM for decoding ----------------------------------------------------
+    def _lora_tensors(self) -> list[torch.Tensor]:
+        return [p for n, p in self.lm.named_parameters() if "lora_" in n]
+
+    def merge_lora(self) -> None:
+        """Fold the LoRA adapters into the LM's weights: decoding then runs one matmul per layer
+        instead of three, measured 1.5x faster on CPU. ``generate`` calls it; anything that
+        trains, loads or switches off the adapters calls ``unmerge_lora`` first."""
+        if self.config.lora_r <= 0 or not hasattr(self.lm, "merge_adapter"):
+            return
+        if self._merged_at is not None:
+            self._check_unchanged()
+            return
+        self.lm.merge_adapter()
+        self._merged_at = [p._version for p in self._lora_tensors()]
+
+    def unmerge_lora(self) -> None:
+        """Take the adapters back out of the LM's weights (a no-op when they are not in)."""
+        if self._merged_at is None:
+            return
+        self._check_unchanged()
+        self.lm.unmerge_adapter()
+        self._merged_at = None
+
+    def _check_unchanged(self) -> None:
+        # An adapter changed in place while folded in: its old value is in the weights and
+        # unmerging would subtract the new one. Only code that bypasses _set_trainable can.
+        if [p._version for p in self._lora_tensors()] != self._merged_at:
+            raise RuntimeError("the bridge's LoRA adapters changed while folded into the LM's weights; "
+                               "call unmerge_lora() before changing them")
 
     # ---- prompt ------------------------------------------------------------------------------
     def prompt_embeds(self, vectors: torch.Tensor) -> torch.Tensor:
@@ -180,6 +215,7 @@ class Bridge(nn.Module):
         per_sample: one loss per text (its mean over its own tokens), so that no text's loss
         depends on another's length: what DP-SGD needs for per-record gradients.
         """
+        self.unmerge_lora()  # training reads the adapters themselves
         tok = self.tokenizer(texts, add_special_tokens=False, truncation=True,
                              max_length=self.config.max_target_tokens - 1)
         seqs = [ids + [self.end_id] for ids in tok.input_ids]
@@ -210,51 +246,32 @@ class Bridge(nn.Module):
     # ---- decoding ----------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, vectors: np.ndarray | torch.Tensor, *, max_new_tokens: int = 48,
-                 n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9,
+                 n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
                  seed: int = 0, min_new_tokens: int | np.ndarray = 0) -> list[list[str]]:
         """n_candidates texts per vector: the first greedy, the rest sampled (seeded).
 
         min_new_tokens (one number, or one per vector): the end token is held back until the
         text has that many tokens.
         """
+        from privsynth.sampling import sample_tokens
+
+        self.merge_lora()
         v = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
         device = next(self.projector.parameters()).device
         v = v.to(device)
-        embeds = self.prompt_embeds(v)
-        attn = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
-        common = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                      eos_token_id=self.end_id)
-        floors = torch.as_tensor(np.broadcast_to(np.asarray(min_new_tokens, dtype=np.int64), (len(v),)).copy(),
-                                 device=device)
-
-        def hold_end(reps: int) -> dict:
-            if not bool((floors > 0).any()):
-                return {}
-            from transformers import LogitsProcessorList
-
-            return {"logits_processor": LogitsProcessorList([_HoldEnd(floors.repeat_interleave(reps), self.end_id)])}
-
-        out: list[list[str]] = [[] for _ in range(len(v))]
-        greedy = self.lm.generate(inputs_embeds=embeds, attention_mask=attn, do_sample=False, **common,
-                                  **hold_end(1))
-        for i, t in enumerate(self.tokenizer.batch_decode(greedy, skip_special_tokens=True)):
-            out[i].append(t.strip())
-        if n_candidates > 1:
-            reps = n_candidates - 1
-            with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-                torch.manual_seed(seed)
-                sampled = self.lm.generate(
-                    inputs_embeds=embeds.repeat_interleave(reps, dim=0),
-                    attention_mask=attn.repeat_interleave(reps, dim=0),
-                    do_sample=True, temperature=temperature, top_p=top_p, **common, **hold_end(reps))
-            texts = self.tokenizer.batch_decode(sampled, skip_special_tokens=True)
-            for j, t in enumerate(texts):
-                out[j // reps].append(t.strip())
-        return out
+        floors = np.broadcast_to(np.asarray(min_new_tokens, dtype=np.int64), (len(v),)).copy()
+        ids = sample_tokens(self.lm, {"inputs_embeds": self.prompt_embeds(v)}, copies=max(1, n_candidates),
+                            max_new_tokens=max_new_tokens, end_id=self.end_id, pad_id=self.tokenizer.pad_token_id,
+                            temperature=temperature, top_p=top_p, top_k=top_k, greedy_first=True,
+                            min_new_tokens=torch.from_numpy(floors), seed=seed)
+        texts = [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        k = max(1, n_candidates)
+        return [texts[i * k:(i + 1) * k] for i in range(len(v))]
 
     @torch.no_grad()
     def sample_prompted(self, prompt: str, n: int, *, max_new_tokens: int = 48, seed: int = 0,
-                        batch_size: int = 16, temperature: float = 1.0, top_p: float = 0.95) -> list[str]:
+                        batch_size: int = 16, temperature: float = 1.0, top_p: float = 0.95,
+                        top_k: int = 50) -> list[str]:
         """n texts sampled from the plain LM (LoRA off, no soft tokens) given an instruction.
 
         This is Aug-PE's random API: a public seed population written by the public LM from a
@@ -262,28 +279,28 @@ class Bridge(nn.Module):
         followed by a newline. Preambles such as "Here is a message:" are cut (``clean_sample``);
         an empty sample is drawn again, up to three tries per text.
         """
+        from privsynth.sampling import sample_tokens
+
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                            add_generation_prompt=True)
         else:
             text = prompt.rstrip() + "\n"
-        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
         device = next(self.projector.parameters()).device
-        ids = ids.to(device)
+        ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
+        self.unmerge_lora()  # the plain LM: the adapters are switched off, not folded in
         no_lora = self.lm.disable_adapter() if hasattr(self.lm, "disable_adapter") else contextlib.nullcontext()
         out: list[str] = []
         tries = 0
-        with no_lora, torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-            torch.manual_seed(seed)
+        with no_lora:
             while len(out) < n and tries < 3 * max(n, 1):
                 b = min(batch_size, n - len(out))
+                gen = sample_tokens(self.lm, {"input_ids": ids}, copies=b, max_new_tokens=max_new_tokens,
+                                    end_id=tok.eos_token_id, pad_id=tok.pad_token_id, temperature=temperature,
+                                    top_p=top_p, top_k=top_k, seed=seed * 1_000_003 + tries)
                 tries += b
-                gen = self.lm.generate(input_ids=ids.expand(b, -1), attention_mask=torch.ones_like(ids).expand(b, -1),
-                                       do_sample=True, temperature=temperature, top_p=top_p,
-                                       max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
-                                       eos_token_id=tok.eos_token_id)
-                for t in tok.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True):
+                for t in tok.batch_decode(gen, skip_special_tokens=True):
                     t = clean_sample(t)
                     if t and len(out) < n:
                         out.append(t)
@@ -400,21 +417,6 @@ def _closest(cands: list[list[str]], targets: np.ndarray, encoder, accept=None,
         rank += 2.0 * ok.reshape(len(cands), k)
     best = rank.argmax(axis=1)
     return [(cands[j][best[j]], sims[j, best[j]], rank[j, best[j]]) for j in range(len(cands))]
-
-
-class _HoldEnd:
-    """A logits processor: no end token for a row until it has written its floor of tokens.
-
-    Generating from ``inputs_embeds`` alone, ``input_ids`` holds only the new tokens.
-    """
-
-    def __init__(self, floors: torch.Tensor, end_id: int):
-        self.floors, self.end_id = floors, end_id
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        short = self.floors > input_ids.shape[1]
-        scores[short, self.end_id] = -float("inf")
-        return scores
 
 
 def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
