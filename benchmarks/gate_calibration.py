@@ -67,7 +67,9 @@ def _turn(v: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
     return cosine * v + np.sqrt(1.0 - cosine ** 2) * u
 
 
-def _tally(rows: list[dict[str, dict]]) -> dict:
+def _tally(rows: list[dict[str, dict]], keep: bool = False) -> dict:
+    """Block counts and rates per check; with ``keep`` also each run's figures (``per_run``), so
+    another rule can be tried on them offline."""
     blocked = collections.Counter()
     for r in rows:
         for name, c in r.items():
@@ -75,11 +77,12 @@ def _tally(rows: list[dict[str, dict]]) -> dict:
         blocked["any"] += not all(c["passed"] for c in r.values())
     n = len(rows)
     return {"runs": n, "blocked": {k: v for k, v in sorted(blocked.items())},
-            "block_rate": {k: round(v / n, 4) for k, v in sorted(blocked.items())}}
+            "block_rate": {k: round(v / n, 4) for k, v in sorted(blocked.items())},
+            **({"per_run": rows} if keep else {})}
 
 
 def run_null(ds: str, sizes: tuple[int, int, int], files: list[Path], runs: int, policy: Policy,
-             test: list, et: np.ndarray, synth: dict[Path, tuple[list[str], np.ndarray]]) -> dict:
+             test: list, et: np.ndarray, synth: dict[Path, tuple[list[str], np.ndarray]], keep: bool = False) -> dict:
     nm, nh, ns = sizes
     rows = []
     for fi, f in enumerate(files):
@@ -93,12 +96,12 @@ def run_null(ds: str, sizes: tuple[int, int, int], files: list[Path], runs: int,
                              et[mi], et[hi], es_all[si], seed=1000 * fi + r))
     dcr = np.array([r["dcr_share"]["value"] for r in rows])
     return {"dataset": ds, "experiment": "null", "members": nm, "holdout": nh, "synthetic": ns,
-            "synthetic_sets": len(files), **_tally(rows),
+            "synthetic_sets": len(files), **_tally(rows, keep),
             "dcr_share_mean": round(float(dcr.mean()), 4), "dcr_share_sd": round(float(dcr.std()), 4)}
 
 
 def run_leak(ds: str, sizes: tuple[int, int, int], k: int, cosine: float, runs: int, policy: Policy,
-             test: list, et: np.ndarray) -> dict:
+             test: list, et: np.ndarray, keep: bool = False) -> dict:
     nm, nh, ns = sizes
     rows = []
     for r in range(runs):
@@ -113,7 +116,7 @@ def run_leak(ds: str, sizes: tuple[int, int, int], k: int, cosine: float, runs: 
     what = (f"leak: {ns} synthetic near {k} members (cosine {cosine})" if k
             else f"control: {ns} synthetic = other unseen real records")
     return {"dataset": ds, "experiment": what,
-            "members": nm, "holdout": nh, "synthetic": ns, "leaked_members": k, **_tally(rows)}
+            "members": nm, "holdout": nh, "synthetic": ns, "leaked_members": k, **_tally(rows, keep)}
 
 
 def main() -> None:
@@ -126,6 +129,7 @@ def main() -> None:
     ap.add_argument("--leak-runs", type=int, default=40)
     ap.add_argument("--policy", type=Path, default=None, help="policy TOML over the defaults")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gate_calibration.json")
+    ap.add_argument("--keep-runs", action="store_true", help="keep each run's figures (value, interval, verdict per check)")
     a = ap.parse_args()
     policy = load_policy(a.policy)
     enc = load_encoder(None)
@@ -143,14 +147,14 @@ def main() -> None:
             sizes = tuple(int(x) for x in s.split(","))
             if sizes[0] + sizes[1] > len(test):
                 raise SystemExit(f"--sizes {s}: {ds}'s test split has {len(test)} distinct texts")
-            rows.append(run_null(ds, sizes, files, a.runs, policy, test, et, synth))
-            print(json.dumps(rows[-1]), flush=True)
+            rows.append(run_null(ds, sizes, files, a.runs, policy, test, et, synth, a.keep_runs))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "per_run"}), flush=True)
             for cosine in [float(x) for x in a.leak_cosine.split(",")]:
                 for k in [int(x) for x in a.leak_k.split(",") if x]:
                     if k == 0 and cosine != float(a.leak_cosine.split(",")[0]):
                         continue  # the control has no planted vectors: once is enough
-                    rows.append(run_leak(ds, sizes, k, cosine, a.leak_runs, policy, test, et))
-                    print(json.dumps(rows[-1]), flush=True)
+                    rows.append(run_leak(ds, sizes, k, cosine, a.leak_runs, policy, test, et, a.keep_runs))
+                    print(json.dumps({k: v for k, v in rows[-1].items() if k != "per_run"}), flush=True)
     out = {"benchmark": "gate_calibration", "policy": str(a.policy or "default_policy.toml"),
            "argv": sys.argv[1:], "rows": rows}
     write_atomic(a.out, json.dumps(out, indent=1) + "\n")
