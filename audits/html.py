@@ -21,9 +21,9 @@ READINGS = {
                  "0.5 means the generator sits no nearer its training data than unseen data. The interval is "
                  "how far the share strays by chance (member and holdout labels shuffled); a release is blocked "
                  "when all of it lies above 0.5.",
-    "dcr_share_level": "The same share held to a ceiling (0.60 by default) whatever the test says: a release "
-                       "that stays near a few real records cannot be tested, and is blocked if most of it sits "
-                       "nearer members.",
+    "dcr_share_level": "The same share held to a ceiling whatever the test says: the whole interval must lie at "
+                       "or below 0.80 by default. A release that stays near a few real records cannot be tested "
+                       "(its interval is wide) and is blocked.",
     "nndr_share": "Like the DCR share, but on the ratio of first to second neighbour distance: low ratios mean a "
                   "synthetic record sits next to one specific record. 0.5 is ideal.",
     "mia_auc": "How well the strongest membership-inference attack tells members from holdout records "

@@ -17,6 +17,11 @@ Only the duplicate, distance and membership-inference groups run (PII needs real
 identifiers and is not a statistical test). A check's rule is the default policy's.
 
 Usage: python benchmarks/gate_calibration.py [--sizes 440,150,150 ...] [--runs 4] [--out PATH]
+       python benchmarks/gate_calibration.py --ceilings-from RUNS.json   # RUNS.json made with --keep-runs
+
+``--ceilings-from`` tries other rules for the ``dcr_share_level`` ceiling on runs already made
+(every other check as it was) and writes RUNS_ceilings.md: how often each rule blocks a release
+that leaked nothing, and each leak.
 """
 
 from __future__ import annotations
@@ -119,6 +124,28 @@ def run_leak(ds: str, sizes: tuple[int, int, int], k: int, cosine: float, runs: 
             "members": nm, "holdout": nh, "synthetic": ns, "leaked_members": k, **_tally(rows, keep)}
 
 
+#: the dcr_share_level rules --ceilings-from compares (each a test on that check's figures)
+CEILINGS = {"value <= 0.60": lambda c: c["value"] <= 0.60,
+            **{f"ci_high <= {b:.2f}": (lambda b: lambda c: c["ci_high"] <= b)(b) for b in (0.75, 0.80, 0.85, 0.90)}}
+
+
+def ceilings(rows: list[dict]) -> list[str]:
+    """Markdown: per experiment, the share of runs each ceiling rule blocks (with every other
+    check as it was), and in brackets the share it blocks by itself."""
+    lines = ["| dataset | experiment | members / holdout / synthetic | runs | "
+             + " | ".join(f"`{n}`" for n in CEILINGS) + " |", "|---" * (4 + len(CEILINGS)) + "|"]
+    for r in rows:
+        runs = r["per_run"]
+        cells = []
+        for ok in CEILINGS.values():
+            alone = [not ok(x["dcr_share_level"]) for x in runs]
+            other = [any(not c["passed"] for n, c in x.items() if n != "dcr_share_level") for x in runs]
+            cells.append(f"{np.mean(np.logical_or(alone, other)):.0%} ({np.mean(alone):.0%})")
+        lines.append(f"| {r['dataset']} | {r['experiment']} | {r['members']} / {r['holdout']} / {r['synthetic']} | "
+                     f"{len(runs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="sms")
@@ -130,7 +157,14 @@ def main() -> None:
     ap.add_argument("--policy", type=Path, default=None, help="policy TOML over the defaults")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gate_calibration.json")
     ap.add_argument("--keep-runs", action="store_true", help="keep each run's figures (value, interval, verdict per check)")
+    ap.add_argument("--ceilings-from", type=Path, default=None,
+                    help="a --keep-runs JSON: compare ceiling rules on its runs instead of running any")
     a = ap.parse_args()
+    if a.ceilings_from:
+        lines = ceilings(json.loads(a.ceilings_from.read_text(encoding="utf-8"))["rows"])
+        write_atomic(a.ceilings_from.with_name(a.ceilings_from.stem + "_ceilings.md"), "\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
     policy = load_policy(a.policy)
     enc = load_encoder(None)
     rows = []

@@ -90,4 +90,18 @@ def test_paraphrases_of_two_members_escape_the_test_but_not_the_level_ceiling():
     test, level = distance.dcr_share(data, distances=d), distance.dcr_share_level(data, distances=d)
     assert test.value == level.value == 1.0
     assert test.passed  # two coin flips: never significant
-    assert not level.passed and level.threshold.on == "value" and level.threshold.bound == 0.60
+    assert not level.passed and level.threshold.on == "ci_high" and level.threshold.bound == 0.80
+
+
+def test_the_level_ceiling_fails_a_release_too_clustered_to_test_and_passes_a_spread_one():
+    rng = np.random.default_rng(5)
+    em, eh = _unit(rng.standard_normal((200, 8))), _unit(rng.standard_normal((200, 8)))
+    # paraphrases of 2 members and 2 holdout records: share about 0.5, but only 4 coin flips
+    few = _data(em, eh, _clustered_release(rng, np.r_[em[:2], eh[:2]], 50))
+    d = distance.nearest_distances(few, permutations=100)
+    level = distance.dcr_share_level(few, distances=d)
+    assert abs(level.value - 0.5) < 0.15 and level.ci_high > 0.80 and not level.passed
+    # one paraphrase each of 100 holdout records: many coin flips, a narrow interval
+    spread = _data(em, eh, _clustered_release(rng, eh[:100], 1))
+    level = distance.dcr_share_level(spread, distances=distance.nearest_distances(spread, permutations=100))
+    assert level.ci_high < 0.80 and level.passed

@@ -135,12 +135,15 @@ def dcr_share(data: AuditData, *, policy: Policy | None = None,
 
 def dcr_share_level(data: AuditData, *, policy: Policy | None = None,
                     distances: dict[str, np.ndarray] | None = None) -> CheckResult:
-    """The DCR share itself, held to a ceiling whatever its test says.
+    """The DCR share with its permutation interval, held to a ceiling whatever its test says
+    (by default the interval's upper end, ``ci_high <= 0.80``).
 
     A release that stays near a few real records gives the permutation test only a few coin
     flips, so it can never be significant: 200 paraphrases of 2 members have a share of 1.0 and
     a permutation interval reaching down to 0.5. A share that high is a leak if those records
-    are members, significant or not.
+    are members, significant or not; and an interval that wide cannot rule it out, so on its
+    upper end such a release fails closed, while a large, spread release (a narrow interval) is
+    left to the test.
     """
     policy = policy or load_policy()
     d = distances or nearest_distances(data)
