@@ -157,6 +157,9 @@ def main() -> None:
     ap.add_argument("--policy", type=Path, default=None, help="policy TOML over the defaults")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gate_calibration.json")
     ap.add_argument("--keep-runs", action="store_true", help="keep each run's figures (value, interval, verdict per check)")
+    ap.add_argument("--synthetic-glob", default=DEFAULT_GLOB,
+                    help="which committed DP sets under benchmarks/results/ the null experiment draws from "
+                         "({ds} is the dataset; default: every utility run's epsilon-4 sets)")
     ap.add_argument("--ceilings-from", type=Path, default=None,
                     help="a --keep-runs JSON: compare ceiling rules on its runs instead of running any")
     a = ap.parse_args()
@@ -172,7 +175,9 @@ def main() -> None:
         _, test = splits.load_split(ds)
         test = [test[i] for i in mia._distinct(test)]  # distinct texts, as the audit scores them
         et = encode_unique(enc, [r.text for r in test])
-        files = sorted((ROOT / "benchmarks" / "results").glob(DEFAULT_GLOB.format(ds=ds)))
+        files = sorted((ROOT / "benchmarks" / "results").glob(a.synthetic_glob.format(ds=ds)))
+        if not files:
+            raise SystemExit(f"--synthetic-glob {a.synthetic_glob}: no {ds} sets under benchmarks/results/")
         synth = {}
         for f in files:
             texts = json.loads(f.read_text(encoding="utf-8"))["texts"]
