@@ -136,14 +136,19 @@ def ceilings(rows: list[dict]) -> list[str]:
              + " | ".join(f"`{n}`" for n in CEILINGS) + " |", "|---" * (4 + len(CEILINGS)) + "|"]
     for r in rows:
         runs = r["per_run"]
+        other = [any(not c["passed"] for n, c in x.items() if n != "dcr_share_level") for x in runs]
         cells = []
         for ok in CEILINGS.values():
             alone = [not ok(x["dcr_share_level"]) for x in runs]
-            other = [any(not c["passed"] for n, c in x.items() if n != "dcr_share_level") for x in runs]
             cells.append(f"{np.mean(np.logical_or(alone, other)):.0%} ({np.mean(alone):.0%})")
         lines.append(f"| {r['dataset']} | {r['experiment']} | {r['members']} / {r['holdout']} / {r['synthetic']} | "
                      f"{len(runs)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _print_summary(row: dict) -> None:
+    """One experiment's figures as a JSON line, without the per-run detail."""
+    print(json.dumps({k: v for k, v in row.items() if k != "per_run"}), flush=True)
 
 
 def main() -> None:
@@ -187,13 +192,13 @@ def main() -> None:
             if sizes[0] + sizes[1] > len(test):
                 raise SystemExit(f"--sizes {s}: {ds}'s test split has {len(test)} distinct texts")
             rows.append(run_null(ds, sizes, files, a.runs, policy, test, et, synth, a.keep_runs))
-            print(json.dumps({k: v for k, v in rows[-1].items() if k != "per_run"}), flush=True)
+            _print_summary(rows[-1])
             for cosine in [float(x) for x in a.leak_cosine.split(",")]:
                 for k in [int(x) for x in a.leak_k.split(",") if x]:
                     if k == 0 and cosine != float(a.leak_cosine.split(",")[0]):
                         continue  # the control has no planted vectors: once is enough
                     rows.append(run_leak(ds, sizes, k, cosine, a.leak_runs, policy, test, et, a.keep_runs))
-                    print(json.dumps({k: v for k, v in rows[-1].items() if k != "per_run"}), flush=True)
+                    _print_summary(rows[-1])
     out = {"benchmark": "gate_calibration", "policy": str(a.policy or "default_policy.toml"),
            "argv": sys.argv[1:], "rows": rows}
     write_atomic(a.out, json.dumps(out, indent=1) + "\n")
