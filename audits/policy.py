@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -10,6 +10,11 @@ from typing import Any
 
 from audits.errors import AuditInputError
 from audits.result import CheckResult, Threshold
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 #: the checks the audit_report.json contract promises; they cannot be disabled
 REQUIRED = ("exact_duplicates", "near_duplicates", "dcr_share", "mia_auc", "mia_tpr_at_1pct_fpr",
@@ -65,9 +70,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
             raise AuditInputError(f"{path}: policy file is not valid UTF-8") from None
         except tomllib.TOMLDecodeError as e:
             raise AuditInputError(f"{path}: not valid TOML ({e})") from None
-        unknown = set(user) - {"audit", "release"}
+        unknown = set(user) - {"audit", "release", "dp_gate"}
         if unknown:
-            raise AuditInputError(f"{path}: unknown table [{sorted(unknown)[0]}]; a policy holds [audit] and [release]")
+            raise AuditInputError(f"{path}: unknown table [{sorted(unknown)[0]}]; a policy holds [audit], [release] "
+                                  "and [dp_gate]")
         release = dict(user.get("release", {}))
         for name, override in user.get("audit", {}).items():
             if name not in tables:

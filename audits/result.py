@@ -64,6 +64,8 @@ class AuditReport:
     inputs: dict[str, Any]
     versions: dict[str, Any]
     figures: dict[str, Any] = field(default_factory=dict)
+    #: per-record figures (``audits.records.RecordFigures``) when asked for; never serialised
+    records: Any = field(default=None, repr=False)
 
     @property
     def decision(self) -> Literal["pass", "fail"]:

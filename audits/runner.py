@@ -20,31 +20,42 @@ log = logging.getLogger("audits")
 
 
 def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path | None = None,
-        encoder: Any = None, canaries: list[Canary] | str | Path | None = None, seed: int = 0) -> AuditReport:
+        encoder: Any = None, canaries: list[Canary] | str | Path | None = None, seed: int = 0, *,
+        record_figures: dict[str, Any] | None = None, checks: bool = True) -> AuditReport:
     """Audit ``synthetic`` against ``members`` (seen by the generator) and ``holdout`` (the control).
 
     Sets are lists of texts, :class:`audits.io.Record` objects or dicts with ``id`` and ``text``.
     ``policy`` is a :class:`Policy` or a TOML path (default thresholds otherwise); ``encoder`` as
     in :func:`audits.encoder.load_encoder`; ``canaries`` a list or a canary file. Every random
-    choice derives from ``seed``.
+    choice derives from ``seed``. With ``record_figures`` (keyword arguments of
+    :func:`audits.records.record_figures`, e.g. ``{}``) the report also carries each record's
+    figures (``report.records``, never serialised); ``checks=False`` computes only those, on
+    sets of any size.
     """
     if not isinstance(policy, Policy):
         policy = load_policy(policy)
     if canaries is not None and not isinstance(canaries, list):
         canaries = read_canaries(canaries)
-    data = AuditData.build(members, holdout, synthetic, seed=seed, encoder=encoder)
-    checks, figures, timings = [], {}, {}
-    for group in REGISTRY:
+    data = AuditData.build(members, holdout, synthetic, seed=seed, encoder=encoder, validate=checks)
+    results, figures, timings = [], {}, {}
+    for group in REGISTRY if checks else ():
         if not any(policy.enabled(n) for n in group.produces):
             continue
         t0 = time.perf_counter()
-        results = [r for r in group.fn(data, policy, figures, canaries) if policy.enabled(r.name)]
-        if not results:
+        group_results = [r for r in group.fn(data, policy, figures, canaries) if policy.enabled(r.name)]
+        if not group_results:
             continue
         timings[group.name] = round(time.perf_counter() - t0, 3)
         log.info("%s: %s (%.1f s)", group.name,
-                 ", ".join(f"{r.name} {'pass' if r.passed else 'FAIL'}" for r in results), timings[group.name])
-        checks.extend(results)
+                 ", ".join(f"{r.name} {'pass' if r.passed else 'FAIL'}" for r in group_results), timings[group.name])
+        results.extend(group_results)
+    records = None
+    if record_figures is not None:
+        from audits.records import record_figures as compute
+
+        t0 = time.perf_counter()
+        records = compute(data, **record_figures)
+        timings["record_figures"] = round(time.perf_counter() - t0, 3)
     figures["timings_s"] = timings
     inputs = {
         "members": len(data.members), "holdout": len(data.holdout), "synthetic": len(data.synthetic),
@@ -55,7 +66,9 @@ def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path 
         "seed": seed,
         "disabled_checks": sorted(policy.disabled),
     }
-    return AuditReport(checks, inputs, _versions(data), figures)
+    report = AuditReport(results, inputs, _versions(data), figures)
+    report.records = records
+    return report
 
 
 def _versions(data: AuditData) -> dict[str, Any]:

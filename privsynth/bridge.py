@@ -107,10 +107,6 @@ class Bridge(nn.Module):
         self.tokenizer = tokenizer
         d_model = lm.get_input_embeddings().embedding_dim
         self.projector = Projector(self.config.d_in, self.config.d_hidden, self.config.n_tokens, d_model)
-        # A shift added to every soft token ([k, d_model], or [B, k, d_model] while DP-SGD
-        # reads per-record gradients): the domain adaptation of privsynth.privacy.adapt.
-        # None for the shipped bridge; never saved with the weights.
-        self.soft_shift: torch.Tensor | None = None
         # While decoding, the LoRA adapters are folded into the LM's weights (``merge_lora``):
         # the version counter of each adapter tensor at that moment, None while they are apart.
         self._merged_at: list[int] | None = None
@@ -204,8 +200,6 @@ class Bridge(nn.Module):
         emb = self.lm.get_input_embeddings()
         pre, suf = (emb(ids.to(vectors.device)) for ids in self._prompt_ids)
         soft = self.projector(vectors.to(emb.weight.dtype))
-        if self.soft_shift is not None:
-            soft = soft + self.soft_shift.to(soft.device, soft.dtype)
         b = vectors.shape[0]
         return torch.cat([pre.expand(b, -1, -1), soft, suf.expand(b, -1, -1)], dim=1)
 

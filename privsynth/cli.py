@@ -69,13 +69,14 @@ def _log(quiet: bool):
               help="Mode noise: noise norm in units of the members' median nearest-neighbour distance (1: about one neighbour gap).")
 @click.option("--epsilon", type=float, default=None, help="Mode dp: total privacy budget epsilon (> 0).")
 @click.option("--delta", type=float, default=None,
-              help="Mode dp: delta, below 1/n (default 1/(10 N), N = n rounded up to a power of ten).")
+              help="Mode dp: delta, below 1/n (default 1e-6, a public constant: suits up to 100,000 records).")
 @click.option("--rounds", type=int, default=5, show_default=True, help="Mode dp: Private Evolution rounds.")
 @click.option("--user-col", default=None,
               help="Mode dp: column naming the person behind each record; DP then protects whole people.")
 @dp_seed_options
 @click.option("--dry-run", is_flag=True,
-              help="Mode dp: print the plan (noise, rounds, ledger, time) reading only the record count.")
+              help="Mode dp: print the plan (noise, rounds, ledger, time) and your file's exact class sizes against "
+                   "the plan's minimum; spends nothing and writes nothing.")
 @click.option("--k-neighbors", type=int, default=5, show_default=True, help="Partner chosen among the k nearest same-class records.")
 @click.option("--lam-min", type=float, default=0.25, show_default=True, help="Lowest interpolation weight (0 would copy a record).")
 @click.option("--lam-max", type=float, default=0.75, show_default=True, help="Highest interpolation weight (1 would copy a record).")
@@ -88,15 +89,16 @@ def _log(quiet: bool):
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
              privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
-             user_col: str | None, class_prompts: tuple[str, ...], adapt_bridge: bool,
-             adapt_share: float, judge_share: float | None, centroid_share: float, class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
+             user_col: str | None, labels: str | None, class_prompts: tuple[str, ...], judge_share: float | None,
+             class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
              candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
              drop_small_classes: bool, seed: int, quiet: bool) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
 
     Each record interpolates two real same-class records in embedding space and decodes the
     result to text. Modes 'none' and 'noise' have NO formal privacy guarantee: use `privsynth
-    release` to audit and gate what you share. Mode 'dp' (--epsilon) is formally DP.
+    release` to audit and gate what you share. Mode 'dp' (--epsilon) is formally DP, runs the
+    same pipeline as `privsynth release` and is charged to the dataset's lifetime budget.
     """
     from privsynth.io import read_corpus, write_csv_atomic
     from privsynth.smotext import SMOTExT, class_sizes
@@ -106,24 +108,32 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         from privsynth.release import default_class_check
 
         class_check = default_class_check(privacy)
-    pe = _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                      drop_small_classes, class_prompts, adapt_share if adapt_bridge else None, class_check, vote,
-                      judge_share, centroid_share)
-    if dry_run:
-        return
+    pe = _dp_preflight(privacy, epsilon, delta, rounds, user_col, dry_run, candidates, drop_small_classes, labels,
+                       class_prompts, class_check, vote, judge_share)
     if not 0 < lam_min <= lam_max < 1:
         raise UserError(f"--lam-min/--lam-max must satisfy 0 < min <= max < 1; got {lam_min}, {lam_max}")
     if k_neighbors < 1 or candidates < 1:
         raise UserError("--k-neighbors and --candidates must be >= 1")
     t0 = time.time()
     corpus, report = read_corpus(input, text_col=text_col, label_col=label_col, strict=strict,
-                                 drop_small_classes=drop_small_classes, group_col=user_col)
+                                 drop_small_classes=drop_small_classes, group_col=user_col,
+                                 **({"min_class_size": 0, "allow_empty": True} if pe is not None else {}))
+    if pe is not None:
+        from privsynth.generate import check_domain
+
+        check_domain(corpus, [str(x) for x in pe.labels], input)
+    if dry_run:  # dp only: the plan, and the exact sizes of the holder's file (shown, never released)
+        import json
+
+        from privsynth.privacy.pe import dry_run as plan_dry_run
+
+        click.echo(json.dumps(plan_dry_run(pe, corpus.class_counts(), n_synthetic=n), indent=2))
+        return
     for line in report.lines():
         log(f"{input}: {line}")
     if pe is not None:  # exact class sizes are not part of a dp run's output
-        units = len(set(corpus.groups)) if corpus.groups is not None else len(corpus)
-        # planning refuses a bad budget here, before the encoder and the LM load
-        log(pe.guarantee_line(units, class_sizes_given=n_per_class is not None))
+        log(pe.guarantee_line())
+        _charge_budget(corpus, epsilon=epsilon, delta=pe.plan().delta, out=out)
     else:
         sizes = class_sizes(corpus.class_counts(), n, n_per_class)
         log(f"classes: {corpus.class_counts()} -> synthetic {sizes}")
@@ -140,12 +150,12 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
     log("loading the bridge (frozen LM + projector)...")
     bridge = Bridge.load(bridge_path)
     if pe is not None:
+        from privsynth.generate import run_private_evolution
         from privsynth.privacy.ledger import ledger_path_for
 
-        X = enc.encode(corpus.texts)
-        texts, labels, ledger = pe.generate(X, corpus.labels, enc, bridge, n=n, n_per_class=n_per_class,
-                                            rng_seed=seed, user_ids=corpus.groups, member_texts=corpus.texts,
-                                            log=log)
+        texts, labels, ledger, *_ = run_private_evolution(pe, corpus.texts, corpus.labels, encoder=enc, bridge=bridge,
+                                                          n=n, n_per_class=n_per_class, seed=seed,
+                                                          user_ids=corpus.groups, log=log)
         # ledger first: a crash in between leaves a ledger without data, never data without one
         ledger.write_json(ledger_path_for(out))
         write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
@@ -169,15 +179,13 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         + ")")
 
 
-def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, n_per_class, candidates,
-                  drop_small_classes=False, class_prompts=(), adapt_share=None, class_check=2, vote=None,
-                  judge_share=None, centroid_share=0.0):
-    """Check the dp options (and print the plan for --dry-run) before any data is read."""
+def _dp_preflight(privacy, epsilon, delta, rounds, user_col, dry_run, candidates, drop_small_classes=False,
+                  labels=None, class_prompts=(), class_check=2, vote=None, judge_share=None):
+    """Check the dp options before any data is read; the PrivateEvolution of the run (None outside dp)."""
     if privacy != "dp":
         for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
                               (dry_run or None, "--dry-run"), (class_prompts or None, "--class-prompt"),
-                              (adapt_share, "--adapt-bridge"), (judge_share, "--judge-share"),
-                              (centroid_share or None, "--centroid-share")):
+                              (labels, "--labels"), (judge_share, "--judge-share")):
             if given is not None:
                 raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
         return None
@@ -186,28 +194,33 @@ def _dp_preflight(input, privacy, epsilon, delta, rounds, user_col, dry_run, n, 
     if drop_small_classes:
         # one added record could bring a dropped class back: the cleaning would not be stable
         raise UserError("--drop-small-classes is not allowed with --privacy dp (it breaks the sensitivity bound)")
-    from privsynth.privacy.adapt import AdaptConfig
-    from privsynth.privacy.judge import judge_config
-    from privsynth.privacy.pe import DEFAULT_VOTE, PrivateEvolution, dry_run as plan_dry_run, parse_class_prompts
+    from privsynth.generate import check_labels_declared, private_evolution
+    from privsynth.privacy.pe import parse_class_prompts
+    from privsynth.release_cli import parse_labels
 
-    class_judge = judge_config(judge_share)
-    pe = PrivateEvolution(epsilon, delta, rounds=rounds, n_candidates=candidates,
-                          class_prompts=parse_class_prompts(class_prompts) or None, class_check_rounds=class_check,
-                          vote=vote or DEFAULT_VOTE,
-                          adapt_bridge=None if adapt_share is None else AdaptConfig(share=adapt_share),
-                          class_judge=class_judge, centroid_share=centroid_share)
-    if dry_run:
-        import json
+    prompts = parse_class_prompts(class_prompts) or None
+    declared = check_labels_declared(parse_labels(labels), prompts)
+    pe = private_evolution(epsilon=epsilon, delta=delta, rounds=rounds, n_candidates=candidates, labels=declared,
+                           class_prompts=prompts, judge_share=judge_share, class_check=class_check,
+                           vote=vote or "all")
+    from privsynth.policy import load_policy
 
-        from privsynth.io import count_records
-
-        n_records = count_records(input)  # the count only; nothing else is used
-        plan = plan_dry_run(pe, n_records, n_synthetic=None if n_per_class else (n or n_records),
-                            class_sizes_given=n_per_class is not None)
-        if user_col:
-            plan["note"] = "with --user-col the plan counts records as people (an upper bound)"
-        click.echo(json.dumps(plan, indent=2))
+    plan = pe.plan(n_classes=len(declared))  # refuses a bad budget before anything is read or loaded
+    load_policy(None).check_epsilon(epsilon, plan.delta)  # the shipped policy's caps, as a release's
     return pe
+
+
+def _charge_budget(corpus, *, epsilon: float, delta: float, out: Path) -> None:
+    """Charge a dp `generate` to the dataset's lifetime budget (the shipped policy's cap), as a release is."""
+    from privsynth.budget import BudgetStore, record_keys
+    from privsynth.manifest import dataset_hmac, load_hmac_key, privsynth_home
+    from privsynth.policy import load_policy
+
+    key = load_hmac_key(None)
+    BudgetStore(privsynth_home()).charge(dataset_hmac(corpus.texts, corpus.labels, key), epsilon=epsilon,
+                                         delta=delta, lifetime=load_policy(None).release.max_epsilon_lifetime,
+                                         records=record_keys(corpus.texts, corpus.labels, key),
+                                         run={"out": Path(out).name, "command": "generate"})
 
 
 @cli.command("train-bridge")

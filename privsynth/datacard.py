@@ -4,6 +4,10 @@ It ships with the synthetic data, so it holds only what the release may disclose
 about synthetic.csv (computed from synthetic.csv itself), how it was made (public code,
 public models), the guarantee and the policy. It never quotes audit statistics (those are
 computed on the private members and no epsilon covers them), record texts or PII.
+
+Its facts also open the file as a front-matter block (``---`` lines around ``key: value``
+pairs, each value JSON, which YAML reads too), as Hugging Face dataset cards do, so a tool
+can read them; :mod:`privsynth.disclosure` says what covers each.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from collections import Counter
 from typing import Any
 
 COVERS = (
-    "The epsilon covers `synthetic.csv` and `ledger.json`: everything in them was derived from "
-    "the private records only through the Gaussian mechanisms the ledger lists. It does NOT cover "
-    "the audit reports (`audit_report.json`, `audit_report.html`), which hold statistics computed "
-    "directly on the private records and are internal compliance documents, nor the decision to "
-    "release: the gate's pass or fail depends on the data, so the existence of this release is "
-    "itself a small, unaccounted disclosure."
+    "The epsilon covers everything in this folder (`synthetic.csv`, `ledger.json`, this card and "
+    "`manifest.json`) and the decision to release it: everything derived from the private records "
+    "went through the Gaussian mechanisms the ledger lists, the gate's decision included (it read "
+    "only noisy statistics), and the rest is public by declaration (your settings, the declared "
+    "labels, public models and code). It does NOT cover the audit reports (`audit_report.json`, "
+    "`audit_report.html`), which hold exact statistics of the private records, are internal "
+    "compliance documents and were kept apart from this folder."
 )
 
 NOT_DP = (
@@ -52,9 +57,45 @@ def guarantee_text(privacy: dict[str, Any]) -> str:
     )
 
 
+def facts(*, synthetic_labels: list[str], privacy: dict[str, Any], seed: int, created: str, version: str,
+          signed: bool) -> dict[str, Any]:
+    """The card's machine-readable facts (its front matter)."""
+    out: dict[str, Any] = {"data_card_version": 1, "records": len(synthetic_labels),
+                           "records_per_label": dict(sorted(Counter(synthetic_labels).items())),
+                           "privacy_mode": privacy["mode"], "unit": privacy.get("unit", "record")}
+    if privacy["mode"] == "dp":
+        out.update({"epsilon": privacy["epsilon"], "delta": privacy["delta"], "accountant": privacy.get("accountant")})
+    out.update({"seed": seed, "created": created, "privsynth_version": version, "signed": signed})
+    return out
+
+
+def front_matter(card_facts: dict[str, Any]) -> str:
+    import json
+
+    return "---\n" + "".join(f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in card_facts.items()) + "---\n"
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The facts of a rendered card (inverse of :func:`front_matter`)."""
+    import json
+
+    lines = text.split("\n")
+    if not lines or lines[0] != "---":
+        return {}
+    out = {}
+    for line in lines[1:]:
+        if line == "---":
+            break
+        key, _, value = line.partition(": ")
+        out[key] = json.loads(value)
+    return out
+
+
 def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict[str, Any],
            policy: dict[str, Any], seed: int, created: str, version: str, signed: bool) -> str:
     counts = Counter(synthetic_labels)
+    card_facts = facts(synthetic_labels=synthetic_labels, privacy=privacy, seed=seed, created=created,
+                       version=version, signed=signed)
     rows = "\n".join(f"| {_md(label)} | {n} |" for label, n in sorted(counts.items()))
     mode = privacy["mode"]
     how = {
@@ -66,28 +107,23 @@ def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict
                "candidates. Outside these noisy steps the generator never reads a private record's text or "
                "vector."),
     }[mode]
-    if mode == "dp" and privacy.get("class_judge_share"):
+    if mode == "dp" and privacy.get("class_judge") == "trained":
         how += (" A class judge, a logistic regression trained by DP-SGD on the private records' embeddings (an "
                 "event in ledger.json covered by the guarantee below), chose among decoded candidates those it "
                 "reads as their class; that is its only use and it is not part of the release.")
-    if mode == "dp" and privacy.get("survivor_centroids"):
-        how += (" After the last round, the private records nearest each surviving candidate were summed "
-                "with Gaussian noise (an event in ledger.json covered by the guarantee below), and the "
-                "released records were decoded between those noisy centroids.")
+    if mode == "dp":
+        how += (" The release gate decided on noisy statistics of the private records (how many the synthetic "
+                "set reproduces, a membership-inference AUC, the holdout's size: the ledger's gate event).")
     if mode == "dp" and privacy.get("class_prompts"):
         how += (" Part of the first population was written by the public language model from these public "
                 "descriptions of the classes: " + "; ".join(f"{_md(k)}: \"{_md(v)}\""
                                                              for k, v in sorted(privacy["class_prompts"].items())) + ".")
     models_note = ("The sentence encoder and the decoder (language model and bridge weights) are public models,\n"
                    "trained only on public text; their versions and hashes are in manifest.json.")
-    if mode == "dp" and privacy.get("adapted_bridge"):
-        models_note = ("The sentence encoder, the language model and the bridge weights are public models trained on "
-                       "public text (versions and hashes in manifest.json); for this release the bridge was then "
-                       "adapted to the private records' style by DP-SGD, an event in ledger.json covered by the "
-                       "guarantee below. The adapted weights are not part of the release.")
     model_lines = "\n".join(f"- {k}: {_model_line(v)}" for k, v in models.items()) or "- (not recorded)"
     rel = policy.get("release", {})
-    return f"""# Data card: synthetic text release
+    return front_matter(card_facts) + f"""
+# Data card: synthetic text release
 
 Created {created} with privsynth {version}. {"Signed (Ed25519): see manifest.json.sig." if signed else "Unsigned: check integrity with `privsynth verify` against manifest.json."}
 

@@ -1,4 +1,6 @@
-"""Atomic export: a release is built in a hidden sibling folder and renamed into place at the end.
+"""The export stage: the release folder, built in a hidden sibling folder and renamed into place
+at the end, and what goes in it (synthetic.csv, ledger.json, DATA_CARD.md; the manifest is
+:mod:`privsynth.manifest`'s).
 
 A run killed at any moment leaves either no DIR or the previous DIR; never a half-written
 DIR that looks complete. The staging folder is named ``.DIR.staging-<pid>-<random>`` (hidden,
@@ -20,16 +22,21 @@ from pathlib import Path
 from privsynth.errors import UserError
 
 
-def check_target(out: str | os.PathLike, *, force: bool) -> Path:
+SYNTHETIC = "synthetic.csv"
+DATA_CARD = "DATA_CARD.md"
+LEDGER = "ledger.json"
+
+
+def check_target(out: str | os.PathLike, *, force: bool, what: str = "--out") -> Path:
     """Refuse (exit 2) an existing DIR without ``force``, or a DIR that is a file."""
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
-            raise UserError(f"{out}: exists and is not a directory; choose another --out")
+            raise UserError(f"{out}: exists and is not a directory; choose another {what}")
         if not force:
-            raise UserError(f"{out}: already exists; choose another --out or pass --force to replace it")
+            raise UserError(f"{out}: already exists; choose another {what} or pass --force to replace it")
     if not out.parent.exists():
-        raise UserError(f"{out.parent}: folder does not exist (parent of --out)")
+        raise UserError(f"{out.parent}: folder does not exist (parent of {what})")
     return out
 
 
@@ -74,9 +81,10 @@ class Staging:
     holds complete files even after a power loss.
     """
 
-    def __init__(self, out: str | os.PathLike, *, force: bool = False):
+    def __init__(self, out: str | os.PathLike, *, force: bool = False, private: bool = False):
         self.out = check_target(out, force=force)
         self.force = force
+        self.private = private  # keep the folder 0700 after commit (the internal reports)
         self.path: Path | None = None
         self.committed = False
 
@@ -96,7 +104,8 @@ class Staging:
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         _fsync_dir(self.path)
-        os.chmod(self.path, 0o755 & ~_umask())
+        if not self.private:
+            os.chmod(self.path, 0o755 & ~_umask())
         old = None
         if self.out.exists():
             check_target(self.out, force=self.force)  # re-check: DIR may have appeared meanwhile
@@ -130,3 +139,32 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def csv_bytes(texts: list[str], labels: list[str]) -> bytes:
+    """synthetic.csv's bytes: columns text,label."""
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["text", "label"])
+    w.writerows(zip(texts, labels))
+    return buf.getvalue().encode("utf-8")
+
+
+def write_release(folder: Path, *, generated, privacy: dict, policy, seed: int, signed: bool) -> str:
+    """synthetic.csv, ledger.json (dp) and DATA_CARD.md into ``folder``; returns the creation time."""
+    import datetime as _dt
+    import json
+
+    from privsynth import __version__, datacard
+
+    (folder / SYNTHETIC).write_bytes(csv_bytes(generated.texts, generated.labels))
+    if privacy["mode"] == "dp":
+        (folder / LEDGER).write_text(json.dumps(generated.ledger.to_dict(), indent=2) + "\n", encoding="utf-8")
+    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (folder / DATA_CARD).write_text(datacard.render(
+        synthetic_labels=generated.labels, privacy=privacy, models=generated.models, policy=policy.to_dict(),
+        seed=seed, created=created, version=__version__, signed=signed), encoding="utf-8")
+    return created

@@ -31,6 +31,7 @@ class CleaningReport:
     duplicates_removed: int = 0
     truncated: int = 0
     small_classes_dropped: dict[str, int] = field(default_factory=dict)
+    per_person: bool = False  # duplicates were looked for within each person's rows only
 
     @property
     def rows_kept(self) -> int:
@@ -42,7 +43,8 @@ class CleaningReport:
         if self.empty_removed:
             out.append(f"removed {self.empty_removed} empty or whitespace-only texts")
         if self.duplicates_removed:
-            out.append(f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept)")
+            out.append(f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept"
+                       + ("; within each person's rows only)" if self.per_person else ")"))
         if self.truncated:
             out.append(f"truncated {self.truncated} texts longer than the encoder limit")
         for label, count in self.small_classes_dropped.items():
@@ -148,24 +150,27 @@ def read_corpus(
     drop_small_classes: bool = False,
     max_chars: int = DEFAULT_MAX_CHARS,
     min_class_size: int = 2,
+    allow_empty: bool = False,
 ) -> tuple[Corpus, CleaningReport]:
     """Read INPUT, check its columns, clean it and say what was cleaned.
 
     Empty texts and exact duplicate texts are removed (first kept), long texts truncated, each
     counted; with `strict` each of these is an error naming the row. A class with fewer than
-    `min_class_size` records is an error unless `drop_small_classes` is set.
+    `min_class_size` records is an error unless `drop_small_classes` is set. Mode dp passes
+    `min_class_size=0, allow_empty=True`: an exact check of the data's size would decide
+    whether anything is released, which no epsilon covers (its DP counts decide instead).
     """
     path = Path(path)
     columns, records = _records(path)
-    if not records:
+    if not records and not allow_empty:
         raise UserError(f"{path}: no records (only a header?)")
     for col, option in ((text_col, "--text-col"), (label_col, "--label-col"), (group_col, "--user-col")):
         if col is not None and col not in columns:
             raise UserError(
                 f"{path}: missing column {col!r} (columns are {', '.join(map(repr, columns))}); choose one with {option}"
             )
-    report = CleaningReport(rows_read=len(records))
-    seen: dict[tuple[str, str], int] = {}
+    report = CleaningReport(rows_read=len(records), per_person=group_col is not None)
+    seen: dict[tuple[str | None, str, str], int] = {}
     texts, labels, rows, ids, groups = [], [], [], [], []
     for row, rec in records:
         value = rec.get(text_col)
@@ -176,9 +181,13 @@ def read_corpus(
             report.empty_removed += 1
             continue
         text = text.strip()
-        # duplicates are (text, label) pairs: then adding or removing one record changes the
-        # cleaned data by at most one record, which the dp mode's sensitivity analysis needs
-        key = (text, "" if label_col is None else str(rec.get(label_col) or "").strip())
+        # duplicates are (text, label) pairs -- within one person's rows with --user-col: then
+        # adding or removing one record (or one person's rows) changes the cleaned data by that
+        # record (or that person's rows) only, which the dp mode's sensitivity analysis needs.
+        # Across people a shared text is kept for each: removing one person never brings back
+        # another person's row.
+        person = None if group_col is None else str(rec.get(group_col) or "").strip()
+        key = (person, text, "" if label_col is None else str(rec.get(label_col) or "").strip())
         if key in seen:
             if strict:
                 raise UserError(f"{path}: row {row}: duplicate of the text in row {seen[key]} (--strict)")
@@ -204,7 +213,7 @@ def read_corpus(
                 raise UserError(f"{path}: row {row}: empty value in column {group_col!r}")
             groups.append(str(g))
     corpus = Corpus(texts, labels, rows, ids, groups if group_col else None)
-    if not corpus.texts:
+    if not corpus.texts and not allow_empty:
         raise UserError(f"{path}: no usable records: all {report.rows_read} texts were empty")
     small = {lab: c for lab, c in corpus.class_counts().items() if c < min_class_size}
     if small:

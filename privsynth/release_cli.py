@@ -20,19 +20,12 @@ from privsynth.errors import GateBlocked, UserError
 def _judge_default() -> str:
     from privsynth.privacy.judge import DEFAULT_SHARE, JudgeConfig
 
-    return (f"Skipped, spending nothing, below {JudgeConfig().min_units:,} members (people), where DP-SGD trains "
-            f"a poor judge. Default: {DEFAULT_SHARE:g}" + (" (off)." if DEFAULT_SHARE == 0 else "."))
+    return (f"Not trained below {JudgeConfig().min_units:,} members (people) by the DP count, where DP-SGD trains "
+            f"a poor judge; its share stays reserved. Default: {DEFAULT_SHARE:g}" + (" (off)." if DEFAULT_SHARE == 0 else "."))
 
 
 def dp_seed_options(fn):
-    """--class-prompt, --class-check, --vote, --adapt-bridge, --adapt-share, --judge-share and
-    --centroid-share, shared by `release` and `generate`."""
-    fn = click.option("--centroid-share", type=float, default=0.0, metavar="SHARE",
-                      help="dp: share of --epsilon spent, after the last round, on the noisy centroid of the "
-                           "members nearest each surviving candidate; the output is then decoded between those "
-                           "centroids instead of between the candidates (the rounds get the rest of the budget). "
-                           "Skipped, spending nothing, below 1,000 members (people). Default 0, off: on SMS it "
-                           "was level at 200 records and worse at 1,000 (benchmarks/RESULTS.md).")(fn)
+    """--labels, --class-prompt, --class-check, --vote and --judge-share, shared by `release` and `generate`."""
     fn = click.option("--vote", type=click.Choice(["all", "own-class"]), default="all", show_default=True,
                       help="dp: which candidate a member votes for. 'all': its nearest of any class, counted only "
                            "if that candidate has the member's class (candidates that drifted into another class "
@@ -49,15 +42,24 @@ def dp_seed_options(fn):
                            "DP-SGD on the members' embeddings; every decode then prefers a candidate it puts in "
                            "the target's class and the class check asks it (0: off; the rounds get the rest of "
                            "the budget). " + _judge_default())(fn)
-    fn = click.option("--adapt-share", type=float, default=0.25, show_default=True,
-                      help="dp with --adapt-bridge: share of --epsilon the adaptation would spend on its own.")(fn)
-    fn = click.option("--adapt-bridge", is_flag=True,
-                      help="dp: first adapt the bridge to the data's style by DP-SGD, spending --adapt-share of "
-                           "the budget (the rounds get the rest). Off by default: see SECURITY.md for what it buys.")(fn)
-    return click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
-                        help="dp: a PUBLIC description of a class for the LM to seed Private Evolution "
-                             "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
-                             "offering a prize.' Never paste a record here.")(fn)
+    fn = click.option("--class-prompt", "class_prompts", multiple=True, metavar="LABEL=INSTRUCTION",
+                      help="dp: a PUBLIC description of a class for the LM to seed Private Evolution "
+                           "with (repeat per class), e.g. --class-prompt spam='Write a spam text message "
+                           "offering a prize.' Never paste a record here. Without --labels, the prompts' labels "
+                           "are the declared label set.")(fn)
+    return click.option("--labels", default=None, metavar="A,B,...",
+                        help="dp: the label set, declared (comma-separated) so that the data never decides what is "
+                             "public; a record with another label is refused. Default: the --class-prompt labels.")(fn)
+
+
+def parse_labels(value: str | None) -> list[str] | None:
+    """``"spam,ham"`` -> ``["spam", "ham"]`` (None stays None)."""
+    if value is None:
+        return None
+    labels = [x.strip() for x in value.split(",")]
+    if not all(labels) or len(set(labels)) != len(labels):
+        raise UserError(f"--labels takes distinct, non-empty labels separated by commas; got {value!r}")
+    return labels
 
 
 def _exits(fn):
@@ -81,15 +83,20 @@ def _exits(fn):
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Release folder (must not exist unless --force).")
 @click.option("--epsilon", type=float, default=None, help="dp release with this total epsilon (e.g. 4).")
-@click.option("--delta", type=float, default=None, help="dp delta (default 1/(10 N), N = records rounded up to a power of 10).")
+@click.option("--delta", type=float, default=None, help="dp delta (default 1e-6, a public constant: suits up to 100,000 records or people).")
 @click.option("--privacy", type=click.Choice(["none", "noise", "dp"]), default=None,
               help="none|noise: NO formal guarantee, empirical audit only. dp needs --epsilon.")
-@click.option("--policy", type=click.Path(path_type=Path), default=None, help="Policy TOML ([audit], [release]) over the defaults.")
+@click.option("--policy", type=click.Path(path_type=Path), default=None,
+              help="Policy TOML ([audit], [release], [dp_gate]) over the defaults (`privsynth policy show`).")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the internal audit reports (exact statistics of the private data: never share "
+                   "them). Default: DIR.internal beside --out.")
 @click.option("--holdout-fraction", type=float, default=0.2, show_default=True,
               help="Share of records kept out of generation as the audit's control.")
 @click.option("--canaries", type=int, default=0, show_default=True, help="Plant N canaries with random secrets and measure their exposure.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the non-private choices (never the DP noise).")
-@click.option("--n", "n", type=int, default=None, help="Total synthetic records (default: as many as members).")
+@click.option("--n", "n", type=int, default=None,
+              help="Total synthetic records (default: as many as members; in dp, as many as the DP member count).")
 @click.option("--n-per-class", type=int, default=None, help="Synthetic records per class.")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="--privacy noise: noise norm in units of the members' median nearest-neighbour distance.")
 @click.option("--rounds", type=int, default=5, show_default=True, help="dp: Private Evolution rounds (more rounds, more noise per round).")
@@ -112,28 +119,28 @@ def _exits(fn):
               help="If blocked, write the rejected synthetic data here (never inside --out).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @_exits
-def release_command(input, out, epsilon, delta, privacy, policy, holdout_fraction, canaries, seed, n, n_per_class,
-                    noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col, class_prompts, adapt_bridge,
-                    adapt_share, judge_share, centroid_share, class_check, vote, dry_run, force,
-                    sign_key, hmac_key_file, rejected_out, quiet):
+def release_command(input, out, epsilon, delta, privacy, policy, report_dir, holdout_fraction, canaries, seed, n,
+                    n_per_class, noise_scale, rounds, population_per_class, n_candidates, text_col, label_col, user_col,
+                    labels, class_prompts, judge_share, class_check, vote, dry_run, force, sign_key, hmac_key_file,
+                    rejected_out, quiet):
     """Generate, audit and gate a synthetic release of INPUT into --out.
 
-    A privacy choice is required: --epsilon E (formal DP) or --privacy none|noise (no formal
-    guarantee). Exit 0 released, 3 blocked by the gate (--out holds only the audit reports),
-    2 usage or input error, 1 internal error.
+    A privacy choice is required: --epsilon E (formal DP; declare the labels with --labels or
+    --class-prompt) or --privacy none|noise (no formal guarantee). The internal audit reports
+    go to --report-dir (default DIR.internal), never into DIR. Exit 0 released, 3 blocked by
+    the gate (nothing in DIR; the reports say why), 2 usage or input error, 1 internal error.
     """
     from privsynth.privacy.pe import parse_class_prompts
     from privsynth.release import ReleaseRequest, run_release
 
     req = ReleaseRequest(
-        input=input, out=out, epsilon=epsilon, delta=delta, privacy=privacy, policy=policy,
+        input=input, out=out, epsilon=epsilon, delta=delta, privacy=privacy, policy=policy, report_dir=report_dir,
         holdout_fraction=holdout_fraction, canaries=canaries, seed=seed, dry_run=dry_run, force=force,
         sign_key=sign_key, hmac_key_file=hmac_key_file, rejected_out=rejected_out, quiet=quiet,
-        text_col=text_col, label_col=label_col, user_col=user_col, n=n, n_per_class=n_per_class, noise_scale=noise_scale,
-        rounds=rounds, population_per_class=population_per_class, n_candidates=n_candidates,
-        class_prompts=parse_class_prompts(class_prompts) or None,
-        adapt_bridge=adapt_bridge, adapt_share=adapt_share, judge_share=judge_share, centroid_share=centroid_share,
-        class_check=class_check, vote=vote,
+        text_col=text_col, label_col=label_col, user_col=user_col, labels=parse_labels(labels), n=n,
+        n_per_class=n_per_class, noise_scale=noise_scale, rounds=rounds, population_per_class=population_per_class,
+        n_candidates=n_candidates, class_prompts=parse_class_prompts(class_prompts) or None,
+        judge_share=judge_share, class_check=class_check, vote=vote,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)
@@ -201,7 +208,11 @@ def budget_show(input, policy, hmac_key_file, text_col, label_col):
         from privsynth.io import read_corpus
 
         corpus, _ = read_corpus(input, text_col=text_col, label_col=label_col)
-        spends = [store.spent(dataset_hmac(corpus.texts, corpus.labels, load_hmac_key(hmac_key_file)))]
+        from privsynth.budget import record_keys
+
+        key = load_hmac_key(hmac_key_file)
+        spends = [store.spent(dataset_hmac(corpus.texts, corpus.labels, key),
+                              record_keys(corpus.texts, corpus.labels, key))]
     else:
         spends = store.all()
     click.echo(f"lifetime cap per dataset: epsilon {cap:g} ({store.path})")

@@ -38,7 +38,7 @@ def make_release(tmp_path, *, signed_with=None, dp=True):
     out = tmp_path / "rel"
     out.mkdir()
     (out / "synthetic.csv").write_text("text,label\nhello there,a\n")
-    (out / "audit_report.json").write_text('{"decision": "pass"}\n')
+    (out / "DATA_CARD.md").write_text("# Data card\n")
     privacy = {"mode": "none"}
     if dp:
         led = PrivacyLedger(delta=1e-5, accountant="rdp")
@@ -46,7 +46,7 @@ def make_release(tmp_path, *, signed_with=None, dp=True):
         (out / "ledger.json").write_text(json.dumps(led.to_dict(), indent=2))
         privacy = {"mode": "dp", "epsilon": led.epsilon, "delta": 1e-5, "ledger": "ledger.json"}
     manifest = {"schema_version": 1, "files": {p.name: sha256_file(p) for p in sorted(out.iterdir())},
-                "internal_files": ["audit_report.json"], "privacy": privacy,
+                "privacy": privacy,
                 "signature": {"signed": signed_with is not None}}
     raw = manifest_bytes(manifest)
     (out / "manifest.json").write_bytes(raw)
@@ -88,7 +88,7 @@ def test_untouched_release_verifies_and_epsilon_is_recomputed(tmp_path):
     assert any("recomputed" in n for n in v.notes)
 
 
-@pytest.mark.parametrize("name", ["synthetic.csv", "audit_report.json", "ledger.json", "manifest.json"])
+@pytest.mark.parametrize("name", ["synthetic.csv", "DATA_CARD.md", "ledger.json", "manifest.json"])
 def test_one_flipped_byte_in_any_file_is_caught_and_named(tmp_path, name):
     # signed: an unsigned manifest can be rewritten at will; only a signature pins it
     key, _, pub = keypair(tmp_path)
@@ -115,13 +115,14 @@ def test_a_ledger_whose_epsilon_does_not_follow_from_its_events_is_caught(tmp_pa
     assert any("ledger.json: epsilon" in p for p in v.problems), v.problems
 
 
-def test_added_file_and_missing_public_file_are_mismatches_withheld_internal_is_not(tmp_path):
+def test_added_file_and_missing_file_are_mismatches(tmp_path):
     out = make_release(tmp_path)
     (out / "extra.txt").write_text("x")
     assert any(p.startswith("extra.txt") for p in verify_release(out).problems)
     (out / "extra.txt").unlink()
-    (out / "audit_report.json").unlink()  # internal: may be withheld when publishing
     assert verify_release(out).ok
+    (out / "DATA_CARD.md").unlink()
+    assert any(p.startswith("DATA_CARD.md: missing") for p in verify_release(out).problems)
     (out / "synthetic.csv").unlink()
     assert any(p.startswith("synthetic.csv: missing") for p in verify_release(out).problems)
 

@@ -1,16 +1,19 @@
 """The DP class judge: exact clipped per-record gradients, its accounting, that it learns, and
 that Private Evolution uses it (candidate choice and class check)."""
 
+import re
+
 import numpy as np
 import pytest
 
 from privsynth.errors import UserError
-from privsynth.privacy.judge import PURPOSE_JUDGE, DPJudge, JudgeConfig, fit_dp_judge, judge_event
+from privsynth.privacy import mechanisms
+from privsynth.privacy.judge import (PURPOSE_JUDGE, PURPOSE_JUDGE_RESERVED, DPJudge, JudgeConfig, fit_dp_judge,
+                                     judge_event)
 from privsynth.privacy.ledger import GaussianEvent, PrivacyLedger
-from privsynth.privacy.pe import PrivateEvolution
 from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES, create_accountant
 from test_privacy_accountant import assert_ledger_matches_libraries
-from test_privacy_pe import GENRES, RetrievalDecoder, world  # noqa: F401
+from test_privacy_pe import GENRES, PE, RetrievalDecoder, world  # noqa: F401
 
 
 def _blobs(n, d=16, gap=0.6, seed=0):
@@ -23,35 +26,33 @@ def _blobs(n, d=16, gap=0.6, seed=0):
     return X / np.linalg.norm(X, axis=1, keepdims=True), y
 
 
-def test_the_event_spends_its_share_alone_and_the_rounds_get_the_rest():
+def test_the_event_spends_its_share_alone_reads_no_size_and_the_rounds_get_the_rest():
     cfg = JudgeConfig(share=0.25)
-    ev = judge_event(epsilon=4.0, delta=1e-5, n_units=4000, cfg=cfg)
+    ev = judge_event(epsilon=4.0, delta=1e-5, cfg=cfg)
     alone = create_accountant("prv").epsilon([ev.as_tuple()], delta=1e-5)
     assert 0.98 <= alone <= 1.0
-    assert ev.sample_rate == pytest.approx(250 / 4000) and ev.steps == 320  # 20 epochs of n/16
+    assert ev.sample_rate == pytest.approx(1 / 16) and ev.steps == 320  # 20 epochs at a public rate
 
-    pe = PrivateEvolution(4.0, rounds=3, class_judge=cfg)
-    plan = pe.plan(4000, n_classes=2, n_synthetic=100)
+    pe = PE(4.0, rounds=3, class_judge=cfg)
+    plan = pe.plan(n_classes=2, n_synthetic=100)
     ledger = plan.ledger().to_dict()
-    assert [e["purpose"] for e in ledger["events"]] == [PURPOSE_JUDGE, PURPOSE_COUNTS, PURPOSE_VOTES]
+    assert [e["purpose"] for e in ledger["events"]] == [PURPOSE_COUNTS, PURPOSE_JUDGE, PURPOSE_VOTES]
     assert ledger["epsilon"] <= 4.0
     assert_ledger_matches_libraries(ledger)
-    assert plan.noise_multiplier > PrivateEvolution(4.0, rounds=3).plan(4000).noise_multiplier
+    assert plan.noise_multiplier > PE(4.0, rounds=3).plan().noise_multiplier
 
 
 def test_bad_settings_are_refused_with_the_value():
     for cfg in (JudgeConfig(share=1.0), JudgeConfig(share=0.0)):
         with pytest.raises(UserError, match="share"):
-            judge_event(epsilon=4.0, delta=1e-5, n_units=1000, cfg=cfg)
+            judge_event(epsilon=4.0, delta=1e-5, cfg=cfg)
     with pytest.raises(UserError, match="bad class judge settings"):
-        judge_event(epsilon=4.0, delta=1e-5, n_units=1000, cfg=JudgeConfig(lr=-1.0))
+        judge_event(epsilon=4.0, delta=1e-5, cfg=JudgeConfig(lr=-1.0))
 
 
 def test_each_step_sums_exact_clipped_gradients_plus_noise_of_sigma_times_c(monkeypatch):
     """With the noise and sampling replaced by zero noise and every record in the batch, one
     step must equal plain gradient descent on the clipped per-record softmax gradients."""
-    import privsynth.privacy.judge as judge
-
     X, y = _blobs(40, d=5)
     C = 0.05  # below every raw gradient norm (>= 0.5 * 1 at zero weights), so every record is clipped
     draws = []
@@ -60,11 +61,11 @@ def test_each_step_sums_exact_clipped_gradients_plus_noise_of_sigma_times_c(monk
         draws.append(scale)
         return np.zeros(shape)
 
-    monkeypatch.setattr(judge, "secure_normal", no_noise)
-    monkeypatch.setattr(judge, "poisson_batch", lambda n, ids, q: np.arange(n))
+    monkeypatch.setattr(mechanisms, "secure_normal", no_noise)
+    monkeypatch.setattr(mechanisms, "poisson_batch", lambda n, ids, q: np.arange(n))
     cfg = JudgeConfig(max_grad_norm=C, lr=1.0, momentum=0.0)
     event = GaussianEvent(PURPOSE_JUDGE, 2.0, 1.0, 1)
-    model = fit_dp_judge(X, y, 2, event=event, ledger=PrivacyLedger(delta=1e-5), cfg=cfg)
+    model = fit_dp_judge(X, y, 2, event=event, ledger=PrivacyLedger(delta=1e-5), cfg=cfg, n_units_noisy=40)
     assert draws == [2.0 * C]
     Xb = np.hstack([X, np.ones((40, 1))])
     grads = []
@@ -79,26 +80,24 @@ def test_it_learns_a_boundary_and_records_its_event_before_any_step():
     X, y = _blobs(3000)
     Xt, yt = _blobs(1000, seed=1)
     cfg = JudgeConfig(share=0.25)
-    event = judge_event(epsilon=4.0, delta=1e-5, n_units=3000, cfg=cfg)
+    event = judge_event(epsilon=4.0, delta=1e-5, cfg=cfg)
     ledger = PrivacyLedger(delta=1e-5, budget_epsilon=4.0)
-    model = fit_dp_judge(X, y, 2, event=event, ledger=ledger, cfg=cfg)
+    model = fit_dp_judge(X, y, 2, event=event, ledger=ledger, cfg=cfg, n_units_noisy=3000)
     assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_JUDGE]
     acc = float(np.mean(model.predict(Xt) == yt))
     assert acc > 0.9
     # two runs differ (the noise comes from the OS, not a seed)
-    other = fit_dp_judge(X, y, 2, event=event, ledger=PrivacyLedger(delta=1e-5), cfg=cfg)
+    other = fit_dp_judge(X, y, 2, event=event, ledger=PrivacyLedger(delta=1e-5), cfg=cfg, n_units_noisy=3000)
     assert not np.allclose(model.weights, other.weights)
     # and a ledger already spent refuses it before it reads a record
     with pytest.raises(UserError):
-        fit_dp_judge(X, y, 2, event=GaussianEvent(PURPOSE_JUDGE, 0.5, 1.0, 1), cfg=cfg,
+        fit_dp_judge(X, y, 2, event=GaussianEvent(PURPOSE_JUDGE, 0.5, 1.0, 1), cfg=cfg, n_units_noisy=3000,
                      ledger=PrivacyLedger(delta=1e-5, budget_epsilon=1.0))
 
 
 def test_one_record_per_person_joins_a_step():
-    import privsynth.privacy.judge as judge
-
     seen = []
-    real = judge.poisson_batch
+    real = mechanisms.poisson_batch
 
     def spy(n, ids, q):
         rows = real(n, ids, q)
@@ -107,12 +106,12 @@ def test_one_record_per_person_joins_a_step():
 
     X, y = _blobs(300)
     people = np.repeat(np.arange(100), 3)
-    judge.poisson_batch, saved = spy, judge.poisson_batch
+    mechanisms.poisson_batch, saved = spy, mechanisms.poisson_batch
     try:
         fit_dp_judge(X, y, 2, event=GaussianEvent(PURPOSE_JUDGE, 1.0, 1.0, 3), ledger=PrivacyLedger(delta=1e-5),
-                     cfg=JudgeConfig(), user_ids=people)
+                     cfg=JudgeConfig(), user_ids=people, n_units_noisy=100)
     finally:
-        judge.poisson_batch = saved
+        mechanisms.poisson_batch = saved
     assert all(len(r) == 100 and len(set(people[r])) == 100 for r in seen)
 
 
@@ -135,16 +134,15 @@ class AcceptingRetrievalDecoder(RetrievalDecoder):
 
 def test_private_evolution_with_the_judge_keeps_the_class_better(world):  # noqa: F811
     def run(cfg):
-        pe = PrivateEvolution(20.0, rounds=2, population_per_class=32, n_candidates=8, class_judge=cfg,
-                              vote="own-class")
+        pe = PE(20.0, rounds=2, population_per_class=32, n_candidates=8, class_judge=cfg, vote="own-class")
         dec = AcceptingRetrievalDecoder(world["decode_pool"], world["encoder"])
-        texts, labels, ledger = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=60,
-                                            rng_seed=5, public_texts=world["seed_pool"])
+        texts, labels, ledger, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=60,
+                                                rng_seed=5, public_texts=world["seed_pool"])
         return pe, texts, labels, ledger
 
     pe, texts, labels, ledger = run(JudgeConfig(share=0.5, min_units=100))
     assert isinstance(pe.judge_, DPJudge) and len(texts) == 120
-    assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_JUDGE, PURPOSE_VOTES]
+    assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_COUNTS, PURPOSE_JUDGE, PURPOSE_VOTES]
     assert ledger.epsilon <= 20.0
     # the class check counted what the judge says of the decoded outputs, and mended some
     assert pe.class_mismatch_ <= pe.class_mismatch_initial_
@@ -158,13 +156,14 @@ def test_private_evolution_with_the_judge_keeps_the_class_better(world):  # noqa
     assert np.mean(plain == np.array([GENRES.index(lab) for lab in plain_labels])) < 0.85
 
 
-def test_too_few_members_skip_the_judge_and_spend_nothing_on_it(world):  # noqa: F811
+def test_too_few_members_by_the_dp_count_leave_the_judge_untrained_and_its_share_reserved(world):  # noqa: F811
     heard = []
-    pe = PrivateEvolution(8.0, rounds=1, population_per_class=8, class_judge=JudgeConfig())  # min_units 1000
+    pe = PE(8.0, rounds=1, population_per_class=8, class_judge=JudgeConfig())  # min_units 1000
     dec = AcceptingRetrievalDecoder(world["decode_pool"], world["encoder"])
-    _, _, ledger = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=4, rng_seed=0,
-                               public_texts=world["seed_pool"], log=heard.append)
-    assert pe.judge_ is None and [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_VOTES]
-    assert any(m.startswith("class judge skipped: 300 records") for m in heard)
-    assert pe.plan(300, class_sizes_given=True).events == PrivateEvolution(8.0, rounds=1).plan(
-        300, class_sizes_given=True).events
+    _, _, ledger, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=4, rng_seed=0,
+                                   public_texts=world["seed_pool"], log=heard.append)
+    assert pe.judge_ is None
+    assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_COUNTS, PURPOSE_JUDGE_RESERVED, PURPOSE_VOTES]
+    assert any(re.match(r"class judge not trained: about \d+ records", m) for m in heard)
+    # the plan never depended on the count: the ledger's epsilon is the plan's
+    assert ledger.epsilon == pytest.approx(pe.plan(n_classes=2).epsilon_planned, rel=1e-6)

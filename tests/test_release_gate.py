@@ -16,11 +16,12 @@ from test_release_support import IMPOSSIBLE_POLICY, LENIENT_POLICY, PLANTED, tin
 
 from privsynth import release as release_mod
 from privsynth.manifest import verify_release
-from privsynth.release import split_holdout
 from privsynth.release_cli import budget_group, release_command, verify_command
+from privsynth.split import split_holdout
 
 LENIENT, IMPOSSIBLE = LENIENT_POLICY, IMPOSSIBLE_POLICY
 FAST = ["--n", "24", "--holdout-fraction", "0.5", "--seed", "1"]
+DP = ["--labels", "a,b"]  # dp declares its label set
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,9 @@ def invoke(cmd, args):
 
 
 def outputs_text(out: Path, log: str) -> str:
-    parts = [log] + [p.read_text(encoding="utf-8") for p in out.iterdir() if p.name != "synthetic.csv"]
+    """The log and every file written except the synthetic data, the internal reports included."""
+    folders = [f for f in (out, Path(f"{out}.internal")) if f.exists()]
+    parts = [log] + [p.read_text(encoding="utf-8") for f in folders for p in f.iterdir() if p.name != "synthetic.csv"]
     return "\n".join(parts)
 
 
@@ -60,19 +63,23 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
     res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "lenient.toml",
                                    "--sign-key", env / "k.pem", *FAST])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["DATA_CARD.md", "audit_report.html", "audit_report.json",
-                                                    "manifest.json", "manifest.json.sig", "synthetic.csv"]
+    internal = env / "rel.internal"
+    assert sorted(p.name for p in out.iterdir()) == ["DATA_CARD.md", "manifest.json", "manifest.json.sig",
+                                                    "synthetic.csv"]
+    assert sorted(p.name for p in internal.iterdir()) == ["audit_report.html", "audit_report.json"]
+    assert f"internal reports (not for sharing): {internal}" in res.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["decision"] == "pass" and m["signature"]["signed"] is True
-    assert set(m["files"]) == {"DATA_CARD.md", "audit_report.html", "audit_report.json", "synthetic.csv"}
-    assert len(m["input"]["file_hmac"]) == 64 and str(env / "in.csv") not in json.dumps(m)
+    assert set(m["files"]) == {"DATA_CARD.md", "synthetic.csv"}
+    assert "input" not in m and "input_file_hmac" not in json.dumps(m) and str(env / "in.csv") not in json.dumps(m)
     assert m["policy"]["release"]["max_epsilon_per_run"] == 10.0 and m["seed"]["value"] == 1
-    report = json.loads((out / "audit_report.json").read_text())
+    report = json.loads((internal / "audit_report.json").read_text())
     assert report["release"]["guarantee"] == "none: empirical audit only"
-    assert "none: empirical audit only" in (out / "audit_report.html").read_text()
+    assert len(report["release"]["internal"]["input_file_hmac"]) == 64  # the input is named here only
+    assert "none: empirical audit only" in (internal / "audit_report.html").read_text()
     gen = report["release"]["generation"]  # the class check ran (two classes) and its counts are reported
     assert gen["class_check_rounds"] == 4 and 0 <= gen["off_class_left"] <= gen["off_class_first_pass"]
-    assert gen["copies_redecoded"] >= 0 and "outputs still in another class" in (out / "audit_report.html").read_text()
+    assert gen["copies_redecoded"] >= 0 and "outputs still in another class" in (internal / "audit_report.html").read_text()
     assert f"class check: {gen['off_class_first_pass']} outputs in another class" in res.output
     card = (out / "DATA_CARD.md").read_text()
     assert "No formal privacy guarantee" in card and "Unsuitable uses" in card
@@ -91,16 +98,16 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
 
 
 def test_a_policy_that_cannot_be_met_exits_3_with_reports_only(env):
-    out, rejected = env / "rel", env / "rejected.csv"
+    out, rejected, internal = env / "rel", env / "rejected.csv", env / "rel.internal"
     res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "impossible.toml",
                                    "--rejected-out", rejected, *FAST])
     assert res.exit_code == 3, res.output
     assert "mia_auc" in res.output
-    assert sorted(p.name for p in out.iterdir()) == ["audit_report.html", "audit_report.json"]
-    assert not list(out.rglob("synthetic.csv")) and not list(env.glob(".rel.*"))
-    report = json.loads((out / "audit_report.json").read_text())
+    assert not out.exists() and sorted(p.name for p in internal.iterdir()) == ["audit_report.html", "audit_report.json"]
+    assert not list(env.rglob("synthetic.csv")) and not list(env.glob(".rel.*"))
+    report = json.loads((internal / "audit_report.json").read_text())
     assert report["release"]["decision"] == "fail" and "nothing" in report["release"]["released"]
-    assert "BLOCKED" in (out / "audit_report.html").read_text()
+    assert "BLOCKED" in (internal / "audit_report.html").read_text()
     assert rejected.read_text().startswith("text,label")
     for value in PLANTED:
         assert value not in outputs_text(out, res.output)
@@ -112,25 +119,36 @@ def test_rejected_out_inside_the_release_folder_is_refused(env):
     assert res.exit_code == 2 and "inside --out" in res.output
 
 
-def test_centroid_share_is_refused_outside_dp_and_out_of_range(env):
-    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none", "--centroid-share", "0.4"])
-    assert res.exit_code == 2 and "--centroid-share spends DP budget" in res.output
-    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--epsilon", "4", "--centroid-share", "-0.1"])
-    assert res.exit_code == 2 and "--centroid-share must be within [0, 1)" in res.output
-    assert not (env / "rel").exists()
+def test_report_dir_inside_the_release_folder_is_refused(env):
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none",
+                                   "--report-dir", env / "rel" / "reports"])
+    assert res.exit_code == 2 and "must not contain each other" in res.output and not (env / "rel").exists()
+
+
+def test_dp_needs_a_declared_label_set_and_refuses_a_record_outside_it(env):
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--epsilon", "4"])
+    assert res.exit_code == 2 and "--labels" in res.output
+    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--epsilon", "4", "--labels", "a"])
+    assert res.exit_code == 2 and "row 2: label 'b' is not in the declared label set" in res.output
+    assert not (env / "rel").exists() and not (env / "home" / "budget.json").exists()
 
 
 def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspending(env):
     (env / "tight.toml").write_text(LENIENT + "[release]\nmax_epsilon_lifetime = 6\nmax_epsilon_per_run = 4\n")
-    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "tight.toml", *FAST]
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "tight.toml", *DP, *FAST]
     res = invoke(release_command, [*args, "--out", env / "r1"])
     assert res.exit_code == 0, res.output
     led = json.loads((env / "r1" / "ledger.json").read_text())
-    assert led["accountant"] in ("prv", "rdp", "pld") and led["epsilon"] <= 4
+    assert led["accountant"] in ("prv", "pld") and led["epsilon"] <= 4
+    assert [e["purpose"].split(":")[0].split(",")[0] for e in led["events"]] == ["counts", "class judge", "votes", "gate"]
     m = json.loads((env / "r1" / "manifest.json").read_text())
     assert m["privacy"]["epsilon"] == led["epsilon"] and "ledger.json" in m["files"]
-    assert "e^4" in (env / "r1" / "DATA_CARD.md").read_text()
-    gen = json.loads((env / "r1" / "audit_report.json").read_text())["release"]["generation"]
+    assert m["privacy"]["labels"] == ["a", "b"] and m["privacy"]["class_judge"].startswith("reserved")
+    assert [c["name"] for c in m["gate"]["checks"]] == ["dp_members_reproduced", "dp_mia_auc", "dp_holdout_size",
+                                                         "ledger_within_budget"]
+    assert "e^3.99" in (env / "r1" / "DATA_CARD.md").read_text()
+    assert "members" not in m["counts"] and "holdout" not in m["counts"]
+    gen = json.loads((env / "r1.internal" / "audit_report.json").read_text())["release"]["generation"]
     assert gen["class_check_rounds"] == 2 and "copies_redecoded" not in gen  # dp: Private Evolution's own check
     assert verify_release(env / "r1").ok
     home_files = {p.name for p in (env / "home").iterdir()}
@@ -151,7 +169,7 @@ def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspend
     (["--privacy", "none", "--epsilon", "1"], "cannot be combined"),
 ])
 def test_usage_errors_exit_2_before_reading_the_input(env, args, message):
-    res = invoke(release_command, [env / "missing.csv", "--out", env / "rel", *args])
+    res = invoke(release_command, [env / "missing.csv", "--out", env / "rel", *DP, *args])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
     assert not (env / "rel").exists()
 
@@ -196,15 +214,15 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
         return engine.generate(texts, labels, **kw)
 
     monkeypatch.setattr(release_mod, "default_engine", lambda: release_mod.Engine(
-        generate=spy, audit=engine.audit, write_reports=engine.write_reports, plan=None))
+        generate=spy, audit=engine.audit, write_reports=engine.write_reports))
     # a fixed key fixes the person-level split (the per-user key is random); the audit's TPR at
     # 1% FPR needs >= 100 holdout records, which this key gives
     (env / "split.key").write_text("0123456789abcdef" * 4)
     dp = ["--epsilon", "4", "--delta", "1e-4", "--user-col", "person", "--policy", env / "lenient.toml",
-          "--hmac-key-file", env / "split.key", *FAST]
+          "--hmac-key-file", env / "split.key", *DP, *FAST]
     dry = invoke(release_command, [env / "people.csv", "--out", env / "d", "--dry-run", *dp])
     assert dry.exit_code == 0, dry.output
-    plan = json.loads(dry.output[dry.output.index("{"):])
+    plan = json.loads(dry.output[dry.output.index("{"):])["your_data"]
     assert 0 < plan["people"] < 120 and plan["members"] == 2 * plan["people"]  # whole people on each side
     assert plan["holdout"] >= 100
     res = invoke(release_command, [env / "people.csv", "--out", env / "r", *dp])
@@ -212,45 +230,39 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
     by_text = {r["text"]: f"p{i % 120}" for i, r in enumerate(rows)}
     assert seen["users"] == [by_text[t] for t in seen["texts"]]
     assert "add/remove-one-person" in (env / "r" / "DATA_CARD.md").read_text() and verify_release(env / "r").ok
-    missing = invoke(release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person"])
+    missing = invoke(release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person",
+                                       *DP])
     assert missing.exit_code == 2 and "person" in missing.output and not (env / "x").exists()
 
 
-def test_dp_release_with_class_prompts_and_bridge_adaptation_says_so_everywhere(env):
-    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *FAST,
-            "--class-prompt", "a=write a short note", "--adapt-bridge"]
+def test_dp_release_with_class_prompts_says_so_everywhere(env):
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *DP, *FAST,
+            "--class-prompt", "a=write a short note"]
     res = invoke(release_command, [*args, "--out", env / "r"])
     assert res.exit_code == 0, res.output
-    led = json.loads((env / "r" / "ledger.json").read_text())
-    purposes = [e["purpose"] for e in led["events"]]
-    assert purposes[0].startswith("bridge adaptation") and len(purposes) == 3 and led["epsilon"] <= 4
     card = (env / "r" / "DATA_CARD.md").read_text()
-    assert '"write a short note"' in card and "adapted to the private records' style by DP-SGD" in card
-    assert verify_release(env / "r").ok
-    typo = invoke(release_command, [*args[:-3], "--class-prompt", "c=x", "--out", env / "t"])
+    assert '"write a short note"' in card and verify_release(env / "r").ok
+    typo = invoke(release_command, [*args[:-2], "--class-prompt", "c=x", "--out", env / "t"])
     assert typo.exit_code == 2 and "'c'" in typo.output and not (env / "t").exists()
-    nodp = invoke(release_command, [env / "in.csv", "--privacy", "none", "--adapt-bridge", "--out", env / "n"])
-    assert nodp.exit_code == 2 and "--adapt-bridge" in nodp.output and not (env / "n").exists()
+    nodp = invoke(release_command, [env / "in.csv", "--privacy", "none", "--class-prompt", "a=x", "--out", env / "n"])
+    assert nodp.exit_code == 2 and "--class-prompt" in nodp.output and not (env / "n").exists()
 
 
-def test_dp_release_with_the_class_judge_ledgers_it_and_says_so_and_skips_it_on_few_members(env, monkeypatch):
-    from privsynth.privacy.judge import PURPOSE_JUDGE, JudgeConfig
+def test_dp_release_with_the_class_judge_ledgers_it_and_says_so_and_reserves_it_on_few_members(env, monkeypatch):
+    from privsynth.privacy.judge import PURPOSE_JUDGE, PURPOSE_JUDGE_RESERVED, JudgeConfig
 
-    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *FAST]
-    res = invoke(release_command, [*args, "--out", env / "few"])  # 122 members: below min_units, skipped
+    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *DP, *FAST]
+    res = invoke(release_command, [*args, "--out", env / "few"])  # ~122 members by the DP count: not trained
     assert res.exit_code == 0, res.output
-    assert "class judge skipped: 122 records" in res.output
+    assert "class judge not trained" in res.output
     led = json.loads((env / "few" / "ledger.json").read_text())
-    assert PURPOSE_JUDGE not in [e["purpose"] for e in led["events"]]
-    assert "class judge" not in (env / "few" / "DATA_CARD.md").read_text()
-
-    from privsynth.privacy import pe as pe_mod
+    assert PURPOSE_JUDGE_RESERVED in [e["purpose"] for e in led["events"]]  # its share stays reserved
+    assert "class judge, a logistic regression" not in (env / "few" / "DATA_CARD.md").read_text()
 
     monkeypatch.setattr(JudgeConfig, "applies", lambda self, n_units: True)  # as if 1,000 members
-    monkeypatch.setattr(pe_mod, "_PLANS", {})  # plans are cached by settings and count, which this patch bypasses
     res = invoke(release_command, [*args, "--out", env / "many"])
     assert res.exit_code == 0, res.output
     led = json.loads((env / "many" / "ledger.json").read_text())
-    assert [e["purpose"] for e in led["events"]][0] == PURPOSE_JUDGE and led["epsilon"] <= 4
+    assert [e["purpose"] for e in led["events"]][1] == PURPOSE_JUDGE and led["epsilon"] <= 4
     assert "class judge, a logistic regression trained by DP-SGD" in (env / "many" / "DATA_CARD.md").read_text()
     assert verify_release(env / "many").ok

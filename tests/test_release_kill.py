@@ -62,4 +62,5 @@ def test_sigkill_at_random_points_never_leaves_a_complete_looking_release(tmp_pa
         assert hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest() == digest
     for k in range(len(points)):  # the next release into the same DIR sweeps what a killed run left
         remove_stale(tmp_path / f"rel{k}")
+        remove_stale(tmp_path / f"rel{k}.internal")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -75,8 +75,11 @@ def tiny_engine():
     """The release engine with tiny models; the generator and the auditor are the real ones."""
     import torch
 
+    from privsynth.audit import audit_default
     from privsynth.bridge import Bridge, BridgeConfig
-    from privsynth.release import Engine, audit_default, smotext_generator, write_reports_default
+    from privsynth.generate import smotext_generator
+    from privsynth.release import Engine
+    from privsynth.report import write_reports_default
 
     tok = public_tokenizer()
     torch.manual_seed(0)
@@ -90,7 +93,7 @@ def tiny_engine():
     def audit(members, holdout, synthetic, **kw):
         return audit_default(members, holdout, synthetic, encoder="hashing", **kw)
 
-    return Engine(generate=gen, audit=audit, write_reports=write_reports_default, plan=None)
+    return Engine(generate=gen, audit=audit, write_reports=write_reports_default)
 
 
 def write_input(path: Path, n: int = 150, seed: int = 0, plant: bool = True) -> Path:

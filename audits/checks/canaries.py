@@ -1,5 +1,9 @@
-"""Canaries: in-distribution records with random secret suffixes, planted into members before
-generation; the audit measures how much of each secret surfaces in the synthetic text.
+"""Canaries: records made of public words and a random secret, planted into the generator's
+input; the audit measures how much of each secret surfaces in the synthetic text.
+
+A canary never carries member text: its opening words are drawn from the auditor's public
+common-word list (``audits/reference/common_words.txt``), so planting one adds a record whose
+content depends on no private record.
 
 Exposure (Carlini et al., "The Secret Sharer"): rank the true secret among ``n_alternatives``
 random secrets of the same form by the likelihood a character n-gram model fitted on the
@@ -48,17 +52,20 @@ def _secret(rng: np.random.Generator, length: int) -> str:
     return "".join(ALPHABET[i] for i in rng.integers(0, len(ALPHABET), length))
 
 
-def make_canaries(texts: Sequence[str], n: int = 10, *, seed: int = 0, secret_len: int = SECRET_LEN,
-                  prefix_words: int = 12) -> list[Canary]:
-    """``n`` canaries: the opening words of randomly chosen real texts, then "ref <secret>"."""
-    if not texts:
-        raise AuditInputError("make_canaries: no texts to draw in-distribution prefixes from")
+def make_canaries(n: int = 10, *, seed: int = 0, secret_len: int = SECRET_LEN, prefix_words: int = 8) -> list[Canary]:
+    """``n`` canaries: ``prefix_words`` words drawn from the public common-word list, then
+    "ref <secret>". Seeded; reads no private text."""
+    from audits.checks.pii import common_words
+
+    if n < 0:
+        raise AuditInputError(f"make_canaries: n must be >= 0; got {n!r}")
+    vocab = sorted(w for w in common_words() if w.isalpha() and 3 <= len(w) <= 8)
     rng = np.random.default_rng([seed, 7])
     out = []
-    for k, i in enumerate(rng.choice(len(texts), size=n, replace=len(texts) < n)):
-        prefix = " ".join(texts[int(i)].split()[:prefix_words])
+    for k in range(n):
+        prefix = " ".join(vocab[int(i)] for i in rng.integers(0, len(vocab), prefix_words))
         secret = _secret(rng, secret_len)
-        out.append(Canary(f"canary-{k:04d}", f"{prefix} ref {secret}", secret))
+        out.append(Canary(f"canary-{k:04d}", f"{prefix.capitalize()} ref {secret}", secret))
     return out
 
 

@@ -93,7 +93,8 @@ def _find_member_entities(texts: tuple[str, ...], batch_size: int) -> dict[tuple
     return found
 
 
-def _pattern(kind: str, value: str) -> re.Pattern[str]:
+def value_pattern(kind: str, value: str) -> re.Pattern[str]:
+    """The regex that finds ``value`` of type ``kind`` in other text (separators ignored for numbers)."""
     if kind in _COMPACT:
         chars = re.sub(r"[\W_]", "", value)
         return re.compile(r"(?<![0-9A-Za-z])" + _SEP.join(map(re.escape, chars)) + r"(?![0-9A-Za-z])", re.I)
@@ -135,7 +136,7 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
     quasi_records: set[int] = set()
     direct_records: set[int] = set()
     for (kind, value), members_with in sorted(found.items(), key=lambda kv: (kv[0][0], min(kv[1]))):
-        pat = _pattern(kind, value)
+        pat = value_pattern(kind, value)
         hits = syn.records_with(pat)
         if not hits:
             continue

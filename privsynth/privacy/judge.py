@@ -22,55 +22,61 @@ benchmark: tuning them on the members would itself cost privacy.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from privsynth.errors import UserError
-from privsynth.privacy.dpsgd import calibrate_event, poisson_batch, steps_for
+from privsynth.privacy.dpsgd import calibrate_event
 from privsynth.privacy.ledger import GaussianEvent, PrivacyLedger
-from privsynth.privacy.rng import secure_normal
+from privsynth.privacy.mechanisms import fit_judge
 
 DEFAULT_SHARE = 0.25  # the CLI's --judge-share when not given (dp only; 0: off)
 
 PURPOSE_JUDGE = ("class judge: DP-SGD logistic regression on the member vectors; each member record (or person) "
                  "joins a step's batch with probability sample_rate and its gradient is clipped to norm C")
+PURPOSE_JUDGE_RESERVED = ("class judge, reserved and not run: the DP member count was below its minimum; the planned "
+                          "event stays in the ledger because the plan is fixed before the count is known")
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Settings of the DP class judge.
+    """Settings of the DP class judge (public: none depends on the data).
 
     share: part of --epsilon the judge would spend on its own; the Private Evolution rounds
         get what is left after composing with it (so the total meets the budget).
-    epochs: passes over the data in expectation (steps = epochs / rate).
-    batch_size: expected records per step; None: n/16 (16 steps an epoch), within [16, 256].
-    lr, momentum: SGD on the mean noisy gradient.
+    epochs: passes over the data in expectation (steps = epochs / sample_rate).
+    sample_rate: each member (person) joins a step's batch with this probability (Poisson
+        sampling); a public constant, so the event does not depend on the record count.
+    lr, momentum: SGD on the mean noisy gradient (divided by sample_rate x the DP member count).
     max_grad_norm: the clipping norm C.
-    min_units: with fewer members (people) the judge is skipped and spends nothing: measured
-        on SMS (``benchmarks/results/judge_accuracy.md``) at epsilon 1 alone it reaches macro-F1
-        0.94 on 4,460 members, 0.83 on 1,000 and 0.71 on 440 (0.88 without noise), and a judge
-        that guesses steers every decode wrong.
+    min_units: below this DP count of members (people) the judge is not trained, though its
+        share stays reserved in the ledger (the plan is fixed before the count is known):
+        measured on SMS (``benchmarks/results/judge_accuracy.md``) at epsilon 1 alone it reaches
+        macro-F1 0.94 on 4,460 members, 0.83 on 1,000 and 0.71 on 440 (0.88 without noise), and a
+        judge that guesses steers every decode wrong.
     """
 
     share: float = 0.25
     epochs: float = 20.0
-    batch_size: int | None = None
+    sample_rate: float = 1.0 / 16
     lr: float = 0.5
     momentum: float = 0.9
     max_grad_norm: float = 1.0
     min_units: int = 1000
 
-    def applies(self, n_units: int) -> bool:
-        """Whether a run on ``n_units`` members (people) trains the judge (reads only the count)."""
+    def applies(self, n_units: float) -> bool:
+        """Whether a run whose DP member count is ``n_units`` trains the judge."""
         return n_units >= self.min_units
+
+    @property
+    def steps(self) -> int:
+        return max(1, math.ceil(self.epochs / self.sample_rate))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def batch_for(self, n_units: int) -> int:
-        return int(self.batch_size) if self.batch_size is not None else int(min(256, max(16, n_units // 16)))
 
 
 def judge_config(share: float | None) -> JudgeConfig | None:
@@ -82,18 +88,16 @@ def judge_config(share: float | None) -> JudgeConfig | None:
 
 
 @functools.lru_cache(maxsize=64)
-def judge_event(*, epsilon: float, delta: float, n_units: int, cfg: JudgeConfig,
-                accountant: str = "prv") -> GaussianEvent:
-    """The DP-SGD event whose epsilon alone is at most ``cfg.share * epsilon`` (reads only the unit count)."""
+def judge_event(*, epsilon: float, delta: float, cfg: JudgeConfig, accountant: str = "prv") -> GaussianEvent:
+    """The DP-SGD event whose epsilon alone is at most ``cfg.share * epsilon`` (public settings only)."""
     if not 0 < cfg.share < 1:
         raise UserError(f"the class judge's budget share must be within (0, 1); got {cfg.share!r}")
     if cfg.epochs <= 0 or cfg.max_grad_norm <= 0 or cfg.lr <= 0 or not 0 <= cfg.momentum < 1 \
-            or (cfg.batch_size is not None and cfg.batch_size < 1):
+            or not 0 < cfg.sample_rate <= 1:
         raise UserError(f"bad class judge settings: {cfg}")
-    q, steps = steps_for(batch_size=cfg.batch_for(n_units), epochs=cfg.epochs, n_units=n_units)
-    return calibrate_event(purpose=PURPOSE_JUDGE, target_epsilon=cfg.share * epsilon, delta=delta, sample_rate=q,
-                           steps=steps, accountant=accountant, what="the class judge",
-                           off="--judge-share 0")
+    return calibrate_event(purpose=PURPOSE_JUDGE, target_epsilon=cfg.share * epsilon, delta=delta,
+                           sample_rate=cfg.sample_rate, steps=cfg.steps, accountant=accountant,
+                           what="the class judge", off="--judge-share 0")
 
 
 class DPJudge:
@@ -112,47 +116,15 @@ class DPJudge:
         return np.argmax(self.scores(E), axis=1)
 
 
-def _softmax(Z: np.ndarray) -> np.ndarray:
-    Z = Z - Z.max(axis=1, keepdims=True)
-    P = np.exp(Z)
-    return P / P.sum(axis=1, keepdims=True)
-
-
 def fit_dp_judge(member_vectors: np.ndarray, member_classes: np.ndarray, n_classes: int, *, event: GaussianEvent,
-                 ledger: PrivacyLedger, cfg: JudgeConfig, user_ids: Sequence[Any] | None = None,
-                 log: Callable[[str], None] | None = None) -> DPJudge:
-    """Train the judge by DP-SGD. TOUCHES MEMBER DATA (vectors and classes).
-
-    Covered by ``event``, recorded in ``ledger`` before the first step (the ledger refuses it
-    if over budget). The returned model and its ``info`` (steps, settings; no member data) are
-    DP outputs.
-    """
-    X = np.asarray(member_vectors, dtype=np.float64)
-    y = np.asarray(member_classes, dtype=np.int64)
-    if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"member_vectors {X.shape} and member_classes ({len(y)}) do not match")
-    q, steps, sigma, C = event.sample_rate, event.steps, event.noise_multiplier, cfg.max_grad_norm
-    ledger.record(purpose=event.purpose, noise_multiplier=sigma, sample_rate=q, steps=steps)
-    Xb = np.hstack([X, np.ones((len(X), 1))])
-    n_units = len(X) if user_ids is None else len(set(user_ids))
-    expected = q * n_units
-    W = np.zeros((n_classes, Xb.shape[1]))
-    velocity = np.zeros_like(W)
-    onehot = np.eye(n_classes)
-    for step in range(steps):
-        rows = poisson_batch(len(X), user_ids, q)
-        total = np.zeros_like(W)
-        if rows.size:
-            xb = Xb[rows]
-            err = _softmax(xb @ W.T) - onehot[y[rows]]  # (b, K); the gradient of record i is err_i x xb_i
-            norms = np.linalg.norm(err, axis=1) * np.linalg.norm(xb, axis=1)
-            scale = np.minimum(1.0, C / np.maximum(norms, 1e-12))
-            total = (err * scale[:, None]).T @ xb
-        noisy = total + secure_normal(W.shape, scale=sigma * C)
-        velocity = cfg.momentum * velocity + noisy / expected
-        W -= cfg.lr * velocity
-        if log is not None and (step + 1) % max(1, steps // 4) == 0:
-            log(f"class judge: DP-SGD step {step + 1}/{steps}")
-    info = {"steps": steps, "sample_rate": q, "noise_multiplier": sigma, "max_grad_norm": C,
-            "epochs": cfg.epochs, "lr": cfg.lr, "momentum": cfg.momentum}
+                 ledger: PrivacyLedger, cfg: JudgeConfig, n_units_noisy: float,
+                 user_ids: Sequence[Any] | None = None, log: Callable[[str], None] | None = None) -> DPJudge:
+    """Train the judge by DP-SGD (:func:`privsynth.privacy.mechanisms.fit_judge`, which reads the
+    members). ``n_units_noisy`` is the DP member count: the step size divides by
+    ``sample_rate x n_units_noisy``, never by the exact count. The returned model is a DP output."""
+    W = fit_judge(member_vectors, member_classes, n_classes, event=event, ledger=ledger, clip=cfg.max_grad_norm,
+                  lr=cfg.lr, momentum=cfg.momentum, expected_batch=event.sample_rate * n_units_noisy,
+                  user_ids=user_ids, log=log)
+    info = {"steps": event.steps, "sample_rate": event.sample_rate, "noise_multiplier": event.noise_multiplier,
+            "max_grad_norm": cfg.max_grad_norm, "epochs": cfg.epochs, "lr": cfg.lr, "momentum": cfg.momentum}
     return DPJudge(W, info)

@@ -1,61 +1,38 @@
 """Mode ``dp``: SMOTExT inside Private Evolution (Aug-PE, Xie et al. 2024).
 
 A formal (epsilon, delta)-DP release under add/remove-one-record adjacency (one person with
-``user_ids``). The generator never sees a member record; it only sees noisy vote counts
-(and, with the options below, weights trained by DP-SGD):
+``user_ids``). The generator never sees a member record: every read of the members happens in
+:mod:`privsynth.privacy.mechanisms` and leaves only as a Gaussian mechanism's noisy output,
+in this order (each one event of the ledger, all planned before any data is read):
 
-0. (optional, with ``class_judge``) a class judge, a logistic regression on the member
-   vectors, is trained by DP-SGD -- one subsampled Gaussian event; every decode afterwards
-   prefers a candidate the judge puts in its target's class (post-processing);
-1. (optional) noisy class counts set the synthetic class sizes -- one Gaussian event;
-2. an initial population per class is made from PUBLIC inputs only: decoded interpolations
-   of Brown corpus sentences and, when a class prompt is given, samples of the plain public
-   LM asked to write a text of that class (Aug-PE's random API);
-3. each round every member (or person) casts at most one vote: for its nearest candidate of
+1. noisy class counts of the members (one record per person): they set the output size when
+   ``n`` is not given, the class sizes when ``n_per_class`` is not given, whether the class
+   judge is trained, and they refuse a class too small for its candidates to clear the vote
+   threshold (post-processing of the counts: a DP decision);
+2. (with ``class_judge``) a class judge, a logistic regression on the member vectors trained
+   by DP-SGD; every decode afterwards prefers a candidate the judge puts in its target's
+   class. Below ``min_units`` members by the noisy count the judge is not trained and its
+   share stays reserved in the ledger (the plan cannot depend on the count);
+3. an initial population per class made from PUBLIC inputs only: decoded interpolations of
+   Brown corpus sentences and, when a class prompt is given, samples of the plain public LM
+   asked to write a text of that class (Aug-PE's random API);
+4. each round every member (or person) casts at most one vote: for its nearest candidate of
    any class, counted only if that candidate has the member's class (``vote="all"``, the
    default), or for its nearest candidate of its own class (``vote="own-class"``); the
-   histogram over all candidates gets Gaussian noise. Changing one record moves at most one
-   vote, so the L2 sensitivity is 1, and because classes are disjoint the per-class
-   histograms together are ONE Gaussian mechanism: one ledger event per round;
-4. candidates whose noisy count clears ``threshold * sigma`` survive; the next population is
-   the best survivors plus SMOTExT interpolations between survivors, decoded to text.
-   Everything in step 4 reads only the noisy histogram and public/synthetic text, so it is
-   post-processing and costs nothing;
-5. (optional, with ``centroid_share``) after the last round each member (or person) adds
-   its unit vector to the sum of its nearest last survivor (counted only if that survivor has
-   the member's class); the sums get Gaussian noise -- one more event, sensitivity 1 -- and
-   each survivor's vector is replaced by the direction of its noisy sum, the centroid of the
-   members it stands for;
+   histogram over all candidates gets Gaussian noise, one event per round;
+5. candidates whose noisy count clears ``threshold * sigma`` survive; the next population is
+   the best survivors plus SMOTExT interpolations between survivors, decoded to text;
 6. after the last round the output is the best survivors plus decoded interpolations of the
-   survivors (of their noisy centroids, with step 5); a decoded output the judge puts in
-   another class (without a judge: nearer
+   survivors; a decoded output the judge puts in another class (without a judge: nearer
    another class's survivor centroid than its own) is replaced by a fresh interpolation
-   (``class_check_rounds``): DP outputs only, post-processing.
+   (``class_check_rounds``).
 
-Reads of member data (and what covers each):
+Steps 3, 5 and 6 read only noisy outputs and public or synthetic text: post-processing, free.
+The label set is public by declaration (``labels``, or the class prompts' labels), never read
+from the data. A release then adds the gate's event (``gate_share``,
+:mod:`privsynth.gate`) to the same ledger.
 
-- ``_vote_histogram``: member vectors, labels (and person ids) -> exact vote counts; only
-  ever released through ``_release_noisy`` (Gaussian, sensitivity 1, one event per round).
-- ``adapt.dp_adapt_bridge`` (only with ``adapt_bridge``): member vectors and texts ->
-  a shift of the bridge's soft tokens, by DP-SGD; covered by its own Gaussian event
-  (noise multiplier, Poisson sample rate, steps), recorded before the first step.
-- ``judge.fit_dp_judge`` (only with ``class_judge`` and enough members): member vectors and
-  labels -> the judge's weights, by DP-SGD; covered by its own Gaussian event, recorded
-  before the first step.
-- ``_voter_sums`` (only with ``centroid_share``): member vectors and labels -> per-survivor
-  sums of unit vectors; only released through ``_release_noisy`` (Gaussian, sensitivity 1,
-  one event).
-- ``_class_counts``: member labels -> exact class sizes; only released through
-  ``_release_noisy`` (Gaussian, sensitivity 1, one event).
-- ``_check_class_sizes``: compares class sizes with the mechanism's minimum and raises
-  ``UserError`` before anything runs. The message goes to the data holder, who already has
-  the data, and nothing is written; it is not part of the release.
-- The record count ``n`` (persons with ``user_ids``) and the label set are treated as
-  public: they set delta's default and the plan. Pass ``labels=`` to fix the label set
-  rather than take it from the data.
-
-All noise (vote and count histograms, person-record selection, optional embedding noise on
-the variations) comes from :mod:`privsynth.privacy.rng` (OS CSPRNG, never the seed). The seed
+All noise comes from :mod:`privsynth.privacy.rng` (OS CSPRNG, never the seed). The seed
 drives only choices that read no member data: which public sentences seed the population,
 interpolation pairs and lambdas, decoding.
 """
@@ -63,25 +40,24 @@ interpolation pairs and lambdas, decoding.
 from __future__ import annotations
 
 import csv
-import functools
+import dataclasses
 import gzip
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
 from privsynth.errors import UserError
+from privsynth.privacy import mechanisms
 from privsynth.privacy.ledger import PrivacyLedger
 from privsynth.privacy.noise import add_embedding_noise, median_nn_distance
-from privsynth.privacy.planner import (PURPOSE_CENTROIDS, PURPOSE_COUNTS, PURPOSE_VOTES, Plan,
+from privsynth.privacy.planner import (PURPOSE_COUNTS, PURPOSE_VOTES, Plan, check_delta_for_size, minimum_epsilon,
                                        plan_private_evolution)
-from privsynth.privacy.rng import secure_normal, secure_uniform
 
 if TYPE_CHECKING:
-    from privsynth.privacy.adapt import AdaptConfig
     from privsynth.privacy.judge import JudgeConfig
 
 _PLANS: dict[tuple, Plan] = {}  # plans are pure functions of their key (no data, no noise)
@@ -103,6 +79,8 @@ class PEResult(NamedTuple):
     texts: list[str]
     labels: list[Any]
     ledger: PrivacyLedger
+    plan: Plan | None = None
+    noisy_counts: dict[str, float] | None = None  # label -> DP member count (a DP output)
 
 
 @dataclass(frozen=True)
@@ -124,100 +102,24 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 
 
 #: how a member picks the candidate it votes for (see ``PrivateEvolution(vote=...)``)
-VOTES = ("own-class", "all")
+VOTES = mechanisms.VOTES
 DEFAULT_VOTE = "all"
 DEFAULT_CLASS_CHECK = 2  # rounds of the survivor-centroid class check (the setting measured in dp)
+DEFAULT_GATE_SHARE = 0.1  # share of rho a release reserves for its gate (privsynth.gate)
 
 
-def _vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
-                    cand_class: np.ndarray, *, among: str) -> np.ndarray:
-    """Exact votes: each given member votes for its nearest (cosine) candidate of its class
-    (``among="own-class"``), or for its nearest candidate of any class, the vote counting only
-    when that candidate carries the member's class (``among="all"``: a candidate that sits
-    among another class's members gets no votes from its own class's members elsewhere).
-
-    TOUCHES MEMBER DATA. One row = at most one vote (the caller passes one row per person with
-    ``user_ids``), so adding or removing a record changes one count by at most 1: L2
-    sensitivity 1 either way. The result must only leave through ``_release_noisy``.
-    """
-    if among not in VOTES:
-        raise ValueError(f"among must be one of {VOTES}; got {among!r}")
-    votes = np.zeros(len(candidates), dtype=np.float64)
-    if among == "all":
-        best, keep = _open_vote(members, member_class, candidates, cand_class)
-        np.add.at(votes, best[keep], 1.0)
-        return votes
-    sims = members @ candidates.T
-    for c in np.unique(member_class):
-        rows = member_class == c
-        cols = np.flatnonzero(cand_class == c)
-        if cols.size == 0 or not rows.any():
-            continue
-        best = cols[np.argmax(sims[np.ix_(rows, cols)], axis=1)]
-        np.add.at(votes, best, 1.0)
-    return votes
-
-
-def _open_vote(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
-               cand_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each member's nearest candidate of any class, and whether that candidate has the
-    member's class (only then does the member count). TOUCHES MEMBER DATA."""
-    best = np.argmax(members @ candidates.T, axis=1)
-    return best, cand_class[best] == member_class
-
-
-def check_centroid_share(share: float) -> float:
-    """``--centroid-share`` as a float; refuses a share outside [0, 1)."""
-    if not 0.0 <= share < 1.0:
-        raise UserError(f"--centroid-share must be within [0, 1); got {share!r}")
-    return float(share)
-
-
-def _voter_sums(members: np.ndarray, member_class: np.ndarray, survivors: np.ndarray,
-                survivor_class: np.ndarray) -> np.ndarray:
-    """Exact sums, per survivor, of the unit vectors of the members nearest to it (cosine, any
-    class), a member counting only where that survivor has its class (as ``vote="all"``).
-
-    TOUCHES MEMBER DATA. Rows are scaled to unit norm here whatever the caller passed, and one
-    row lands in at most one sum, so adding or removing a record moves the stacked sums by at
-    most 1 in L2: sensitivity 1. The result must only leave through ``_release_noisy``.
-    """
-    from privsynth.encoder import normalize
-
-    U = normalize(np.asarray(members, dtype=np.float64))
-    best, keep = _open_vote(U, member_class, np.asarray(survivors, dtype=np.float64), survivor_class)
-    sums = np.zeros((len(survivors), U.shape[1]), dtype=np.float64)
-    np.add.at(sums, best[keep], U[keep])
-    return sums
-
-
-def _class_counts(member_class: np.ndarray, n_classes: int) -> np.ndarray:
-    """Exact class sizes. TOUCHES MEMBER DATA; only leaves through ``_release_noisy``."""
-    return np.bincount(member_class, minlength=n_classes).astype(np.float64)
-
-
-def _release_noisy(exact: np.ndarray, *, ledger: PrivacyLedger, purpose: str, noise_multiplier: float) -> np.ndarray:
-    """Gaussian mechanism: record the event (refused if over budget), then add CSPRNG noise.
-
-    Sensitivity is 1, so the noise standard deviation equals the noise multiplier.
-    """
-    ledger.record(purpose=purpose, noise_multiplier=noise_multiplier, sample_rate=1.0, steps=1)
-    return exact + secure_normal(exact.shape, scale=noise_multiplier)
-
-
-def _one_record_per_person(user_ids: np.ndarray) -> np.ndarray:
-    """Row indices, one per person, each picked uniformly among that person's rows.
-
-    TOUCHES MEMBER DATA (the grouping). The pick uses the CSPRNG and depends on nothing but
-    that person's own rows, so a person's presence changes no other person's vote.
-    """
-    _, inverse = np.unique(user_ids, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
-    sizes = np.diff(np.r_[starts, len(order)])
-    u = secure_uniform(len(sizes))
-    pick = np.minimum((u * sizes).astype(np.int64), sizes - 1)
-    return order[starts + pick]
+def declared_labels(labels: Sequence[Any] | None, class_prompts: Mapping[Any, str] | None) -> list[Any]:
+    """The public label set: ``labels``, else the class prompts' labels; never read from the data."""
+    if labels is not None:
+        out = list(dict.fromkeys(labels))
+    elif class_prompts:
+        out = sorted(class_prompts, key=str)
+    else:
+        raise UserError("dp mode needs the label set declared, so that the data never decides what is public: "
+                        "give --labels A,B,... (or a --class-prompt for every label)")
+    if len(out) < 1 or any(str(x).strip() == "" for x in out):
+        raise UserError(f"the declared label set must hold non-empty labels; got {out!r}")
+    return out
 
 
 def _best_survivors(survivors: np.ndarray, classes: np.ndarray, noisy: np.ndarray, c: int, k: int) -> np.ndarray:
@@ -242,13 +144,15 @@ class PrivateEvolution:
 
     Parameters are stored as given; all work happens in :meth:`generate`.
 
-    epsilon, delta: the budget; delta ``None`` means 1/(10 N), N = n rounded up to a power
-        of ten. The run refuses (``UserError``) a plan whose total would exceed it.
+    epsilon, delta: the budget; delta ``None`` means the public default
+        (:data:`~privsynth.privacy.planner.DEFAULT_DELTA`). The run refuses (``UserError``) a
+        plan whose total would exceed it.
     rounds: PE iterations T; each is one Gaussian event.
     population_per_class: candidates per class in each round.
     threshold: survival threshold on noisy votes, in units of the noise multiplier sigma.
-    count_share: share of the budget (in zCDP rho) for DP class counts when the synthetic
-        class sizes follow the data (``n`` given, not ``n_per_class``).
+    count_share: share of the budget (in zCDP rho) for the DP class counts.
+    gate_share: share of the budget (in zCDP rho) reserved for a release's gate statistics
+        (recorded by :mod:`privsynth.gate`, not here); 0 for a run with no gate.
     accountant: "prv" (default), "rdp" or "pld".
     elite_fraction: share of each next population taken by the top survivors as they are
         (Aug-PE keeps selected samples); the rest are SMOTExT interpolations of survivors.
@@ -258,8 +162,8 @@ class PrivateEvolution:
         the population toward the members faster than 0.25-0.75).
     variation_noise: embedding noise on the interpolations, its norm in units of the median
         nearest-neighbour distance among survivors (synthetic data: no budget spent).
-    labels: the public label set; default: the labels present in the data (documented as
-        treated public).
+    labels: the public label set; default: the class prompts' labels. It is never read from
+        the data; a record whose label is not in it is refused.
     class_prompts: label -> an instruction for the public LM ("Write a spam text message
         ..."). ``prompt_share`` of that class's initial population is then sampled from the
         plain LM with the prompt (Aug-PE's random API), the rest decoded from Brown
@@ -284,14 +188,12 @@ class PrivateEvolution:
         (SMS spam: 10 words against the survivors' 22). Measured on SMS (bridge v3), 0.8 wrote
         16 words instead of 11 but kept the spam class no better (0.55 against 0.56 of 132
         variations; 8 candidates: 0.67), so the default is 0: off.
-    adapt_bridge: an :class:`~privsynth.privacy.adapt.AdaptConfig` to first adapt the bridge
-        to the members' domain by DP-SGD (one more ledger event; the rounds get the rest of
-        the budget); ``generate`` then needs ``member_texts``. None (default): off.
     class_judge: a :class:`~privsynth.privacy.judge.JudgeConfig` to train a logistic
         regression on the member vectors by DP-SGD first (one more ledger event; the rounds
         get the rest of the budget). Every decode then prefers a candidate the judge puts in
         its target's class, and the class check asks the judge instead of the survivor
-        centroids. Skipped, spending nothing, below ``min_units`` members (people). None: off.
+        centroids. Not trained below ``min_units`` members (people) by the DP count; its share
+        stays reserved. None: off.
     final_neighbors: k of the output's variations (the final step's pairs of survivors);
         None: ``k_neighbors``. With P survivors a class there are about P x k distinct pairs,
         so a large output from a small population decodes each pair many times over; a larger
@@ -299,14 +201,6 @@ class PrivateEvolution:
         (1,000 records, population 32, class judge, 1 seed): k 31, every survivor of the class,
         gave MiniLM-LR macro-F1 0.794 against 0.790 at 5: the survivors, not their pairings,
         limit the output, so the default stays k_neighbors.
-    centroid_share: part of epsilon (as the judge's ``share``: what it would spend alone; the
-        rounds get what is left) for the survivor centroids, step 5 above: the output's
-        variations are then decoded between the noisy centroids of the members nearest each
-        last survivor rather than between the survivors, which are decodes of public text and
-        sit farther from the members. 0: off. Skipped, spending nothing, below
-        ``centroid_min_units`` members (people): a survivor then stands for a handful of
-        members and its noisy sum is mostly noise (the noise has norm about sigma x sqrt(384),
-        47 at sigma 2.4, against a sum of norm at most its number of members).
     """
 
     def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
@@ -314,10 +208,9 @@ class PrivateEvolution:
                  accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
                  n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
                  labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
-                 prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK, adapt_bridge: AdaptConfig | None = None,
+                 prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK,
                  vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None,
-                 final_neighbors: int | None = None, centroid_share: float = 0.0,
-                 centroid_min_units: int = 1000):
+                 final_neighbors: int | None = None, gate_share: float = 0.0):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -334,103 +227,59 @@ class PrivateEvolution:
         self.class_prompts = class_prompts
         self.prompt_share = prompt_share
         self.class_check_rounds = class_check_rounds
-        self.adapt_bridge = adapt_bridge
         self.vote = vote
         self.min_length_share = min_length_share
         self.class_judge = class_judge
         self.final_neighbors = final_neighbors
-        self.centroid_share = centroid_share
-        self.centroid_min_units = centroid_min_units
+        self.gate_share = gate_share
 
-    # -- planning (reads only n and the public label set) ---------------------------------
+    # -- planning (public settings only) ---------------------------------------------------
 
-    def plan(self, n_records: int, *, n_classes: int | None = None, n_synthetic: int | None = None,
-             class_sizes_given: bool = False) -> Plan:
-        """The plan for ``n_records`` records; raises ``UserError`` for a bad budget."""
-        key = (n_records, n_classes, n_synthetic, class_sizes_given, self.epsilon, self.delta, self.rounds,
-               self.count_share, self.threshold, self.population_per_class, self.accountant, self.adapt_bridge,
-               self.class_judge, self.centroid_share, self.centroid_min_units)
+    def plan(self, *, n_classes: int | None = None, n_synthetic: int | None = None) -> Plan:
+        """The plan; raises ``UserError`` for a bad budget. Reads no data (not even its size)."""
+        key = (n_classes, n_synthetic, self.epsilon, self.delta, self.rounds, self.count_share, self.gate_share,
+               self.threshold, self.population_per_class, self.accountant, self.class_judge)
         if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
             if len(_PLANS) > 256:
                 _PLANS.clear()
-            _PLANS[key] = self._plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic,
-                                     class_sizes_given=class_sizes_given)
+            _PLANS[key] = self._plan(n_classes=n_classes, n_synthetic=n_synthetic)
         return _PLANS[key]
 
-    def _plan(self, n_records, *, n_classes, n_synthetic, class_sizes_given) -> Plan:
-        prior = []
-        judge = self._judge_for(n_records)
-        check_centroid_share(self.centroid_share)
-        centroids = self._centroids_for(n_records)
-        if self.adapt_bridge is not None or judge is not None or centroids:
-            from privsynth.privacy.planner import check_budget
+    def _plan(self, *, n_classes, n_synthetic) -> Plan:
+        from privsynth.privacy.planner import check_budget
 
-            delta = check_budget(self.epsilon, self.delta, n_records)
-        if self.adapt_bridge is not None:
-            from privsynth.privacy.adapt import adaptation_event
-
-            prior.append(adaptation_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=self.adapt_bridge,
-                                          accountant=self.accountant))
-        plan = functools.partial(
-            plan_private_evolution, epsilon=self.epsilon, delta=self.delta, n_records=n_records, rounds=self.rounds,
-            count_share=0.0 if class_sizes_given else self.count_share, threshold=self.threshold,
-            population_per_class=self.population_per_class, accountant=self.accountant,
-            n_classes=n_classes, n_synthetic=n_synthetic)
-        if judge is not None:
+        delta = check_budget(self.epsilon, self.delta)
+        prior = ()
+        if self.class_judge is not None:
             from privsynth.privacy.judge import judge_event
 
-            try:
-                prior.append(judge_event(epsilon=self.epsilon, delta=delta, n_units=n_records, cfg=judge,
-                                         accountant=self.accountant))
-            except UserError:
-                plan(prior_events=tuple(prior))  # a budget too small for the rounds alone says so first
-                raise
-        if centroids:
-            from privsynth.privacy.dpsgd import calibrate_event
+            prior = (judge_event(epsilon=self.epsilon, delta=delta, cfg=self.class_judge, accountant=self.accountant),)
+        return plan_private_evolution(
+            epsilon=self.epsilon, delta=delta, rounds=self.rounds, count_share=self.count_share,
+            gate_share=self.gate_share, threshold=self.threshold, population_per_class=self.population_per_class,
+            accountant=self.accountant, n_classes=n_classes, n_synthetic=n_synthetic, prior_events=prior)
 
-            try:
-                prior.append(calibrate_event(purpose=PURPOSE_CENTROIDS, target_epsilon=self.centroid_share * self.epsilon,
-                                             delta=delta, sample_rate=1.0, steps=1, accountant=self.accountant,
-                                             what="the survivor centroids", off="--centroid-share 0"))
-            except UserError:
-                plan(prior_events=tuple(prior))
-                raise
-        return plan(prior_events=tuple(prior))
-
-    def _centroids_for(self, n_units: int) -> bool:
-        """Whether a run on ``n_units`` members (people) releases survivor centroids (reads only the count)."""
-        return bool(self.centroid_share) and n_units >= self.centroid_min_units
-
-    def _judge_for(self, n_units: int) -> JudgeConfig | None:
-        """The class judge's settings if this run trains one (reads only the unit count)."""
-        cfg = self.class_judge
-        return cfg if cfg is not None and cfg.applies(n_units) else None
-
-    def guarantee_line(self, n_records: int, *, class_sizes_given: bool = False) -> str:
+    def guarantee_line(self) -> str:
         """One line for logs and reports: what this run guarantees."""
-        p = self.plan(n_records, class_sizes_given=class_sizes_given)
-        return (f"privacy mode 'dp': formal ({p.epsilon_planned:.3g}, {p.delta:.3g})-DP under add/remove-one-"
-                f"record adjacency ({p.accountant} accountant); {p.rounds} Private Evolution round(s), "
-                f"vote noise sigma {p.noise_multiplier:.2f}")
+        p = self.plan()
+        return (f"privacy mode 'dp': formal ({p.epsilon_planned:.3g}, {p.delta:.3g})-DP under add/remove-one "
+                f"adjacency ({p.accountant} accountant, the larger of {', '.join(sorted(p.epsilons))}); "
+                f"{p.rounds} Private Evolution round(s), vote noise sigma {p.noise_multiplier:.2f}")
 
     # -- the run ---------------------------------------------------------------------------
 
     def generate(self, member_vectors: np.ndarray, member_labels: Sequence[Any], encoder: Encoder,
                  decoder: Decoder, *, n: int | None = None, n_per_class: int | dict | None = None,
                  rng_seed: int = 0, user_ids: Sequence[Any] | None = None,
-                 public_texts: Sequence[str] | None = None,
-                 member_texts: Sequence[str] | None = None, log=None) -> PEResult:
-        """Run PE and return ``(texts, labels, ledger)``.
+                 public_texts: Sequence[str] | None = None, log: Callable[[str], None] | None = None) -> PEResult:
+        """Run PE and return ``(texts, labels, ledger, plan, noisy_counts)``.
 
         ``n_per_class`` (an int for every class, or a dict label -> count) fixes the class
-        sizes and spends nothing on them; otherwise ``n`` synthetic records (default: as
-        many as members) are split by DP class counts. ``public_texts`` replaces the bundled
-        Brown sentences as the public seed pool. ``member_texts`` (the members' texts, in
-        the order of their vectors) are read only by the DP-SGD bridge adaptation. ``log``
-        (a str -> None callable) hears about long steps; it never receives member data.
+        sizes; otherwise ``n`` synthetic records (default: the DP member count) are split by
+        the DP class counts. ``public_texts`` replaces the bundled Brown sentences as the
+        public seed pool. ``log`` (a str -> None callable) hears about long steps; it never
+        receives member data, only DP outputs and public settings.
         """
-        if self.adapt_bridge is not None and (member_texts is None or not hasattr(decoder, "soft_shift")):
-            raise ValueError("adapt_bridge needs member_texts and a Bridge decoder")
         if self.vote not in VOTES:
             raise UserError(f"vote must be one of {', '.join(VOTES)}; got {self.vote!r}")
         if not 0.0 <= self.min_length_share <= 1.0:
@@ -438,140 +287,106 @@ class PrivateEvolution:
         if self.final_neighbors is not None and (isinstance(self.final_neighbors, bool)
                                                  or not isinstance(self.final_neighbors, int) or self.final_neighbors < 1):
             raise UserError(f"final_neighbors must be a positive integer or None; got {self.final_neighbors!r}")
-        before = getattr(decoder, "soft_shift", None)
-        try:
-            return self._generate(member_vectors, member_labels, encoder, decoder, n=n, n_per_class=n_per_class,
-                                  rng_seed=rng_seed, user_ids=user_ids, public_texts=public_texts,
-                                  member_texts=member_texts, log=log)
-        finally:  # the adapted shift belongs to this run only; the caller's bridge is left as it was
-            if hasattr(decoder, "soft_shift"):
-                decoder.soft_shift = before
-
-    def _generate(self, member_vectors, member_labels, encoder, decoder, *, n, n_per_class, rng_seed, user_ids,
-                  public_texts, member_texts, log) -> PEResult:
+        if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
+            raise UserError(f"--n must be a positive integer; got {n!r}")
         X = np.asarray(member_vectors, dtype=np.float32)
         y = np.asarray(member_labels, dtype=object)
         if X.ndim != 2 or len(X) != len(y):
             raise ValueError(f"member_vectors {X.shape} and member_labels ({len(y)}) do not match")
-        label_set = list(self.labels) if self.labels is not None else sorted(set(y.tolist()), key=str)
-        index = {lab: i for i, lab in enumerate(label_set)}
-        unknown = sorted({str(v) for v in y.tolist() if v not in index})
+        label_set = declared_labels(self.labels, self.class_prompts)
+        index = {str(lab): i for i, lab in enumerate(label_set)}
+        unknown = sorted({str(v) for v in y.tolist() if str(v) not in index})
         if unknown:
-            raise UserError(f"labels {', '.join(unknown[:5])} are not in the given label set "
-                            f"{label_set}; add them or remove those records")
-        yc = np.array([index[v] for v in y.tolist()], dtype=np.int64)
-        K = len(label_set)
-        prompts = self._prompts_by_class(label_set, decoder)
-
+            raise UserError(f"label(s) {', '.join(map(repr, unknown[:5]))} of the input are not in the declared label "
+                            f"set {[str(x) for x in label_set]}; declare every label (--labels) or remove those records")
+        yc = np.array([index[str(v)] for v in y.tolist()], dtype=np.int64)
         if user_ids is not None:
             user_ids = np.asarray(user_ids, dtype=object)
             if len(user_ids) != len(X):
                 raise ValueError(f"user_ids has {len(user_ids)} entries for {len(X)} records")
-            n_units = len(np.unique(user_ids))
-        else:
-            n_units = len(X)
-
-        sizes_given = n_per_class is not None
-        n_total = None if sizes_given else int(n if n is not None else len(X))
-        if n_total is not None and n_total < 1:
-            raise UserError(f"--n must be a positive integer; got {n!r}")
-        plan = self.plan(n_units, n_classes=K, n_synthetic=n_total, class_sizes_given=sizes_given)
-        self._check_class_sizes(yc, user_ids, label_set, plan)
-
+        sizes_given = None if n_per_class is None else self._given_sizes(n_per_class, label_set)
+        plan = self.plan(n_classes=len(label_set), n_synthetic=None if n is None else int(n))
+        prompts = self._prompts_by_class(label_set, decoder)
+        say = log or (lambda _msg: None)
         ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant, budget_epsilon=plan.epsilon_budget)
-        rng = np.random.default_rng(rng_seed)
 
-        self.adaptation_ = None
-        if self.adapt_bridge is not None:
-            from privsynth.privacy.adapt import PURPOSE_ADAPT, dp_adapt_bridge
+        # 1. DP class counts: everything the run knows of the data's size comes from them
+        noisy = mechanisms.noisy_class_counts(yc, len(label_set), ledger=ledger, event=plan.event(PURPOSE_COUNTS),
+                                              user_ids=user_ids)
+        n_noisy = float(max(noisy.sum(), 0.0))
+        self.noisy_counts_ = {str(label_set[c]): float(noisy[c]) for c in range(len(label_set))}
+        self.n_units_noisy_ = n_noisy
+        unit = "people" if user_ids is not None else "records"
+        say(f"DP class counts (noise sigma {plan.count_noise_multiplier:.1f}): "
+            + ", ".join(f"{k} ~{max(v, 0):.0f}" for k, v in self.noisy_counts_.items()) + f" {unit}")
+        self._check_noisy_sizes(noisy, label_set, plan, unit)
+        warning = check_delta_for_size(plan.delta, n_noisy)
+        if warning:
+            say(warning)
+        sizes = sizes_given if sizes_given is not None else _allocate(int(n) if n is not None else max(1, round(n_noisy)),
+                                                                      noisy)
 
-            event = next(e for e in plan.events if e.purpose == PURPOSE_ADAPT)
-            self.adaptation_ = dp_adapt_bridge(decoder, X, list(member_texts), event=event, ledger=ledger,
-                                               cfg=self.adapt_bridge, user_ids=user_ids, log=log)
+        # 2. the class judge (DP-SGD), or its reserved share
         self.judge_ = None
-        judge = self._judge_for(n_units)
-        if judge is not None:
-            from privsynth.privacy.judge import PURPOSE_JUDGE, fit_dp_judge
+        if self.class_judge is not None:
+            from privsynth.privacy.judge import PURPOSE_JUDGE, PURPOSE_JUDGE_RESERVED, fit_dp_judge
 
-            event = next(e for e in plan.events if e.purpose == PURPOSE_JUDGE)
-            self.judge_ = fit_dp_judge(X, yc, K, event=event, ledger=ledger, cfg=judge, user_ids=user_ids, log=log)
-        elif self.class_judge is not None and log is not None:
-            log(f"class judge skipped: {n_units} {'people' if user_ids is not None else 'records'}, fewer than "
-                f"the {self.class_judge.min_units} it needs to judge well; nothing spent on it")
+            event = plan.event(PURPOSE_JUDGE)
+            if self.class_judge.applies(n_noisy):
+                self.judge_ = fit_dp_judge(X, yc, len(label_set), event=event, ledger=ledger, cfg=self.class_judge,
+                                           n_units_noisy=n_noisy, user_ids=user_ids, log=log)
+            else:
+                ledger.record(purpose=PURPOSE_JUDGE_RESERVED, noise_multiplier=event.noise_multiplier,
+                              sample_rate=event.sample_rate, steps=event.steps)
+                say(f"class judge not trained: about {n_noisy:.0f} {unit} by the DP count, fewer than the "
+                    f"{self.class_judge.min_units} it needs to judge well; its share stays reserved in the ledger")
 
-        # Class sizes of the output.
-        if sizes_given:
-            sizes = self._given_sizes(n_per_class, label_set)
-        else:
-            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
-            noisy = _release_noisy(_class_counts(yc[units], K), ledger=ledger, purpose=PURPOSE_COUNTS,
-                                   noise_multiplier=plan.count_noise_multiplier)
-            sizes = _allocate(n_total, noisy)
-
-        say = log or (lambda _msg: None)  # counts and round numbers only
-        # Initial population: public vectors only.
+        # 3. initial population: public inputs only
         pool = list(public_texts) if public_texts is not None else load_public_sentences()
         say(f"Private Evolution: writing the initial population ({self.population_per_class} candidates per "
             f"class, public text only), then {plan.rounds} round(s) of noisy votes")
+        K = len(label_set)
+        rng = np.random.default_rng(rng_seed)
         texts, classes = self._initial_population(pool, K, encoder, decoder, rng, prompts)
         C = self._encode(encoder, texts)
 
+        # 4-5. rounds of noisy votes
         self.history_: list[RoundRecord] = []
-        sigma = plan.noise_multiplier
+        one_round = dataclasses.replace(plan.event(PURPOSE_VOTES), steps=1)
         for t in range(1, plan.rounds + 1):
-            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
-            noisy = _release_noisy(_vote_histogram(X[units], yc[units], C, classes, among=self.vote), ledger=ledger,
-                                   purpose=PURPOSE_VOTES, noise_multiplier=sigma)
-            # --- from here on: post-processing of `noisy` and synthetic text only ---
-            survivors = self._survivors(noisy, classes, K, plan.threshold_votes)
-            self.history_.append(RoundRecord(t, list(texts), classes.copy(), noisy, survivors))
+            votes = mechanisms.noisy_votes(X, yc, C, classes, among=self.vote, ledger=ledger, event=one_round,
+                                           user_ids=user_ids)
+            # --- from here on: post-processing of `votes` and synthetic text only ---
+            survivors = self._survivors(votes, classes, K, plan.threshold_votes)
+            self.history_.append(RoundRecord(t, list(texts), classes.copy(), votes, survivors))
             say(f"round {t}/{plan.rounds}: {len(survivors)} of {len(texts)} candidates survive the noisy vote"
                 + ("; writing the next population" if t < plan.rounds else ""))
             if t < plan.rounds:
-                texts, classes, C = self._next_population(texts, classes, C, noisy, survivors, K,
+                texts, classes, C = self._next_population(texts, classes, C, votes, survivors, K,
                                                           encoder, decoder, rng)
 
-        if self._centroids_for(n_units):
-            event = next(e for e in plan.events if e.purpose == PURPOSE_CENTROIDS)
-            units = _one_record_per_person(user_ids) if user_ids is not None else slice(None)
-            sums = _release_noisy(_voter_sums(X[units], yc[units], C[survivors], classes[survivors]), ledger=ledger,
-                                  purpose=PURPOSE_CENTROIDS, noise_multiplier=event.noise_multiplier)
-            # --- post-processing of `sums` ---
-            from privsynth.encoder import normalize
-
-            C = C.copy()
-            C[survivors] = normalize(sums).astype(C.dtype)
-            say(f"survivor centroids: {len(survivors)} noisy sums released (noise sigma "
-                f"{event.noise_multiplier:.2f})")
-        elif self.centroid_share:
-            say(f"survivor centroids skipped: {n_units} {'people' if user_ids is not None else 'records'}, fewer "
-                f"than the {self.centroid_min_units} they need; nothing spent on them")
+        # 6. the output
         say(f"writing the {int(np.sum(sizes))} output records from the survivors")
-        out_texts, out_labels = self._final(texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng)
-        return PEResult(out_texts, out_labels, ledger)
+        out_texts, out_labels = self._final(texts, classes, C, votes, survivors, sizes, label_set, encoder, decoder, rng)
+        return PEResult(out_texts, out_labels, ledger, plan, dict(self.noisy_counts_))
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _check_class_sizes(self, yc, user_ids, label_set, plan: Plan) -> None:
-        """Refuse classes too small for a candidate to clear the threshold on merit.
-
-        TOUCHES MEMBER DATA (class sizes). Seen only by the data holder, before any release;
-        nothing is written when it fails.
-        """
-        K = len(label_set)
-        if user_ids is None:
-            sizes = np.bincount(yc, minlength=K)
-        else:
-            pairs = {(c, u) for c, u in zip(yc.tolist(), user_ids.tolist())}
-            sizes = np.bincount([c for c, _ in pairs], minlength=K)
-        small = [f"{label_set[c]!r} ({sizes[c]})" for c in range(K) if sizes[c] < plan.min_class_size]
-        if small:
-            raise UserError(
-                f"class(es) {', '.join(small)} have fewer than {plan.min_class_size} "
-                f"{'people' if user_ids is not None else 'records'}, the minimum at --epsilon "
-                f"{plan.epsilon_budget:g} with {plan.rounds} round(s) (noise sigma={plan.noise_multiplier:.1f}, "
-                f"threshold {plan.threshold:g} sigma); merge or drop those classes, or raise --epsilon"
-            )
+    def _check_noisy_sizes(self, noisy: np.ndarray, label_set, plan: Plan, unit: str) -> None:
+        """Refuse classes whose DP count is too small for a candidate to clear the vote threshold
+        on merit: a decision on a DP output (post-processing), so it is covered too."""
+        small = [c for c in range(len(label_set)) if noisy[c] < plan.min_class_size]
+        if not small:
+            return
+        need = max(minimum_epsilon(delta=plan.delta, class_size=max(float(noisy[c]), 1.0), rounds=plan.rounds,
+                                   count_share=plan.count_share, gate_share=plan.gate_share,
+                                   threshold=plan.threshold, accountant=plan.accountant) for c in small)
+        names = ", ".join(f"{label_set[c]!r} (about {max(noisy[c], 0):.0f})" for c in small)
+        raise UserError(
+            f"class(es) {names} have fewer than {plan.min_class_size} {unit} by the DP count, the minimum at --epsilon "
+            f"{plan.epsilon_budget:g} with {plan.rounds} round(s) (vote noise sigma {plan.noise_multiplier:.1f}, "
+            f"threshold {plan.threshold:g} sigma); merge or drop those classes, or raise --epsilon to about "
+            f"{need:.2g} or more (run --dry-run first: it reads the exact sizes and spends nothing)")
 
     @staticmethod
     def _given_sizes(n_per_class, label_set) -> np.ndarray:
@@ -832,14 +647,29 @@ def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def dry_run(pe: PrivateEvolution, n_records: int, *, n_classes: int | None = None,
-            n_synthetic: int | None = None, class_sizes_given: bool = False) -> dict[str, Any]:
-    """The plan as plain data (what ``--dry-run`` prints); reads only the record count."""
-    plan = pe.plan(n_records, n_classes=n_classes, n_synthetic=n_synthetic, class_sizes_given=class_sizes_given)
+def dry_run(pe: PrivateEvolution, class_sizes: Mapping[str, int] | None = None, *,
+            n_synthetic: int | None = None) -> dict[str, Any]:
+    """The plan as plain data (what ``--dry-run`` prints). With ``class_sizes`` (the exact members
+    per class of the data holder's file: a dry run releases nothing and spends nothing) it also
+    says which classes a real run would refuse and whether delta suits the data's size."""
+    n_classes = None if class_sizes is None else len(class_sizes)
+    plan = pe.plan(n_classes=n_classes, n_synthetic=n_synthetic)
     d = plan.to_dict()
     d["vote"] = pe.vote
     d["expected_time_note"] = (
-        f"rough: {d['expected_decodes'] or '?'} decodes at ~2 s each on 2 CPU cores"
-        if n_classes is not None else "give the label set to estimate the time"
-    )
+        f"rough: {d['expected_decodes']} decodes at ~{d['expected_seconds'] / max(d['expected_decodes'], 1):.1f} s "
+        "each on 2 CPU cores" if n_classes is not None and n_synthetic is not None
+        else "give --n and the label set to estimate the time")
+    if class_sizes is not None:
+        small = {k: v for k, v in class_sizes.items() if v < plan.min_class_size}
+        d["your_data"] = {
+            "note": "exact sizes of your file, shown to you only: a real run reads them through DP counts",
+            "members_per_class": dict(class_sizes),
+            "classes_too_small": small,
+            "delta_warning": None,
+        }
+        try:
+            d["your_data"]["delta_warning"] = check_delta_for_size(plan.delta, sum(class_sizes.values()))
+        except UserError as err:
+            d["your_data"]["delta_warning"] = str(err)
     return d
