@@ -69,3 +69,17 @@ def test_the_check_fails_on_a_field_the_table_does_not_name(dp_release):
 
 def test_security_md_shows_the_table():
     assert disclosure.markdown_table() in (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+
+
+def test_the_ledger_of_a_real_dp_release_is_recomputed_by_opacus_prv_and_dp_accounting_pld(dp_release):
+    from test_privacy_accountant import assert_ledger_matches_libraries, golden_pld, golden_prv
+
+    ledger = json.loads((dp_release / "ledger.json").read_text())
+    assert [e["purpose"].split(":")[0].split(",")[0] for e in ledger["events"]] == ["counts", "class judge", "votes",
+                                                                                   "gate"]
+    assert_ledger_matches_libraries(ledger)  # within 1% of each, never below PLD
+    events = [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in ledger["events"]]
+    prv, pld = golden_prv(events, ledger["delta"]), golden_pld(events, ledger["delta"])
+    m = json.loads((dp_release / "manifest.json").read_text())
+    assert m["privacy"]["epsilon"] == ledger["epsilon"] == pytest.approx(max(prv, pld), rel=2e-3)
+    assert ledger["epsilon"] <= 4.0

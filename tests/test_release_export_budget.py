@@ -3,6 +3,7 @@
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from privsynth.budget import BudgetStore
@@ -72,3 +73,48 @@ def test_a_corrupt_budget_record_is_an_error_not_a_fresh_budget(tmp_path):
     store.path.write_text("{not json")
     with pytest.raises(UserError, match="unreadable"):
         store.check("ds1", 1, 10)
+
+
+def test_a_dataset_sharing_half_its_records_with_a_charged_one_spends_from_its_budget(tmp_path):
+    from privsynth.budget import record_keys
+
+    key = b"k" * 32
+    texts = [f"record {i}" for i in range(100)]
+    labels = ["a"] * 100
+    store = BudgetStore(tmp_path / "home")
+    store.charge("ds1", epsilon=4, delta=1e-6, lifetime=10, records=record_keys(texts, labels, key))
+    edited = texts[:60] + [f"new {i}" for i in range(40)]  # 60% of its records already charged
+    assert store.spent("ds2", record_keys(edited, labels, key)).epsilon == 4
+    with pytest.raises(UserError, match="lifetime budget"):
+        store.check("ds2", 7, 10, record_keys(edited, labels, key))
+    store.charge("ds2", epsilon=4, delta=1e-6, lifetime=10, records=record_keys(edited, labels, key))
+    assert store.spent("ds1").epsilon == 8 and "ds2" not in {s.dataset_id for s in store.all()}
+    # the charged budget now knows the edited records too: a second edit of them still matches
+    again = edited[20:] + [f"newer {i}" for i in range(20)]
+    assert store.spent("ds3", record_keys(again, labels, key)).epsilon == 8
+    other = [f"unrelated {i}" for i in range(100)]  # shares nothing: a budget of its own
+    assert store.spent("ds4", record_keys(other, labels, key)).epsilon == 0
+    assert record_keys(texts, labels, key).dtype == np.uint64 and len(record_keys(texts * 2, labels * 2, key)) == 100
+
+
+def test_generate_privacy_dp_is_charged_to_the_lifetime_budget_before_any_model_loads(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import privsynth.encoder
+    from privsynth.cli import cli
+
+    monkeypatch.setenv("PRIVSYNTH_HOME", str(tmp_path / "home"))
+    (tmp_path / "in.csv").write_text("text,label\n" + "".join(f"message {i},{'ab'[i % 2]}\n" for i in range(50)))
+
+    class Stop(Exception):
+        pass
+
+    def no_models(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(privsynth.encoder, "Encoder", no_models)
+    res = CliRunner().invoke(cli, ["generate", str(tmp_path / "in.csv"), "--out", str(tmp_path / "s.csv"),
+                                   "--privacy", "dp", "--epsilon", "3", "--labels", "a,b", "--quiet"])
+    assert isinstance(res.exception, Stop)
+    shown = CliRunner().invoke(cli, ["budget", "show", str(tmp_path / "in.csv")])
+    assert "spent epsilon 3," in shown.output, shown.output

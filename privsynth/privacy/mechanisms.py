@@ -12,7 +12,7 @@ function              reads                                     exact statistic 
 ===================== ========================================= ======================================= ============= ===============
 ``class_counts``      member labels (one record per person)     members per class                       1             counts
 ``vote_histogram``    member vectors and labels                 votes per candidate, one vote per unit  1             votes (a round)
-``fit_judge``         member vectors and labels, per step       sum of per-unit gradients clipped to C  C             judge (a step)
+``fit_judge``         member vectors and labels, per step       ``clipped_gradient_sum`` of the batch   C             judge (a step)
 ``gate_statistics``   the auditor's per-record flags and scores members reproduced, scaled AUC, holdout sqrt(2)       gate
 ===================== ========================================= ======================================= ============= ===============
 
@@ -148,6 +148,21 @@ def _softmax(Z: np.ndarray) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
+def clipped_gradient_sum(member_vectors: np.ndarray, member_class: np.ndarray, rows: np.ndarray, weights: np.ndarray,
+                         *, clip: float) -> np.ndarray:
+    """One DP-SGD step's exact sum: each record's gradient of the softmax loss of a linear model
+    over ``[x, 1]``, ``(softmax - onehot) x [x, 1]``, clipped to L2 norm ``clip``, summed over
+    ``rows``. READS MEMBER VECTORS AND LABELS; sensitivity ``clip`` (one unit, one row)."""
+    W = np.asarray(weights, dtype=np.float64)
+    total = np.zeros_like(W)
+    if len(rows):
+        xb = np.hstack([np.asarray(member_vectors, dtype=np.float64)[rows], np.ones((len(rows), 1))])
+        err = _softmax(xb @ W.T) - np.eye(W.shape[0])[np.asarray(member_class, dtype=np.int64)[rows]]
+        norms = np.linalg.norm(err, axis=1) * np.linalg.norm(xb, axis=1)
+        total = (err * np.minimum(1.0, clip / np.maximum(norms, 1e-12))[:, None]).T @ xb
+    return total
+
+
 def fit_judge(member_vectors: np.ndarray, member_class: np.ndarray, n_classes: int, *, event: GaussianEvent,
               ledger: PrivacyLedger, clip: float, lr: float, momentum: float, expected_batch: float,
               user_ids: Sequence[Any] | None = None, log: Callable[[str], None] | None = None) -> np.ndarray:
@@ -168,19 +183,11 @@ def fit_judge(member_vectors: np.ndarray, member_class: np.ndarray, n_classes: i
         raise ValueError(f"member_vectors {X.shape} and member_class ({len(y)}) do not match")
     q, steps, sigma = event.sample_rate, event.steps, event.noise_multiplier
     ledger.record(purpose=event.purpose, noise_multiplier=sigma, sample_rate=q, steps=steps)
-    Xb = np.hstack([X, np.ones((len(X), 1))])
-    W = np.zeros((n_classes, Xb.shape[1]))
+    W = np.zeros((n_classes, X.shape[1] + 1))
     velocity = np.zeros_like(W)
-    onehot = np.eye(n_classes)
     for step in range(steps):
         rows = poisson_batch(len(X), user_ids, q)
-        total = np.zeros_like(W)
-        if rows.size:
-            xb = Xb[rows]
-            err = _softmax(xb @ W.T) - onehot[y[rows]]  # the gradient of record i is err_i x xb_i
-            norms = np.linalg.norm(err, axis=1) * np.linalg.norm(xb, axis=1)
-            total = (err * np.minimum(1.0, clip / np.maximum(norms, 1e-12))[:, None]).T @ xb
-        noisy = total + secure_normal(W.shape, scale=sigma * clip)
+        noisy = clipped_gradient_sum(X, y, rows, W, clip=clip) + secure_normal(W.shape, scale=sigma * clip)
         velocity = momentum * velocity + noisy / max(expected_batch, 1.0)
         W -= lr * velocity
         if log is not None and (step + 1) % max(1, steps // 4) == 0:
