@@ -1,6 +1,6 @@
 """Train the bridge on a GPU machine that has neither the encoder nor a network.
 
-A lent GPU machine takes at most ~64 MB of files per call, so the sentence vectors are computed
+A GPU machine reached through a file-transfer call takes at most ~64 MB of files per call, so the sentence vectors are computed
 here (`prep`, on CPU) and travel as int8 (per-vector scale; cosine to the float vectors >= 0.9999);
 the machine then trains from them (`train`) with the LM read from the same GGUF as on CPU.
 

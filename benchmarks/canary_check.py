@@ -88,19 +88,18 @@ def max_provable(n_in: int, n_out: int, delta: float) -> float:
 
 
 def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
-    from privsynth.privacy.pe import PrivateEvolution
-    from privsynth.privacy.planner import default_delta
+    from privsynth.generate import private_evolution, run_private_evolution
+    from privsynth.privacy.planner import DEFAULT_DELTA
     from privsynth.smotext import SMOTExT
 
     texts, labels, canaries, is_in, reference = build_game(args.members, args.canaries, repeats, args.seed)
-    X = encoder.encode(texts)
     t0 = time.time()
     entry: dict = {"mode": mode, "repeats": repeats, "members": len(texts), "canaries": len(canaries),
                    "canaries_in": int(is_in.sum()), "n_synthetic": args.n, "candidates": args.candidates}
     if mode == "dp":
-        pe = PrivateEvolution(args.epsilon, rounds=args.rounds, population_per_class=args.population,
-                              n_candidates=args.candidates)
-        res = pe.generate(X, labels, encoder, bridge, n=args.n, rng_seed=args.seed)
+        pe = private_evolution(epsilon=args.epsilon, rounds=args.rounds, population_per_class=args.population,
+                               n_candidates=args.candidates, labels=sorted(set(labels)))
+        res = run_private_evolution(pe, texts, labels, encoder=encoder, bridge=bridge, n=args.n, seed=args.seed)
         synthetic = list(res.texts)
         ledger = res.ledger.to_dict()
         delta = ledger["delta"]
@@ -108,8 +107,8 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
                      population_per_class=args.population)
     else:
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
-        synthetic, _ = gen.fit(texts, labels, vectors=X).generate(n=args.n)
-        delta = default_delta(len(texts))
+        synthetic, _ = gen.fit(texts, labels, vectors=encoder.encode(texts)).generate(n=args.n)
+        delta = DEFAULT_DELTA
         entry.update(claimed_epsilon=None, delta=delta)
     entry["generate_s"] = round(time.time() - t0, 1)
     scores = attack_scores(encoder, canaries, synthetic, reference)

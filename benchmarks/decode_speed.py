@@ -3,7 +3,7 @@
 Both decode the same targets (the reconstruction benchmark's held-out Brown sentences and SMS
 sample) with the shipped bridge, 8 candidates a target (the first greedy), batches of 16, at
 most 48 new tokens, and keep the candidate nearest the target. "transformers generate" is the
-way ``Bridge.generate`` decoded until stop 26: LoRA adapters applied beside the weights, one
+way transformers-based decoding works: LoRA adapters applied beside the weights, one
 ``generate`` call for the greedy candidates and one for the sampled ones (temperature 0.7,
 transformers' default top-k 50, top-p 0.9). "privsynth" is ``Bridge.decode`` now
 (``privsynth/sampling.py``, adapters folded into the weights). The two draw from the same
@@ -42,7 +42,7 @@ CANDIDATES, BATCH, MAX_NEW = 8, 16, 48
 
 @torch.no_grad()
 def generate_with_transformers(bridge: Bridge, vectors: np.ndarray, seed: int) -> list[list[str]]:
-    """Candidates as ``Bridge.generate`` made them before stop 26 (transformers' ``generate``)."""
+    """Candidates as transformers' ``generate`` makes them (the baseline of privsynth's own loop)."""
     bridge.unmerge_lora()
     embeds = bridge.prompt_embeds(torch.from_numpy(vectors))
     attn = torch.ones(embeds.shape[:2], dtype=torch.long)

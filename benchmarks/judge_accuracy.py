@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from privsynth.encoder import Encoder
     from privsynth.privacy.judge import JudgeConfig, fit_dp_judge, judge_event
     from privsynth.privacy.ledger import PrivacyLedger
-    from privsynth.privacy.planner import default_delta
+    from privsynth.privacy.planner import DEFAULT_DELTA
 
     enc = Encoder()
     rows = []
@@ -68,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
             X = np.stack([X_all[r.text] for r in sub])
             y = np.array([labels.index(r.label) for r in sub])
             plain = macro_f1(yt, LogisticRegression(max_iter=1000).fit(X, y).predict(Xt))
-            delta = default_delta(len(sub))
+            delta = DEFAULT_DELTA
             for eps in [float(e) for e in args.epsilons.split(",")]:
                 cfg = JudgeConfig(share=0.5)  # the event spends share * (2 eps) = eps alone
                 t0 = time.perf_counter()
-                event = judge_event(epsilon=2 * eps, delta=delta, n_units=len(sub), cfg=cfg)
+                event = judge_event(epsilon=2 * eps, delta=delta, cfg=cfg)
                 f1s = [macro_f1(yt, fit_dp_judge(X, y, len(labels), event=event, ledger=PrivacyLedger(delta=delta),
-                                                 cfg=cfg).predict(Xt)) for _ in range(args.runs)]
+                                                 cfg=cfg, n_units_noisy=len(sub)).predict(Xt))
+                       for _ in range(args.runs)]
                 row = {"dataset": dataset, "members": len(sub), "epsilon_alone": eps, "delta": delta,
                        "noise_multiplier": event.noise_multiplier, "steps": event.steps,
                        "sample_rate": event.sample_rate, "macro_f1": f1s, "macro_f1_mean": float(np.mean(f1s)),
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out.write_text(json.dumps({"rows": rows}, indent=1) + "\n", encoding="utf-8")
     lines = ["# DP class judge: macro-F1 on the real test split", "",
              "DP-SGD logistic regression on MiniLM vectors (privsynth.privacy.judge, fixed settings: 20 epochs, "
-             "batch n/16, lr 0.5, momentum 0.9, C 1), 3 runs each; `benchmarks/judge_accuracy.py`.", "",
+             "sample rate 1/16, lr 0.5, momentum 0.9, C 1), 3 runs each; `benchmarks/judge_accuracy.py`.", "",
              "| data | members | epsilon (judge alone) | sigma | macro-F1 (runs) | without noise |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} | {r['members']} | {r['epsilon_alone']:g} | {r['noise_multiplier']:.2f} | "

@@ -121,16 +121,15 @@ class Config:
     pe_rounds: int = 5
     pe_population: int = 64
     pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
-    pe_adapt: bool = False            # DP-SGD adaptation of the bridge (default AdaptConfig)
-    pe_judge: float = 0.25            # PrivateEvolution(class_judge=JudgeConfig(share=...)), privsynth's default; 0: off (the rule before stop 21)
-    pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...); 0 before stop 4
-    pe_vote: str = "all"              # PrivateEvolution(vote=...); rows recorded before stop 7 used "own-class"
+    pe_judge: float = 0.25            # PrivateEvolution(class_judge=JudgeConfig(share=...)), privsynth's default; 0: off
+    pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...)
+    pe_vote: str = "all"              # PrivateEvolution(vote=...)
     pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
     pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
-    pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed; 0 before stop 16
+    pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed
     pe_final_k: int | None = None     # PrivateEvolution(final_neighbors=...); None: its default (k_neighbors)
-    pe_centroids: float = 0.0         # PrivateEvolution(centroid_share=...); 0: off (every entry before stop 24)
-    class_check: int = 4              # SMOTExT(class_check_rounds=...), modes none/noise; 0 (none) before stop 19, 2 before stop 20
+    pe_gate_share: float = 0.2        # share of rho a release's DP gate takes (privsynth's shipped policy)
+    class_check: int = 4              # SMOTExT(class_check_rounds=...), modes none/noise
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -359,11 +358,8 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
             out_y += [c] * k
         info.update(class_prompts=class_prompts, members_read="labels only (class shares)")
         return out_t, out_y, info
-    X = models.embed(texts)
-    if mode == "dp":
-        from privsynth.privacy.adapt import AdaptConfig
-        from privsynth.privacy.judge import JudgeConfig
-        from privsynth.privacy.pe import PrivateEvolution
+    if mode == "dp":  # privsynth's one dp path, with a release's budget split (its gate's share included)
+        from privsynth.generate import private_evolution, run_private_evolution
 
         given = {}  # options left at None keep PrivateEvolution's own defaults
         if cfg.pe_lam:
@@ -372,29 +368,26 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
             given["elite_fraction"] = cfg.pe_elite
         if cfg.pe_final_k is not None:
             given["final_neighbors"] = cfg.pe_final_k
-        pe = PrivateEvolution(epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
-                              n_candidates=cfg.candidates, class_prompts=class_prompts if cfg.pe_prompts else None,
-                              class_check_rounds=cfg.pe_class_check, vote=cfg.pe_vote,
-                              adapt_bridge=AdaptConfig() if cfg.pe_adapt else None,
-                              min_length_share=cfg.pe_minlen,
-                              class_judge=JudgeConfig(share=cfg.pe_judge) if cfg.pe_judge else None,
-                              centroid_share=cfg.pe_centroids, **given)
-        out_t, out_y, ledger = pe.generate(X, labels, models.encoder, models.bridge, n=n, n_per_class=n_per_class,
-                                           rng_seed=seed, member_texts=texts)
+        pe = private_evolution(epsilon=epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
+                               n_candidates=cfg.candidates, labels=sorted(set(labels)),
+                               class_prompts=class_prompts if cfg.pe_prompts else None,
+                               class_check=cfg.pe_class_check, vote=cfg.pe_vote, judge_share=cfg.pe_judge,
+                               gate_share=cfg.pe_gate_share, min_length_share=cfg.pe_minlen, **given)
+        out_t, out_y, ledger, *_ = run_private_evolution(pe, texts, labels, encoder=models.encoder,
+                                                         bridge=models.bridge, n=n, n_per_class=n_per_class, seed=seed)
         info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
-                    final_neighbors=pe.final_neighbors, centroid_share=pe.centroid_share,
+                    final_neighbors=pe.final_neighbors, gate_share=cfg.pe_gate_share,
                     min_length_share=pe.min_length_share,
                     epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
                     rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
                     class_prompts=class_prompts if cfg.pe_prompts else None,
-                    adaptation=getattr(pe, "adaptation_", None),
                     class_judge=(None if getattr(pe, "judge_", None) is None
                                  else {"share": cfg.pe_judge, **pe.judge_.info}),
                     class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)))
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge,
                   class_check_rounds=cfg.class_check, random_state=seed)
-    gen.fit(texts, labels, vectors=X)
+    gen.fit(texts, labels, vectors=models.embed(texts))
     transform = None
     if mode == "noise":
         from privsynth.privacy.noise import noise_transform
@@ -528,11 +521,11 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         def make():
             with Measure() as m:
                 if row.kind == "dpgen":
-                    from privsynth.privacy.planner import default_delta
+                    from privsynth.privacy.planner import DEFAULT_DELTA
                     from utility_baselines import dp_finetune_generate
 
                     out = dp_finetune_generate(members, member_labels, data_class_sizes(labels, n, npc),
-                                               epsilon=row.epsilon, delta=default_delta(len(members)),
+                                               epsilon=row.epsilon, delta=DEFAULT_DELTA,
                                                epochs=cfg.dpgen_epochs, batch_size=cfg.dpgen_batch, device=device,
                                                seed=seed, log=log)
                 else:
@@ -577,12 +570,12 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         train_t, train_y = texts + extra, labels + [pos] * len(extra)
         entry["oversample"] = {"n_added": len(extra)}
     elif row.kind == "dpsgd":
-        from privsynth.privacy.planner import default_delta
+        from privsynth.privacy.planner import DEFAULT_DELTA
         from utility_baselines import dpsgd_logreg, hashed_features
 
         classes = sorted(set(labels))
         y = np.array([classes.index(v) for v in labels])
-        delta = default_delta(len(texts))
+        delta = DEFAULT_DELTA
         test_labels = [r.label for r in data.test]
         entry["metrics"], entry["dpsgd"] = {}, {}
         for clf, (Xtr, Xte) in {"tfidf_lr": (hashed_features(texts), hashed_features(test_texts)),
@@ -620,18 +613,19 @@ def select_rows(spec: str | None) -> list[str]:
 # left out of the fingerprint and earlier entries stay valid.
 _LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None, "pe_minlen": 0.0,
                   "class_check": 0, "pe_judge": 0.0, "pe_final_k": None,
-                  "pe_centroids": 0.0}
+                  "pe_gate_share": 0.0}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
     d = asdict(cfg)
+    d["pe_adapt"] = False  # a removed option, recorded at the only value it has now
     for k, neutral in _LATER_OPTIONS.items():
         if d.get(k) == neutral:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
         for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen", "pe_judge", "pe_final_k",
-                  "pe_centroids"):  # only Private Evolution reads them
+                  "pe_gate_share"):  # only Private Evolution reads them
             d.pop(k, None)
     if ROWS[name].mode not in ("none", "noise"):
         d.pop("class_check", None)  # only SMOTExT reads it
@@ -695,20 +689,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="Private Evolution candidates per class and round (full default 64)")
     ap.add_argument("--pe-prompts", action="store_true",
                     help="seed Private Evolution with the public class prompts in CLASS_PROMPTS")
-    ap.add_argument("--pe-adapt", action="store_true", help="adapt the bridge by DP-SGD first (--adapt-bridge)")
     ap.add_argument("--pe-judge", type=float, default=None, metavar="SHARE",
                     help="mode dp: train the DP class judge (a DP-SGD logistic regression on the member vectors) "
-                         "with SHARE of the budget (default 0.25, privsynth's; 0 reproduces the rows before stop 21); it "
+                         "with SHARE of the budget (default 0.25, privsynth's; 0 turns it off); it "
                          "picks in-class candidates and drives the class check")
     ap.add_argument("--pe-class-check", type=int, default=None,
                     help="replace outputs decoded into another class, up to N times (class_check_rounds)")
     ap.add_argument("--class-check", type=int, default=None,
                     help="modes none/noise: SMOTExT(class_check_rounds=N), prefer and re-decode outputs in their "
-                         "class by a logistic regression on the members (default 4; 2 before stop 20; 0, the rule before stop 19)")
+                         "class by a logistic regression on the members (default 4; 0 turns it off)")
     ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
                     help="Private Evolution's vote: nearest candidate of all, counted only for a candidate of the "
-                         "member's class ('all', privsynth's default, and this benchmark's since stop 7), or nearest "
-                         "candidate of the member's class ('own-class', the rule before stop 6; "
+                         "member's class ('all', privsynth's default), or nearest "
+                         "candidate of the member's class ('own-class'; "
                          "results/utility_ownclass.json holds its rows)")
     ap.add_argument("--pe-lam", default=None, metavar="LO,HI",
                     help="Private Evolution's interpolation range between survivors (default: its lam_range)")
@@ -721,10 +714,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pe-final-k", type=int, default=None, metavar="K",
                     help="neighbours each survivor is paired with in the output's variations "
                          "(PrivateEvolution(final_neighbors=K); default: its k_neighbors, 5)")
-    ap.add_argument("--pe-centroids", type=float, default=None, metavar="SHARE",
-                    help="share of epsilon for the noisy centroids of the members nearest each last survivor, "
-                         "which the output's variations then interpolate (PrivateEvolution(centroid_share=SHARE); "
-                         "default 0, off)")
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
     ap.add_argument("--reuse-only", action="store_true",
@@ -741,8 +730,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
     for opt in ("n_train", "n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge", "pe_final_k",
-                "pe_centroids"):
+                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge", "pe_final_k"):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -755,15 +743,12 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         raise SystemExit(f"--pe-elite takes a share between 0 and 1; got {cfg.pe_elite}")
     if not 0 <= cfg.pe_judge < 1:
         raise SystemExit(f"--pe-judge takes a share in [0, 1); got {cfg.pe_judge}")
-    if not 0 <= cfg.pe_centroids < 1:
-        raise SystemExit(f"--pe-centroids takes a share in [0, 1); got {cfg.pe_centroids}")
     if cfg.pe_final_k is not None and cfg.pe_final_k < 1:
         raise SystemExit(f"--pe-final-k takes a positive integer; got {cfg.pe_final_k}")
     if not 0 <= cfg.pe_minlen <= 1:
         raise SystemExit(f"--pe-minlen takes a share between 0 and 1; got {cfg.pe_minlen}")
     cfg.audit = not args.no_audit
     cfg.pe_prompts = args.pe_prompts
-    cfg.pe_adapt = args.pe_adapt
     if any(ROWS[r].uses_bridge for r in rows):
         from privsynth.bridge import DEFAULT_WEIGHTS
         from privsynth.manifest import sha256_file

@@ -1,5 +1,5 @@
-"""The gate-calibration benchmark's parts that need no model: the planted leak vectors, one
-gate run on vectors made here, and the tally."""
+"""The gate-calibration benchmark's parts that need no model: the edit of a planted copy, one
+run of the release's own gate on a pool made here, and the tally with its interval."""
 
 from __future__ import annotations
 
@@ -12,35 +12,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import gate_calibration as gc  # noqa: E402
 import splits  # noqa: E402
-from audits.policy import load_policy  # noqa: E402
+from audits.encoder import load_encoder  # noqa: E402
 
 
-def _unit(rng, n, d=16):
-    v = rng.standard_normal((n, d))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+class TinyPool(gc.Pool):
+    def __init__(self, n=600):
+        self.enc = load_encoder("hashing")
+        rng = np.random.default_rng(0)
+        words = ("lunch prize call dinner late home cash win train movie tonight later ok sorry meet text phone "
+                 "free club week love work bus rain shop coffee friday").split()
+        self.test = [splits.Record(f"r{i}", " ".join(rng.choice(words, 7)) + f" {i}", "a") for i in range(n)]
+        self.et = self.enc.encode([r.text for r in self.test])
+        syn = [f"synthetic line {i} of text" for i in range(300)]
+        self.sets = [("tiny", syn, self.enc.encode(syn))]
 
 
-def test_planted_vectors_sit_at_exactly_the_cosine_asked():
+def test_an_edit_keeps_the_record_recognisable_but_changes_it():
     rng = np.random.default_rng(0)
-    v = _unit(rng, 50)
-    for c in (0.9, 0.6):
-        t = gc._turn(v, c, rng)
-        assert np.allclose(np.linalg.norm(t, axis=1), 1.0)
-        assert np.allclose((t * v).sum(axis=1), c)
+    for text in ("Are we still on for dinner tonight at eight?", "Call me now"):
+        e = gc.edit(text, rng)
+        assert e != text and e.lower().split()[0] in text.lower()
 
 
-def test_gate_blocks_copies_of_members_and_the_tally_counts_them():
-    rng = np.random.default_rng(1)
-    em, eh = _unit(rng, 120), _unit(rng, 60)
-    members = [splits.Record(f"m{i}", f"member text {i}", "a") for i in range(120)]
-    holdout = [splits.Record(f"h{i}", f"holdout text {i}", "a") for i in range(60)]
-    policy = load_policy()
-    leaked = gc.gate(policy, members, holdout, [f"s {i}" for i in range(60)], em, eh,
-                     gc._turn(em[:60], 0.95, rng).astype(np.float32), seed=0)
-    unseen = gc.gate(policy, members, holdout, [f"s {i}" for i in range(60)], em, eh,
-                     _unit(rng, 60).astype(np.float32), seed=0)
-    assert not leaked["dcr_share"]["passed"] and not leaked["mia_auc"]["passed"]
-    assert unseen["dcr_share"]["passed"]
-    t = gc._tally([leaked, unseen])
-    assert t["runs"] == 2 and t["blocked"]["any"] >= 1 and t["blocked"]["dcr_share"] == 1
-    assert t["block_rate"]["dcr_share"] == 0.5
+def test_the_release_gate_blocks_twenty_copied_members_and_passes_a_clean_set():
+    policy, plan = gc.release_plan()
+    pool = TinyPool()
+    rng = np.random.default_rng(3)
+    clean = [gc.one_run(pool, (200, 100, 150), rng, policy, plan) for _ in range(5)]
+    leaky = [gc.one_run(pool, (200, 100, 150), rng, policy, plan, k=40) for _ in range(5)]
+    assert all(r["exact_reproduced"] == 0 for r in clean) and all(r["exact_reproduced"] >= 40 for r in leaky)
+    assert all(r["blocked"] and not r["checks"]["dp_members_reproduced"]["passed"] for r in leaky)
+    t = gc.tally(clean)
+    assert t["runs"] == 5 and 0 <= t["blocked"] <= 2 and t["ci95"][0] <= t["block_rate"] <= t["ci95"][1]
+
+
+def test_clopper_pearson_is_exact_at_the_edges():
+    assert gc.clopper_pearson(0, 100)[0] == 0.0 and gc.clopper_pearson(100, 100)[1] == 1.0
+    lo, hi = gc.clopper_pearson(5, 100)
+    assert 0.015 < lo < 0.02 and 0.11 < hi < 0.12

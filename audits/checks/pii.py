@@ -69,28 +69,39 @@ def analyzer():
     return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
 
+#: presidio's findings per text, kept across audits in one process (a text's entities depend on
+#: that text alone): auditing several synthetic sets, or overlapping samples, pays NER once a text
+_ENTITIES: dict[str, tuple[tuple[str, str], ...]] = {}
+_CACHE_LIMIT = 200_000
+
+
 def find_member_entities(texts: list[str], *, batch_size: int = 64) -> dict[tuple[str, str], set[int]]:
     """{(entity type, value): indices of texts holding it} for the types in DIRECT and QUASI.
 
-    NER is the slow part of an audit (minutes for 10k texts); the result for the last member set
-    is kept in memory, so auditing several synthetic sets against the same members pays it once."""
-    return {k: set(v) for k, v in _find_member_entities(tuple(texts), batch_size).items()}
+    NER is the slow part of an audit (minutes for 10k texts): each distinct text is analysed
+    once per process and its findings kept in memory (values never leave this module)."""
+    todo = [t for t in dict.fromkeys(texts) if t not in _ENTITIES]
+    if len(_ENTITIES) + len(todo) > _CACHE_LIMIT:  # start afresh, this call's texts all analysed again
+        _ENTITIES.clear()
+        todo = list(dict.fromkeys(texts))
+    if todo:
+        from presidio_analyzer import BatchAnalyzerEngine
 
-
-@lru_cache(maxsize=1)
-def _find_member_entities(texts: tuple[str, ...], batch_size: int) -> dict[tuple[str, str], set[int]]:
-    from presidio_analyzer import BatchAnalyzerEngine
-
-    batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
-    found: dict[tuple[str, str], set[int]] = defaultdict(set)
-    results = batch.analyze_iterator(texts, language="en", entities=list(DIRECT + QUASI),
-                                     batch_size=batch_size, score_threshold=MIN_SCORE)
-    for i, (text, res) in enumerate(zip(texts, results)):
-        for r in res:
-            value = text[r.start:r.end].strip()
-            if len(re.sub(r"\W", "", value)) >= 3:
-                found[(r.entity_type, value)].add(i)
-    return found
+        batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
+        results = batch.analyze_iterator(todo, language="en", entities=list(DIRECT + QUASI),
+                                         batch_size=batch_size, score_threshold=MIN_SCORE)
+        for text, res in zip(todo, results):
+            found = []
+            for r in res:
+                value = text[r.start:r.end].strip()
+                if len(re.sub(r"\W", "", value)) >= 3:
+                    found.append((r.entity_type, value))
+            _ENTITIES[text] = tuple(dict.fromkeys(found))
+    out: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, text in enumerate(texts):
+        for key in _ENTITIES.get(text, ()):
+            out[key].add(i)
+    return dict(out)
 
 
 def value_pattern(kind: str, value: str) -> re.Pattern[str]:

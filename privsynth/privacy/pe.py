@@ -105,7 +105,6 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 VOTES = mechanisms.VOTES
 DEFAULT_VOTE = "all"
 DEFAULT_CLASS_CHECK = 2  # rounds of the survivor-centroid class check (the setting measured in dp)
-DEFAULT_GATE_SHARE = 0.1  # share of rho a release reserves for its gate (privsynth.gate)
 
 
 def declared_labels(labels: Sequence[Any] | None, class_prompts: Mapping[Any, str] | None) -> list[Any]:
