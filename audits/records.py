@@ -7,9 +7,10 @@ of flags by at most 1) where the audit's shares cannot be (a holdout record can 
 synthetic records' "closer to a member than to any holdout record").
 
 - ``reproduced``: the synthetic set holds the record exactly (after normalisation), nearly
-  (character 5-gram Jaccard >= ``jaccard``), as a close paraphrase (embedding cosine >=
-  ``similarity``), or holds a direct identifier (email, phone, card, IBAN, SSN, IP) found in
-  the record;
+  (character 5-gram Jaccard >= ``jaccard``) or as a close paraphrase (embedding cosine >=
+  ``similarity``) -- counted for records of at least ``min_words`` words: "ok lor" or "see you
+  soon" written again is not evidence of copying -- or holds a direct identifier (email, phone,
+  card, IBAN, SSN, IP) found in the record, whatever its length;
 - ``score``: the membership score of the embedding attack, minus the cosine distance to the
   nearest synthetic record (higher = more member-like).
 
@@ -33,6 +34,7 @@ from audits.text import normalize
 
 JACCARD = 0.8
 SIMILARITY = 0.85
+MIN_WORDS = 4
 REASONS = ("exact", "near", "paraphrase", "identifier")
 
 
@@ -50,7 +52,7 @@ class RecordFigures:
 
 
 def _flags(texts: list[str], synthetic: list[str], vectors: np.ndarray, syn_vectors: np.ndarray, *,
-           jaccard: float, similarity: float, identifiers: list[set[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray, Counter]:
+           jaccard: float, similarity: float, min_words: int, identifiers: list[set[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray, Counter]:
     n = len(texts)
     if n == 0:
         return np.zeros(0, dtype=bool), np.zeros(0), Counter()
@@ -65,6 +67,8 @@ def _flags(texts: list[str], synthetic: list[str], vectors: np.ndarray, syn_vect
     for start in range(0, n, 2048):
         sims[start:start + 2048] = (vectors[start:start + 2048] @ syn_vectors.T).max(axis=1)
     para = sims >= similarity
+    long = np.array([len(normalize(t).split()) >= min_words for t in texts], dtype=bool)
+    exact, near, para = exact & long, near & long, para & long
     from audits.checks.pii import value_pattern
 
     corpus = "\n".join(synthetic)
@@ -90,20 +94,23 @@ def direct_identifiers(texts: list[str]) -> list[set[tuple[str, str]]]:
 
 
 def record_figures(data: AuditData, *, jaccard: float = JACCARD, similarity: float = SIMILARITY,
-                   identifiers: bool = True) -> RecordFigures:
+                   min_words: int = MIN_WORDS, identifiers: bool = True) -> RecordFigures:
     """Per-record figures of ``data``'s members and holdout against its synthetic set.
 
-    ``identifiers`` False skips presidio (the identifier reason then never fires)."""
+    ``identifiers`` False skips presidio (the identifier reason then never fires); the holdout's
+    flags never use it."""
     em, eh, es = data.embeddings()
     syn = [r.text for r in data.synthetic]
     out = {}
     reasons = {}
     for role, recs, vecs in (("member", data.members, em), ("holdout", data.holdout, eh)):
         texts = [r.text for r in recs]
-        ids = direct_identifiers(texts) if identifiers else [set() for _ in texts]
+        # presidio only where a flag is counted: the holdout's flags (a comparison for the report)
+        # leave the identifier reason out
+        ids = direct_identifiers(texts) if identifiers and role == "member" else [set() for _ in texts]
         flags, sims, why = _flags(texts, syn, np.asarray(vecs, dtype=np.float32), np.asarray(es, dtype=np.float32),
-                                  jaccard=jaccard, similarity=similarity, identifiers=ids)
+                                  jaccard=jaccard, similarity=similarity, min_words=min_words, identifiers=ids)
         out[role] = (flags, np.clip(sims, -1.0, 1.0) - 1.0)  # minus the cosine distance
         reasons[role] = {k: int(why.get(k, 0)) for k in REASONS}
     return RecordFigures(out["member"][0], out["member"][1], out["holdout"][0], out["holdout"][1], reasons,
-                         {"jaccard": jaccard, "similarity": similarity})
+                         {"jaccard": jaccard, "similarity": similarity, "min_words": min_words})

@@ -18,7 +18,7 @@ class Threshold:
     bound: float
     on: On = "value"
 
-    def holds(self, result: "CheckResult") -> bool:
+    def holds(self, result: CheckResult) -> bool:
         """True when the figure named by ``on`` meets the bound; a missing figure never holds."""
         x = getattr(result, self.on)
         if x is None or (isinstance(x, float) and math.isnan(x)):

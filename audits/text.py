@@ -40,7 +40,7 @@ class NGramLM:
         self.order = order
         self.lam = lam
 
-    def fit(self, sequences: Iterable[Sequence[str]]) -> "NGramLM":
+    def fit(self, sequences: Iterable[Sequence[str]]) -> NGramLM:
         self.counts: list[Counter] = [Counter() for _ in range(self.order + 1)]
         self.context: list[Counter] = [Counter() for _ in range(self.order + 1)]
         for seq in sequences:

@@ -40,8 +40,9 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from audits.stats import empirical_epsilon  # noqa: E402
 from splits import load_split, read_dataset, subsample  # noqa: E402
+
+from audits.stats import empirical_epsilon  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CANARY_LABEL = "ham"

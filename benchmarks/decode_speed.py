@@ -32,6 +32,7 @@ for p in (str(ROOT), str(ROOT / "benchmarks")):
         sys.path.insert(0, p)
 
 from decode_curve import targets  # noqa: E402
+
 from privsynth.bridge import Bridge, _closest  # noqa: E402
 from privsynth.encoder import Encoder  # noqa: E402
 from privsynth.io import write_json_atomic  # noqa: E402

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import splits  # noqa: E402
+
 from audits.checks import mia  # noqa: E402
 from audits.data import AuditData  # noqa: E402
 from audits.encoder import encode_unique, load_encoder  # noqa: E402
@@ -119,7 +120,8 @@ def one_run(pool: Pool, sizes, rng, policy, plan, *, k: int = 0, edited: bool = 
     data = AuditData([Record(f"m{i}", pool.test[j].text) for i, j in enumerate(mi)],
                      [Record(f"h{i}", pool.test[j].text) for i, j in enumerate(hi)],
                      [Record(f"s{i}", t) for i, t in enumerate(syn)], _embeddings=(pool.et[mi], pool.et[hi], es))
-    figs = record_figures(data, jaccard=policy.dp_gate.jaccard, similarity=policy.dp_gate.similarity)
+    figs = record_figures(data, jaccard=policy.dp_gate.jaccard, similarity=policy.dp_gate.similarity,
+                          min_words=policy.dp_gate.min_words)
     ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant)
     decision = decide_dp(figs, rules=policy.dp_gate, ledger=ledger, plan=plan)
     return {"blocked": not decision.passed, "set": name,

@@ -38,6 +38,7 @@ for p in (str(ROOT), str(HERE)):
 import splits  # noqa: E402
 import utility  # noqa: E402
 from utility_report import mean_sd  # noqa: E402
+
 from privsynth.encoder import normalize  # noqa: E402
 
 RESULTS = utility.RESULTS

@@ -51,7 +51,6 @@ import functools
 import json
 import platform
 import resource
-import subprocess
 import sys
 import threading
 import time
@@ -71,6 +70,7 @@ for p in (str(ROOT), str(HERE)):
 
 import splits  # noqa: E402
 import utility_report as report  # noqa: E402
+
 from privsynth.errors import UserError  # noqa: E402
 from privsynth.io import write_json_atomic  # noqa: E402
 
@@ -139,7 +139,7 @@ class Config:
     bridge_sha256: str | None = None
 
     @classmethod
-    def quick_defaults(cls) -> "Config":
+    def quick_defaults(cls) -> Config:
         return cls(quick=True, n_train=300, n_test=200, n_synth=None, n_synth_per_class=5, n_minority=10,
                    candidates=2, pe_rounds=2, pe_population=8, dpsgd_epochs=10, dpgen_epochs=1, dpgen_batch=16)
 
@@ -207,7 +207,7 @@ class Models:
         if self._bridge is None:
             from privsynth.bridge import Bridge
 
-            self._bridge = Bridge.load(self.cfg.bridge).to(self.device)
+            self._bridge = Bridge.load(ROOT / self.cfg.bridge).to(self.device)
         return self._bridge
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -278,7 +278,7 @@ class Measure:
     """Wall time and peak resident memory of a block: /proc/self/status VmRSS sampled every
     0.2 s (torch's allocations are invisible to tracemalloc), plus getrusage's process peak."""
 
-    def __enter__(self) -> "Measure":
+    def __enter__(self) -> Measure:
         self.peak_kb, self._stop = _rss_kb(), threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -483,7 +483,7 @@ def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
         members, holdout = audit_sets(ds, entry["row"], data(ds))
         gen = json.loads(path.read_text(encoding="utf-8"))
         entry["audit"] = run_audit(members, holdout, gen["texts"], entry["seed"], models.audit_encoder)
-        entry["audit"]["reaudited_at_commit"] = store.data["runs"][-1]["git_commit"]
+        entry["audit"]["reaudited"] = store.data["runs"][-1]["started"]
         store.add(entry)
         log(f"{entry['key']}: re-audited, failed checks {entry['audit']['failed_checks'] or 'none'}")
 
@@ -521,8 +521,9 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         def make():
             with Measure() as m:
                 if row.kind == "dpgen":
-                    from privsynth.privacy.planner import DEFAULT_DELTA
                     from utility_baselines import dp_finetune_generate
+
+                    from privsynth.privacy.planner import DEFAULT_DELTA
 
                     out = dp_finetune_generate(members, member_labels, data_class_sizes(labels, n, npc),
                                                epsilon=row.epsilon, delta=DEFAULT_DELTA,
@@ -570,8 +571,9 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         train_t, train_y = texts + extra, labels + [pos] * len(extra)
         entry["oversample"] = {"n_added": len(extra)}
     elif row.kind == "dpsgd":
-        from privsynth.privacy.planner import DEFAULT_DELTA
         from utility_baselines import dpsgd_logreg, hashed_features
+
+        from privsynth.privacy.planner import DEFAULT_DELTA
 
         classes = sorted(set(labels))
         y = np.array([classes.index(v) for v in labels])
@@ -636,11 +638,7 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
 
 
 def run_info(argv: list[str]) -> dict[str, Any]:
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
+    """When and how a run was made: its command line, package versions and machine (no paths)."""
     versions = {"python": platform.python_version()}
     for dist in ("privsynth", "torch", "transformers", "peft", "opacus", "scikit-learn", "numpy",
                  "sentence-transformers", "matplotlib"):
@@ -651,8 +649,7 @@ def run_info(argv: list[str]) -> dict[str, Any]:
     import audits
 
     versions["audits"] = audits.__version__
-    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": argv, "git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(git("status", "--porcelain", "--", "privsynth", "audits", "benchmarks")),
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": argv,
             "versions": versions, "machine": {"platform": platform.platform(), "cpus": _cpus()}}
 
 
@@ -757,7 +754,8 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
         if not path.exists():
             raise SystemExit(f"{path}: bridge weights not found; pass --bridge PATH (e.g. a run folder's "
                              f"bridge.safetensors) or leave the privsynth rows out with --rows")
-        cfg.bridge, cfg.bridge_sha256 = str(path), sha256_file(path)
+        cfg.bridge = str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+        cfg.bridge_sha256 = sha256_file(path)
     return cfg
 
 
@@ -799,8 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{key}: running ({len(data().train)} train, {len(data().test)} test)")
         t0 = time.perf_counter()
         entry = {"key": key, "dataset": dataset, "row": name, "seed": seed, "label": ROWS[name].label,
-                 "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp,
-                 "git_commit": store.data["runs"][-1]["git_commit"]}
+                 "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp}
         try:
             entry.update(run_entry(dataset, name, seed, data(), cfg, models, synth_dir, log, args.device, fp))
             entry["status"] = "ok"

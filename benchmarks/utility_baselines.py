@@ -113,7 +113,7 @@ class _Rows:
         return torch.from_numpy(np.asarray(row, dtype=np.float32)), int(self.y[i])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dp_noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     """The smallest noise multiplier opacus's PRV accountant finds for (epsilon, delta); cached
     because the search takes tens of seconds and both classifiers of a row need the same one."""

@@ -169,7 +169,7 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
         rows = [s for s in summary if s["dataset"] == dataset]
         spam = dataset == "sms"
         head = ["row", "eps", "seeds"]
-        for clf, name in CLASSIFIERS.items():
+        for name in CLASSIFIERS.values():
             head += [f"{name} macro-F1", f"{name} acc"] + ([f"{name} spam F1"] if spam else [])
         head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "gen on", "MIA AUC", "MIA TPR@1%FPR",
                  "exact dups", "audit blocked (checks)"]

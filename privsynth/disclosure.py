@@ -18,7 +18,8 @@ for one key of any name and ``**`` for anything below.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 PUBLIC_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "manifest.json": {

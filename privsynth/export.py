@@ -21,7 +21,6 @@ from pathlib import Path
 
 from privsynth.errors import UserError
 
-
 SYNTHETIC = "synthetic.csv"
 DATA_CARD = "DATA_CARD.md"
 LEDGER = "ledger.json"
@@ -88,7 +87,7 @@ class Staging:
         self.path: Path | None = None
         self.committed = False
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         remove_stale(self.out)
         self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.staging-{os.getpid()}-", dir=self.out.parent))
         os.chmod(self.path, 0o700)  # private until released: the rename keeps the mode, so widen at commit

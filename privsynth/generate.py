@@ -7,9 +7,10 @@ the benchmarks all build their :class:`~privsynth.privacy.pe.PrivateEvolution` w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from privsynth.errors import UserError
 

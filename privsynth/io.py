@@ -78,7 +78,7 @@ class Corpus:
     def class_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(self.labels).items()))
 
-    def subset(self, index: list[int]) -> "Corpus":
+    def subset(self, index: list[int]) -> Corpus:
         return Corpus(
             texts=[self.texts[i] for i in index],
             labels=[self.labels[i] for i in index],

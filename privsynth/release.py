@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from privsynth.errors import GateBlocked, UserError
 
@@ -326,6 +327,7 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
             decision = gate.finish_dp(decision, spent=privacy["epsilon"], requested=req.epsilon,
                                       cap=policy.release.max_epsilon_per_run)
             internal["dp_counts"] = {k: round(v, 1) for k, v in (generated.noisy_counts or {}).items()}
+            internal["members_flagged_by_reason"] = dict(report.records.reasons.get("member", {}))
         else:
             decision = gate.decide_exact(report.to_dict())
         from privsynth.datacard import guarantee_text

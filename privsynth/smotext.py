@@ -178,7 +178,7 @@ class SMOTExT:
         if not isinstance(self.class_check_rounds, int) or self.class_check_rounds < 0:
             raise ValueError(f"class_check_rounds must be an int >= 0; got {self.class_check_rounds!r}")
 
-    def fit(self, texts: list[str], labels: list[str], vectors: np.ndarray | None = None) -> "SMOTExT":
+    def fit(self, texts: list[str], labels: list[str], vectors: np.ndarray | None = None) -> SMOTExT:
         """Embed the member texts (or take precomputed unit-norm `vectors`)."""
         self._validate()
         if len(texts) != len(labels):

@@ -10,8 +10,14 @@ from scipy.stats import binomtest
 from sklearn.neighbors import NearestNeighbors
 
 from audits.neighbors import knn
-from audits.stats import (auc_with_ci, bootstrap_mean_ci, clopper_pearson, empirical_epsilon,
-                          min_holdout_for_fpr, tpr_at_fpr)
+from audits.stats import (
+    auc_with_ci,
+    bootstrap_mean_ci,
+    clopper_pearson,
+    empirical_epsilon,
+    min_holdout_for_fpr,
+    tpr_at_fpr,
+)
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (17, 250), (999, 1000)])
@@ -76,8 +82,10 @@ def test_bootstrap_mean_ci_covers_mean():
 
 def test_knn_matches_sklearn_brute_force():
     rng = np.random.default_rng(0)
-    q = rng.normal(size=(300, 16)); q /= np.linalg.norm(q, axis=1, keepdims=True)
-    r = rng.normal(size=(500, 16)); r /= np.linalg.norm(r, axis=1, keepdims=True)
+    q = rng.normal(size=(300, 16))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    r = rng.normal(size=(500, 16))
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
     ours = knn(q, r, k=3, chunk=64)
     ref, _ = NearestNeighbors(n_neighbors=3, metric="cosine", algorithm="brute").fit(r).kneighbors(q)
     np.testing.assert_allclose(ours, ref, atol=1e-5)

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import gate_calibration as gc  # noqa: E402
 import splits  # noqa: E402
+
 from audits.encoder import load_encoder  # noqa: E402
 
 

@@ -16,8 +16,7 @@ sys.path.insert(0, str(BENCH))
 
 import splits  # noqa: E402
 import utility_report as report  # noqa: E402
-from utility_baselines import (  # noqa: E402
-    EDA_OPERATIONS, eda_minority, oversample_minority, random_deletion, random_swap)
+from utility_baselines import EDA_OPERATIONS, eda_minority, oversample_minority, random_deletion, random_swap  # noqa: E402
 
 from privsynth.smotext import normalize_text  # noqa: E402
 
@@ -340,7 +339,7 @@ def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_
                         {"failed_checks": [], "decision": "pass"})
     gen = tmp_path / "gen.json"
     gen.write_text(json.dumps({"texts": ["syn a", "syn b"], "labels": ["spam", "spam"], "info": {}}))
-    store = report.ResultStore(tmp_path / "u.json", {}, {"git_commit": "abc"})
+    store = report.ResultStore(tmp_path / "u.json", {}, {"started": "now"})
     for row in ("real+synth-spam", "synth-none"):
         store.add({"key": f"sms/{row}/1", "dataset": "sms", "row": row, "seed": 1, "metrics": {"x": 1},
                    "audit": {"failed_checks": ["dcr_share"]}, "synthetic_file": str(gen),
@@ -372,7 +371,7 @@ def test_reaudit_keeps_to_the_selected_datasets_and_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(utility, "audit_sets", lambda ds, row, data: seen.append((ds, row)) or ([], []))
     gen = tmp_path / "gen.json"
     gen.write_text(json.dumps({"texts": ["s"], "labels": ["ham"], "info": {}}))
-    store = report.ResultStore(tmp_path / "u.json", {}, {"git_commit": "abc"})
+    store = report.ResultStore(tmp_path / "u.json", {}, {"started": "now"})
     for ds, row in (("sms", "synth-none"), ("rt", "synth-none"), ("sms", "synth-dp-eps4")):
         store.add({"key": f"{ds}/{row}/0", "dataset": ds, "row": row, "seed": 0, "audit": {}, "synthetic_file": str(gen),
                    "fingerprint": utility.entry_fingerprint(utility.Config(), ds, row)})

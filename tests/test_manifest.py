@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from privsynth.errors import UserError
-from privsynth.manifest import (dataset_hmac, file_hmac, load_hmac_key, manifest_bytes, sha256_file, sign,
-                                verify_release)
+from privsynth.manifest import dataset_hmac, file_hmac, load_hmac_key, manifest_bytes, sha256_file, sign, verify_release
 from privsynth.privacy.ledger import PrivacyLedger
 from privsynth.release_cli import verify_command
 

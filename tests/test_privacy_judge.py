@@ -5,15 +5,21 @@ import re
 
 import numpy as np
 import pytest
+from test_privacy_accountant import assert_ledger_matches_libraries
+from test_privacy_pe import GENRES, PE, RetrievalDecoder, world  # noqa: F401
 
 from privsynth.errors import UserError
 from privsynth.privacy import mechanisms
-from privsynth.privacy.judge import (PURPOSE_JUDGE, PURPOSE_JUDGE_RESERVED, DPJudge, JudgeConfig, fit_dp_judge,
-                                     judge_event)
+from privsynth.privacy.judge import (
+    PURPOSE_JUDGE,
+    PURPOSE_JUDGE_RESERVED,
+    DPJudge,
+    JudgeConfig,
+    fit_dp_judge,
+    judge_event,
+)
 from privsynth.privacy.ledger import GaussianEvent, PrivacyLedger
 from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES, create_accountant
-from test_privacy_accountant import assert_ledger_matches_libraries
-from test_privacy_pe import GENRES, PE, RetrievalDecoder, world  # noqa: F401
 
 
 def _blobs(n, d=16, gap=0.6, seed=0):

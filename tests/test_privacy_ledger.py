@@ -3,11 +3,16 @@
 import json
 
 import pytest
+from test_privacy_accountant import golden_pld
 
 from privsynth.privacy.ledger import (
-    BudgetExceeded, LedgerFormatError, PrivacyLedger, ledger_from_json, ledger_path_for, recompute_epsilon,
+    BudgetExceeded,
+    LedgerFormatError,
+    PrivacyLedger,
+    ledger_from_json,
+    ledger_path_for,
+    recompute_epsilon,
 )
-from test_privacy_accountant import golden_pld
 
 
 def _ledger(**kw):

@@ -16,10 +16,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HashingEncoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import HashingEncoder
 from privsynth.io import read_corpus
 from privsynth.privacy import mechanisms
 from privsynth.split import split_corpus

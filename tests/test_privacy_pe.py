@@ -14,11 +14,11 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from test_privacy_accountant import assert_ledger_matches_libraries
 
 from privsynth.errors import UserError
 from privsynth.privacy.pe import PUBLIC_SENTENCES, PrivateEvolution
 from privsynth.privacy.planner import PURPOSE_COUNTS, PURPOSE_VOTES
-from test_privacy_accountant import assert_ledger_matches_libraries
 
 # Two classes defined by topic words; every other Brown sentence is background.
 TOPICS = {
@@ -119,7 +119,7 @@ def test_votes_concentrate_on_candidates_near_the_members(world):
     rho = spearmanr(r.noisy_votes, near).statistic
     assert rho > 0.3
     # the noisy votes of each class add up to its member count (one vote per record)
-    for c, genre in enumerate(GENRES):
+    for c in range(len(GENRES)):
         assert r.noisy_votes[r.classes == c].sum() == pytest.approx(150, abs=25)
 
 

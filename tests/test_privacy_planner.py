@@ -3,12 +3,20 @@
 import inspect
 
 import pytest
+from test_privacy_accountant import assert_ledger_matches_libraries, golden_pld, golden_prv
 
 from privsynth.errors import UserError
 from privsynth.privacy.ledger import BudgetExceeded
-from privsynth.privacy.planner import (DEFAULT_DELTA, PURPOSE_COUNTS, PURPOSE_GATE, PURPOSE_VOTES, check_budget,
-                                       check_delta_for_size, minimum_epsilon, plan_private_evolution)
-from test_privacy_accountant import assert_ledger_matches_libraries, golden_pld, golden_prv
+from privsynth.privacy.planner import (
+    DEFAULT_DELTA,
+    PURPOSE_COUNTS,
+    PURPOSE_GATE,
+    PURPOSE_VOTES,
+    check_budget,
+    check_delta_for_size,
+    minimum_epsilon,
+    plan_private_evolution,
+)
 
 
 def test_the_plan_reads_no_data_not_even_its_size():

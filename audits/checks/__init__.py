@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from audits.checks import duplicates, distance, mia, pii
+from audits.checks import distance, duplicates, mia, pii
 from audits.checks.canaries import Canary, canary_exposure
 from audits.data import AuditData
 from audits.policy import Policy

@@ -17,8 +17,7 @@ from audits.data import AuditData
 from audits.neighbors import knn
 from audits.policy import Policy, load_policy
 from audits.result import CheckResult
-from audits.stats import (auc_with_ci, empirical_epsilon, min_holdout_for_fpr, roc,
-                          tpr_at_fpr)
+from audits.stats import auc_with_ci, empirical_epsilon, min_holdout_for_fpr, roc, tpr_at_fpr
 from audits.text import NGramLM, lm_tokens, normalize
 
 DELTA = 1e-5

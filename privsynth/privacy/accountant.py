@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import math
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -112,26 +112,54 @@ class RDPAccountant(Accountant):
 
 
 class PLDAccountant(Accountant):
-    """dp-accounting's ``PLDAccountant`` (add/remove-one, pessimistic discretisation)."""
+    """dp-accounting's ``PLDAccountant`` (add/remove-one, pessimistic discretisation).
+
+    Composing a subsampled event of many steps (DP-SGD) is the slow part and a planner asks
+    for the same one many times beside different Gaussians: the composition of the
+    subsampled events is kept (by their parameters) and copied before the rest is added.
+    Composition is commutative, so the result is the same."""
 
     name = "pld"
+    _prefix_cache: dict[tuple, object] = {}
 
     def __init__(self, *, value_discretization_interval: float = 1e-4):
         self.value_discretization_interval = value_discretization_interval
 
-    def epsilon(self, events, *, delta):
+    def _fresh(self):
         import dp_accounting
         from dp_accounting.pld import pld_privacy_accountant
 
-        acc = pld_privacy_accountant.PLDAccountant(
+        return pld_privacy_accountant.PLDAccountant(
             neighboring_relation=dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
             value_discretization_interval=self.value_discretization_interval,
         )
-        for sigma, q, steps in _check_events(events):
-            event = dp_accounting.GaussianDpEvent(sigma)
-            if q < 1:
-                event = dp_accounting.PoissonSampledDpEvent(q, event)
-            acc.compose(event, steps)
+
+    @staticmethod
+    def _compose(acc, sigma: float, q: float, steps: int) -> None:
+        import dp_accounting
+
+        event = dp_accounting.GaussianDpEvent(sigma)
+        if q < 1:
+            event = dp_accounting.PoissonSampledDpEvent(q, event)
+        acc.compose(event, steps)
+
+    def epsilon(self, events, *, delta):
+        import copy
+
+        events = _check_events(events)
+        slow = tuple(sorted(e for e in events if e[1] < 1))
+        key = (slow, self.value_discretization_interval)
+        if slow and key not in self._prefix_cache:
+            acc = self._fresh()
+            for sigma, q, steps in slow:
+                self._compose(acc, sigma, q, steps)
+            if len(self._prefix_cache) > 32:
+                self._prefix_cache.clear()
+            self._prefix_cache[key] = acc
+        acc = copy.deepcopy(self._prefix_cache[key]) if slow else self._fresh()
+        for sigma, q, steps in events:
+            if q == 1:
+                self._compose(acc, sigma, q, steps)
         return float(acc.get_epsilon(delta))
 
 

@@ -37,7 +37,8 @@ DP outputs or public settings: fixed when a statistic is computed.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -44,9 +44,10 @@ import dataclasses
 import gzip
 import io
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -54,8 +55,14 @@ from privsynth.errors import UserError
 from privsynth.privacy import mechanisms
 from privsynth.privacy.ledger import PrivacyLedger
 from privsynth.privacy.noise import add_embedding_noise, median_nn_distance
-from privsynth.privacy.planner import (PURPOSE_COUNTS, PURPOSE_VOTES, Plan, check_delta_for_size, minimum_epsilon,
-                                       plan_private_evolution)
+from privsynth.privacy.planner import (
+    PURPOSE_COUNTS,
+    PURPOSE_VOTES,
+    Plan,
+    check_delta_for_size,
+    minimum_epsilon,
+    plan_private_evolution,
+)
 
 if TYPE_CHECKING:
     from privsynth.privacy.judge import JudgeConfig
