@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow lint clean
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check privsynth audits tests benchmarks
+	$(VENV)/bin/ruff format --check privsynth audits tests benchmarks
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -33,11 +33,17 @@ class AuditData:
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, members: Any, holdout: Any, synthetic: Any, *, seed: int = 0, encoder: Any = None,
-              validate: bool = True) -> AuditData:
+    def build(
+        cls, members: Any, holdout: Any, synthetic: Any, *, seed: int = 0, encoder: Any = None, validate: bool = True
+    ) -> AuditData:
         """The three sets as records; ``validate`` refuses sets too small to audit."""
-        data = cls(as_records(members, role="member"), as_records(holdout, role="holdout"),
-                   as_records(synthetic, role="synthetic"), seed=seed, encoder_spec=encoder)
+        data = cls(
+            as_records(members, role="member"),
+            as_records(holdout, role="holdout"),
+            as_records(synthetic, role="synthetic"),
+            seed=seed,
+            encoder_spec=encoder,
+        )
         if validate:
             data.validate()
         return data
@@ -45,11 +51,14 @@ class AuditData:
     def validate(self) -> None:
         for name, recs in (("members", self.members), ("holdout", self.holdout), ("synthetic", self.synthetic)):
             if not recs:
-                raise AuditInputError(f"{name}: the set is empty; an audit needs members, holdout and synthetic records")
+                raise AuditInputError(
+                    f"{name}: the set is empty; an audit needs members, holdout and synthetic records"
+                )
         if len(self.holdout) < MIN_HOLDOUT:
             raise AuditInputError(
                 f"holdout: {len(self.holdout)} records; at least {MIN_HOLDOUT} are needed, or the attack "
-                "AUCs and distance shares would be meaningless (hold out more records)")
+                "AUCs and distance shares would be meaningless (hold out more records)"
+            )
 
     def embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit-norm vectors of members, holdout and synthetic (encoded once, distinct texts only)."""

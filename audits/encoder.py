@@ -47,8 +47,9 @@ class HashingEncoder:
         from sklearn.random_projection import SparseRandomProjection
 
         self.name = f"hashing-char3-5-{dim}"
-        self._vec = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=2**18,
-                                      alternate_sign=False, norm="l2")
+        self._vec = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(3, 5), n_features=2**18, alternate_sign=False, norm="l2"
+        )
         self._proj = SparseRandomProjection(n_components=dim, random_state=0)
         self._proj.fit(csr_matrix((1, 2**18)))
 
@@ -72,8 +73,13 @@ class SentenceTransformerEncoder:
             hf_logging.enable_progress_bar()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=len(texts) > 5000)
+        vecs = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=len(texts) > 5000,
+        )
         return unit_rows(vecs)
 
 

@@ -12,35 +12,35 @@ from audits.result import NOTICE, AuditReport, CheckResult
 
 READINGS = {
     "exact_duplicates": "Synthetic texts that are word-for-word copies of a member (ignoring case, spacing and "
-                        "punctuation) and of no holdout record. Any copy releases that member's text.",
+    "punctuation) and of no holdout record. Any copy releases that member's text.",
     "near_duplicates": "Share of synthetic records that are almost copies of a member (character 5-gram overlap "
-                       ">= 0.8) while no holdout record is that close.",
+    ">= 0.8) while no holdout record is that close.",
     "longest_shared_ngram": "Share of synthetic records sharing a longer word run with a member than any synthetic "
-                            "record shares with never-seen holdout records: copied passages.",
+    "record shares with never-seen holdout records: copied passages.",
     "dcr_share": "Share of synthetic records closer to a member than to a holdout record in embedding space. "
-                 "0.5 means the generator sits no nearer its training data than unseen data. The interval is "
-                 "how far the share strays by chance (member and holdout labels shuffled); a release is blocked "
-                 "when all of it lies above 0.5.",
+    "0.5 means the generator sits no nearer its training data than unseen data. The interval is "
+    "how far the share strays by chance (member and holdout labels shuffled); a release is blocked "
+    "when all of it lies above 0.5.",
     "dcr_share_level": "The same share held to a ceiling whatever the test says: the whole interval must lie at "
-                       "or below 0.80 by default. A release that stays near a few real records cannot be tested "
-                       "(its interval is wide) and is blocked.",
+    "or below 0.80 by default. A release that stays near a few real records cannot be tested "
+    "(its interval is wide) and is blocked.",
     "nndr_share": "Like the DCR share, but on the ratio of first to second neighbour distance: low ratios mean a "
-                  "synthetic record sits next to one specific record. 0.5 is ideal.",
+    "synthetic record sits next to one specific record. 0.5 is ideal.",
     "mia_auc": "How well the strongest membership-inference attack tells members from holdout records "
-               "(0.5 = coin flip, 1.0 = perfectly).",
+    "(0.5 = coin flip, 1.0 = perfectly).",
     "mia_tpr_at_1pct_fpr": "Share of members the strongest attack identifies while wrongly accusing only 1% of "
-                           "non-members (chance: 0.01).",
+    "non-members (chance: 0.01).",
     "mia_tpr_at_0_1pct_fpr": "The same at 0.1% false accusations (chance: 0.001): the regime that matters for "
-                             "individuals.",
+    "individuals.",
     "empirical_epsilon": "A lower bound on epsilon that the attacks prove at 95% confidence. A formal guarantee "
-                         "below this number would be contradicted.",
+    "below this number would be contradicted.",
     "pii_leaks": "Direct identifiers (email, phone, card, IBAN, SSN, IP) found in a member, repeated in the "
-                 "synthetic text and absent from the holdout. Values are never shown.",
+    "synthetic text and absent from the holdout. Values are never shown.",
     "pii_leaks_quasi": "Share of synthetic records repeating a member's name, place or URL that no holdout "
-                       "record contains (a single common English word, such as a big city's name, is not "
-                       "counted).",
+    "record contains (a single common English word, such as a big city's name, is not "
+    "counted).",
     "canary_exposure": "How strongly a planted secret surfaces in the synthetic text, in bits (about 1 = not at "
-                       "all, 13.3 = copied).",
+    "all, 13.3 = copied).",
 }
 
 
@@ -56,7 +56,7 @@ def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _figures(report: AuditReport) -> dict[str, str]:
@@ -95,16 +95,31 @@ def _figures(report: AuditReport) -> dict[str, str]:
 
 def _row(c: CheckResult) -> dict[str, Any]:
     t = c.threshold
-    return {"name": c.name, "value": _fmt(c.value), "ci": "" if c.ci_low is None else f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
-            "rule": f"{t.on} {t.op} {_fmt(t.bound)}", "passed": c.passed,
-            "reading": READINGS.get(c.name, ""), "why_null": c.evidence.get("why_null")}
+    return {
+        "name": c.name,
+        "value": _fmt(c.value),
+        "ci": "" if c.ci_low is None else f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}]",
+        "rule": f"{t.on} {t.op} {_fmt(t.bound)}",
+        "passed": c.passed,
+        "reading": READINGS.get(c.name, ""),
+        "why_null": c.evidence.get("why_null"),
+    }
 
 
 def render_html(report: AuditReport) -> str:
     env = Environment(loader=PackageLoader("audits", "templates"), autoescape=select_autoescape(["html", "j2"]))
     failed = [c.name for c in report.checks if not c.passed]
-    verdict = ("PASS: every check met its threshold." if report.decision == "pass"
-               else f"FAIL: {len(failed)} of {len(report.checks)} checks failed ({', '.join(failed)}).")
+    verdict = (
+        "PASS: every check met its threshold."
+        if report.decision == "pass"
+        else f"FAIL: {len(failed)} of {len(report.checks)} checks failed ({', '.join(failed)})."
+    )
     return env.get_template("report.html.j2").render(
-        notice=NOTICE, decision=report.decision, verdict=verdict, rows=[_row(c) for c in report.checks],
-        inputs=report.inputs, versions=report.versions, figures=_figures(report))
+        notice=NOTICE,
+        decision=report.decision,
+        verdict=verdict,
+        rows=[_row(c) for c in report.checks],
+        inputs=report.inputs,
+        versions=report.versions,
+        figures=_figures(report),
+    )

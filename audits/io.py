@@ -41,12 +41,15 @@ def as_records(items: Iterable[Any], *, role: str) -> list[Record]:
         elif isinstance(item, dict) and "text" in item:
             out.append(Record(str(item.get("id", f"{role}-{i}")), str(item["text"]), item.get("label")))
         else:
-            raise AuditInputError(f"{role}: item {i} is {type(item).__name__}; give a text, a Record or a dict with 'text'")
+            raise AuditInputError(
+                f"{role}: item {i} is {type(item).__name__}; give a text, a Record or a dict with 'text'"
+            )
     return out
 
 
-def read_records(path: str | Path, *, text_col: str = "text", label_col: str | None = None,
-                 role: str = "records") -> list[Record]:
+def read_records(
+    path: str | Path, *, text_col: str = "text", label_col: str | None = None, role: str = "records"
+) -> list[Record]:
     """Read a CSV (header row) or JSONL file of records; ``id`` column used when present."""
     path = Path(path)
     try:
@@ -72,8 +75,9 @@ def read_records(path: str | Path, *, text_col: str = "text", label_col: str | N
     return records
 
 
-def _read_csv(path: Path, content: str, text_col: str, label_col: str | None, role: str,
-              delimiter: str) -> list[Record]:
+def _read_csv(
+    path: Path, content: str, text_col: str, label_col: str | None, role: str, delimiter: str
+) -> list[Record]:
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -93,9 +97,19 @@ def _read_csv(path: Path, content: str, text_col: str, label_col: str | None, ro
                 continue
             if len(fields) != len(header):
                 raise AuditInputError(
-                    f"{path}: row {row}: {len(fields)} fields but the header has {len(header)}; check quoting")
-            out.append(_record(path, row, fields[ti], fields[ii] if ii is not None else None,
-                               fields[li] if li is not None else None, len(out), role))
+                    f"{path}: row {row}: {len(fields)} fields but the header has {len(header)}; check quoting"
+                )
+            out.append(
+                _record(
+                    path,
+                    row,
+                    fields[ti],
+                    fields[ii] if ii is not None else None,
+                    fields[li] if li is not None else None,
+                    len(out),
+                    role,
+                )
+            )
     except csv.Error as e:
         raise AuditInputError(f"{path}: row {reader.line_num}: malformed CSV ({e})") from None
     return out
@@ -121,16 +135,18 @@ def _read_jsonl(path: Path, content: str, text_col: str, label_col: str | None, 
         if not isinstance(obj[text_col], str):
             raise AuditInputError(f"{path}: row {row}: column '{text_col}' must be a string")
         label = obj.get(label_col) if label_col else None
-        out.append(_record(path, row, obj[text_col], obj.get("id"), None if label is None else str(label), len(out), role))
+        out.append(
+            _record(path, row, obj[text_col], obj.get("id"), None if label is None else str(label), len(out), role)
+        )
     return out
 
 
-def _require_columns(path: Path, columns: Sequence[str], text_col: str, label_col: str | None,
-                     row: int = 1) -> None:
+def _require_columns(path: Path, columns: Sequence[str], text_col: str, label_col: str | None, row: int = 1) -> None:
     for col, option in ((text_col, "--text-col"), (label_col, "--label-col")):
         if col is not None and col not in columns:
             raise AuditInputError(
-                f"{path}: row {row}: no column '{col}' (found: {', '.join(map(str, columns)) or 'none'}); set {option}")
+                f"{path}: row {row}: no column '{col}' (found: {', '.join(map(str, columns)) or 'none'}); set {option}"
+            )
 
 
 def _record(path: Path, row: int, text: str, rid: Any, label: str | None, index: int, role: str) -> Record:

@@ -48,8 +48,11 @@ class PoolNeighbours:
         self.pool_best = np.full(len(pool), -np.inf, dtype=np.float32)
         for sl, sim in iter_similarity(synthetic, pool):
             np.maximum(self.pool_best, sim.max(axis=0), out=self.pool_best)
-            part = sim.argpartition(sim.shape[1] - k, axis=1)[:, -k:] if k < sim.shape[1] else \
-                np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
+            part = (
+                sim.argpartition(sim.shape[1] - k, axis=1)[:, -k:]
+                if k < sim.shape[1]
+                else np.broadcast_to(np.arange(sim.shape[1]), sim.shape)
+            )
             s = np.take_along_axis(sim, part, axis=1)
             order = np.argsort(-s, axis=1, kind="stable")
             self.idx[sl], self.sim[sl] = np.take_along_axis(part, order, axis=1), np.take_along_axis(s, order, axis=1)

@@ -17,8 +17,15 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 #: the checks the audit_report.json contract promises; they cannot be disabled
-REQUIRED = ("exact_duplicates", "near_duplicates", "dcr_share", "mia_auc", "mia_tpr_at_1pct_fpr",
-            "empirical_epsilon", "pii_leaks")
+REQUIRED = (
+    "exact_duplicates",
+    "near_duplicates",
+    "dcr_share",
+    "mia_auc",
+    "mia_tpr_at_1pct_fpr",
+    "empirical_epsilon",
+    "pii_leaks",
+)
 _OPS = ("<=", ">=", "==")
 _ONS = ("value", "ci_low", "ci_high")
 _KEYS = {"op", "bound", "on", "enabled"}
@@ -35,8 +42,14 @@ class Policy:
     def enabled(self, name: str) -> bool:
         return name not in self.disabled
 
-    def judge(self, name: str, value: float | None, ci_low: float | None = None,
-              ci_high: float | None = None, evidence: dict[str, Any] | None = None) -> CheckResult:
+    def judge(
+        self,
+        name: str,
+        value: float | None,
+        ci_low: float | None = None,
+        ci_high: float | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> CheckResult:
         """A :class:`CheckResult` held to this policy's threshold; a null figure fails closed."""
         threshold = self.thresholds[name]
         result = CheckResult(name, _num(value), _num(ci_low), _num(ci_high), threshold, False, dict(evidence or {}))
@@ -72,12 +85,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
             raise AuditInputError(f"{path}: not valid TOML ({e})") from None
         unknown = set(user) - {"audit", "release", "dp_gate"}
         if unknown:
-            raise AuditInputError(f"{path}: unknown table [{sorted(unknown)[0]}]; a policy holds [audit], [release] "
-                                  "and [dp_gate]")
+            raise AuditInputError(
+                f"{path}: unknown table [{sorted(unknown)[0]}]; a policy holds [audit], [release] and [dp_gate]"
+            )
         release = dict(user.get("release", {}))
         for name, override in user.get("audit", {}).items():
             if name not in tables:
-                raise AuditInputError(f"{path}: [audit.{name}]: unknown check '{name}'; known: {', '.join(sorted(tables))}")
+                raise AuditInputError(
+                    f"{path}: [audit.{name}]: unknown check '{name}'; known: {', '.join(sorted(tables))}"
+                )
             if not isinstance(override, dict):
                 raise AuditInputError(f"{path}: [audit.{name}] must be a table with op, bound, on")
             tables[name].update(override)

@@ -51,8 +51,17 @@ class RecordFigures:
     settings: dict[str, float] = field(default_factory=dict)
 
 
-def _flags(texts: list[str], synthetic: list[str], vectors: np.ndarray, syn_vectors: np.ndarray, *,
-           jaccard: float, similarity: float, min_words: int, identifiers: list[set[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray, Counter]:
+def _flags(
+    texts: list[str],
+    synthetic: list[str],
+    vectors: np.ndarray,
+    syn_vectors: np.ndarray,
+    *,
+    jaccard: float,
+    similarity: float,
+    min_words: int,
+    identifiers: list[set[tuple[str, str]]],
+) -> tuple[np.ndarray, np.ndarray, Counter]:
     n = len(texts)
     if n == 0:
         return np.zeros(0, dtype=bool), np.zeros(0), Counter()
@@ -60,23 +69,30 @@ def _flags(texts: list[str], synthetic: list[str], vectors: np.ndarray, syn_vect
     exact = np.array([normalize(t) in syn_norm for t in texts], dtype=bool)
     vec = CountVectorizer(analyzer="char", ngram_range=(5, 5), binary=True, lowercase=False, dtype=np.float32)
     vec.fit([normalize(t) for t in (*texts, *synthetic)] + ["     "])  # never an empty vocabulary
-    jq, _ = max_jaccard(vec.transform([normalize(t) for t in texts]).tocsr(),
-                        vec.transform([normalize(t) for t in synthetic]).tocsr())
+    jq, _ = max_jaccard(
+        vec.transform([normalize(t) for t in texts]).tocsr(), vec.transform([normalize(t) for t in synthetic]).tocsr()
+    )
     near = jq >= jaccard
     sims = np.full(n, -1.0)
     for start in range(0, n, 2048):
-        sims[start:start + 2048] = (vectors[start:start + 2048] @ syn_vectors.T).max(axis=1)
+        sims[start : start + 2048] = (vectors[start : start + 2048] @ syn_vectors.T).max(axis=1)
     para = sims >= similarity
     long = np.array([len(normalize(t).split()) >= min_words for t in texts], dtype=bool)
     exact, near, para = exact & long, near & long, para & long
     from audits.checks.pii import value_pattern
 
     corpus = "\n".join(synthetic)
-    ident = np.array([any(value_pattern(kind, v).search(corpus) for kind, v in values) for values in identifiers],
-                     dtype=bool)
-    reasons = Counter({"exact": int(exact.sum()), "near": int((near & ~exact).sum()),
-                       "paraphrase": int((para & ~near & ~exact).sum()),
-                       "identifier": int((ident & ~para & ~near & ~exact).sum())})
+    ident = np.array(
+        [any(value_pattern(kind, v).search(corpus) for kind, v in values) for values in identifiers], dtype=bool
+    )
+    reasons = Counter(
+        {
+            "exact": int(exact.sum()),
+            "near": int((near & ~exact).sum()),
+            "paraphrase": int((para & ~near & ~exact).sum()),
+            "identifier": int((ident & ~para & ~near & ~exact).sum()),
+        }
+    )
     return exact | near | para | ident, sims, reasons
 
 
@@ -93,8 +109,14 @@ def direct_identifiers(texts: list[str]) -> list[set[tuple[str, str]]]:
     return out
 
 
-def record_figures(data: AuditData, *, jaccard: float = JACCARD, similarity: float = SIMILARITY,
-                   min_words: int = MIN_WORDS, identifiers: bool = True) -> RecordFigures:
+def record_figures(
+    data: AuditData,
+    *,
+    jaccard: float = JACCARD,
+    similarity: float = SIMILARITY,
+    min_words: int = MIN_WORDS,
+    identifiers: bool = True,
+) -> RecordFigures:
     """Per-record figures of ``data``'s members and holdout against its synthetic set.
 
     ``identifiers`` False skips presidio (the identifier reason then never fires); the holdout's
@@ -108,9 +130,23 @@ def record_figures(data: AuditData, *, jaccard: float = JACCARD, similarity: flo
         # presidio only where a flag is counted: the holdout's flags (a comparison for the report)
         # leave the identifier reason out
         ids = direct_identifiers(texts) if identifiers and role == "member" else [set() for _ in texts]
-        flags, sims, why = _flags(texts, syn, np.asarray(vecs, dtype=np.float32), np.asarray(es, dtype=np.float32),
-                                  jaccard=jaccard, similarity=similarity, min_words=min_words, identifiers=ids)
+        flags, sims, why = _flags(
+            texts,
+            syn,
+            np.asarray(vecs, dtype=np.float32),
+            np.asarray(es, dtype=np.float32),
+            jaccard=jaccard,
+            similarity=similarity,
+            min_words=min_words,
+            identifiers=ids,
+        )
         out[role] = (flags, np.clip(sims, -1.0, 1.0) - 1.0)  # minus the cosine distance
         reasons[role] = {k: int(why.get(k, 0)) for k in REASONS}
-    return RecordFigures(out["member"][0], out["member"][1], out["holdout"][0], out["holdout"][1], reasons,
-                         {"jaccard": jaccard, "similarity": similarity, "min_words": min_words})
+    return RecordFigures(
+        out["member"][0],
+        out["member"][1],
+        out["holdout"][0],
+        out["holdout"][1],
+        reasons,
+        {"jaccard": jaccard, "similarity": similarity, "min_words": min_words},
+    )

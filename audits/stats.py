@@ -25,8 +25,9 @@ def clopper_pearson(k: np.ndarray | int, n: np.ndarray | int, *, alpha: float = 
     return low, high
 
 
-def bootstrap_mean_ci(values: np.ndarray, *, seed: int, alpha: float = 0.05,
-                      n_resamples: int = N_BOOTSTRAP) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values: np.ndarray, *, seed: int, alpha: float = 0.05, n_resamples: int = N_BOOTSTRAP
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (seeded)."""
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
@@ -52,8 +53,9 @@ def permutation_p_value(value: float, null: np.ndarray) -> float:
     return float((1 + np.sum(null >= value)) / (1 + len(null)))
 
 
-def auc_with_ci(pos: np.ndarray, neg: np.ndarray, *, seed: int, alpha: float = 0.05,
-                n_resamples: int = N_BOOTSTRAP) -> tuple[float, float, float]:
+def auc_with_ci(
+    pos: np.ndarray, neg: np.ndarray, *, seed: int, alpha: float = 0.05, n_resamples: int = N_BOOTSTRAP
+) -> tuple[float, float, float]:
     """ROC AUC of scores (members = positive) with a stratified percentile bootstrap interval."""
     pos = np.asarray(pos, dtype=float)
     neg = np.asarray(neg, dtype=float)
@@ -114,8 +116,9 @@ def _eps_from_bounds(tpr_low: np.ndarray, fpr_high: np.ndarray, delta: float) ->
     return np.maximum(a, b)
 
 
-def empirical_epsilon(pos: np.ndarray, neg: np.ndarray, *, seed: int, delta: float = 1e-5,
-                      alpha: float = 0.05) -> EpsilonBound:
+def empirical_epsilon(
+    pos: np.ndarray, neg: np.ndarray, *, seed: int, delta: float = 1e-5, alpha: float = 0.05
+) -> EpsilonBound:
     """Empirical epsilon lower bound of an attack, as TAPAS and ML Privacy Meter compute it.
 
     Members and holdout are each split in two halves (seeded). The threshold and direction are
@@ -127,8 +130,8 @@ def empirical_epsilon(pos: np.ndarray, neg: np.ndarray, *, seed: int, delta: flo
     neg = np.asarray(neg, dtype=float)
     rng = np.random.default_rng(seed)
     pp, nn = rng.permutation(len(pos)), rng.permutation(len(neg))
-    pos_a, pos_b = pos[pp[: len(pos) // 2]], pos[pp[len(pos) // 2:]]
-    neg_a, neg_b = neg[nn[: len(neg) // 2]], neg[nn[len(neg) // 2:]]
+    pos_a, pos_b = pos[pp[: len(pos) // 2]], pos[pp[len(pos) // 2 :]]
+    neg_a, neg_b = neg[nn[: len(neg) // 2]], neg[nn[len(neg) // 2 :]]
 
     best = (-np.inf, 1.0, 0.0)  # (eps on half A, sign, threshold)
     for sign in (1.0, -1.0):
@@ -151,6 +154,11 @@ def empirical_epsilon(pos: np.ndarray, neg: np.ndarray, *, seed: int, delta: flo
     return EpsilonBound(
         epsilon=max(0.0, eps_b),
         direction="high score = member" if sign > 0 else "low score = member",
-        threshold=float(sign * t), true_positives=tp_b, n_members=len(pos_b),
-        false_positives=fp_b, n_holdout=len(neg_b), tpr_low=float(tl), fpr_high=float(fh),
+        threshold=float(sign * t),
+        true_positives=tp_b,
+        n_members=len(pos_b),
+        false_positives=fp_b,
+        n_holdout=len(neg_b),
+        tpr_low=float(tl),
+        fpr_high=float(fh),
     )

@@ -47,7 +47,7 @@ class NGramLM:
             toks = ["<s>"] * (self.order - 1) + list(seq) + ["</s>"]
             for i in range(self.order - 1, len(toks)):
                 for n in range(1, self.order + 1):
-                    gram = tuple(toks[i - n + 1: i + 1])
+                    gram = tuple(toks[i - n + 1 : i + 1])
                     self.counts[n][gram] += 1
                     self.context[n][gram[:-1]] += 1
         self.vocab_size = len(self.counts[1]) + 1
@@ -58,7 +58,7 @@ class NGramLM:
         """log P(token | last order-1 tokens of history), interpolated down to add-one unigrams."""
         p = (self.counts[1].get((token,), 0) + 1) / (self.total + self.vocab_size)
         for n in range(2, self.order + 1):
-            ctx = tuple(history[len(history) - n + 1:]) if n > 1 else ()
+            ctx = tuple(history[len(history) - n + 1 :]) if n > 1 else ()
             if len(ctx) < n - 1:
                 break
             c = self.context[n].get(ctx, 0)
@@ -71,5 +71,5 @@ class NGramLM:
         toks = ["<s>"] * (self.order - 1) + list(seq) + ["</s>"]
         total = 0.0
         for i in range(self.order - 1, len(toks)):
-            total += self.token_logprob(toks[max(0, i - self.order + 1): i], toks[i])
+            total += self.token_logprob(toks[max(0, i - self.order + 1) : i], toks[i])
         return total / (len(toks) - self.order + 1)

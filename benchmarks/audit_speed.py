@@ -41,8 +41,12 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 def embedding_part(n: int, d: int = 384) -> dict:
     rng = np.random.default_rng(0)
     em, eh, es = _unit(rng, n, d), _unit(rng, n, d), _unit(rng, n, d)
-    data = AuditData([Record(str(i), "x") for i in range(n)], [Record(str(i), "x") for i in range(n)],
-                     [Record(str(i), "x") for i in range(n)], _embeddings=(em, eh, es))
+    data = AuditData(
+        [Record(str(i), "x") for i in range(n)],
+        [Record(str(i), "x") for i in range(n)],
+        [Record(str(i), "x") for i in range(n)],
+        _embeddings=(em, eh, es),
+    )
     t = {}
     t0 = time.perf_counter()
     dist = distance.nearest_distances(data)
@@ -58,9 +62,16 @@ def embedding_part(n: int, d: int = 384) -> dict:
     empirical_epsilon(pos, neg, seed=0)
     t["mia_embedding_attack_stats_s"] = time.perf_counter() - t0
     t["total_s"] = sum(t.values())
-    return {"n_members": n, "n_holdout": n, "n_synthetic": n, "dim": d,
-            "dcr_share_random_vectors": dcr.value, "mia_auc_random_vectors": round(auc, 4), **{k: round(v, 2) for k, v in t.items()},
-            "under_30s": t["total_s"] < 30}
+    return {
+        "n_members": n,
+        "n_holdout": n,
+        "n_synthetic": n,
+        "dim": d,
+        "dcr_share_random_vectors": dcr.value,
+        "mia_auc_random_vectors": round(auc, 4),
+        **{k: round(v, 2) for k, v in t.items()},
+        "under_30s": t["total_s"] < 30,
+    }
 
 
 def _texts() -> list[str]:
@@ -91,10 +102,16 @@ def full_audit(n: int, encoder: str) -> dict:
     t0 = time.perf_counter()
     report = audits.run(members, holdout, synthetic, encoder=encoder, seed=0)
     total = time.perf_counter() - t0
-    return {"n_members": len(members), "n_holdout": len(holdout), "n_synthetic": len(synthetic),
-            "encoder": report.versions["encoder"], "decision": report.decision, "total_s": round(total, 1),
-            "check_group_seconds": report.figures["timings_s"],
-            "values": {c.name: c.value for c in report.checks}}
+    return {
+        "n_members": len(members),
+        "n_holdout": len(holdout),
+        "n_synthetic": len(synthetic),
+        "encoder": report.versions["encoder"],
+        "decision": report.decision,
+        "total_s": round(total, 1),
+        "check_group_seconds": report.figures["timings_s"],
+        "values": {c.name: c.value for c in report.checks},
+    }
 
 
 def main() -> None:
@@ -104,9 +121,14 @@ def main() -> None:
     ap.add_argument("--n-text", type=int, default=10000)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "audit_speed.json"))
     a = ap.parse_args()
-    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "note": "2-core development machine, shared with a background training job"},
-              "embedding_part": embedding_part(a.n_embed)}
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "2-core development machine, shared with a background training job",
+        },
+        "embedding_part": embedding_part(a.n_embed),
+    }
     print(json.dumps(result["embedding_part"], indent=2), flush=True)
     result["full_audit"] = full_audit(a.n_text, a.encoder)
     print(json.dumps(result["full_audit"], indent=2), flush=True)

@@ -1,6 +1,7 @@
 """Train the bridge on a GPU machine that has neither the encoder nor a network.
 
-A GPU machine reached through a file-transfer call takes at most ~64 MB of files per call, so the sentence vectors are computed
+A GPU machine reached through a file-transfer call takes at most ~64 MB of files per call, so
+the sentence vectors are computed
 here (`prep`, on CPU) and travel as int8 (per-vector scale; cosine to the float vectors >= 0.9999);
 the machine then trains from them (`train`) with the LM read from the same GGUF as on CPU.
 
@@ -59,8 +60,7 @@ def cmd_prep(args) -> None:
     pairs = _pairs(train_texts)
     enc = Encoder(batch_size=128)
     out = {"pairs": pairs, "texts_sha": np.array(sha)}
-    for key, texts in (("", train_texts), ("p", [f"{train_texts[a]} {train_texts[b]}" for a, b in pairs]),
-                       ("h", held)):
+    for key, texts in (("", train_texts), ("p", [f"{train_texts[a]} {train_texts[b]}" for a, b in pairs]), ("h", held)):
         t0 = time.time()
         v = enc.encode(texts)
         out[key + "q"], out[key + "s"] = quantize(v)
@@ -76,20 +76,43 @@ def cmd_train(args) -> None:
         raise SystemExit(f"{args.vectors}: computed for another corpus split")
     pool = ([f"{train_texts[a]} {train_texts[b]}" for a, b in z["pairs"]], dequantize(z["pq"], z["ps"]))
     config, _ = read_weights(Path(args.init_from))
-    config = replace(config, provenance={
-        "corpus": "Brown corpus sentences (privsynth/data/brown_sentences.csv.gz), 500 held out",
-        "train_sentences": len(train_texts),
-        "recipe": (f"continued from {Path(args.init_from).name} on {args.device}: batch {args.batch_size}, "
-                   f"lr {args.lr} (warm-up {args.warmup}, cosine to 10%), {args.max_seconds:.0f} s budget, "
-                   f"{args.pair_rate:.0%} joined short-sentence pairs from a pool of {N_PAIRS}"),
-    })
-    tc = TrainConfig(steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                     log_every=50, ckpt_every=1000, device=args.device, pair_rate=args.pair_rate,
-                     init_from=args.init_from, max_seconds=args.max_seconds, eval_every=args.eval_every,
-                     seed=args.seed)
+    config = replace(
+        config,
+        provenance={
+            "corpus": "Brown corpus sentences (privsynth/data/brown_sentences.csv.gz), 500 held out",
+            "train_sentences": len(train_texts),
+            "recipe": (
+                f"continued from {Path(args.init_from).name} on {args.device}: batch {args.batch_size}, "
+                f"lr {args.lr} (warm-up {args.warmup}, cosine to 10%), {args.max_seconds:.0f} s budget, "
+                f"{args.pair_rate:.0%} joined short-sentence pairs from a pool of {N_PAIRS}"
+            ),
+        },
+    )
+    tc = TrainConfig(
+        steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        log_every=50,
+        ckpt_every=1000,
+        device=args.device,
+        pair_rate=args.pair_rate,
+        init_from=args.init_from,
+        max_seconds=args.max_seconds,
+        eval_every=args.eval_every,
+        seed=args.seed,
+    )
     t0 = time.time()
-    train(train_texts, args.out, bridge_config=config, train_config=tc, vectors=dequantize(z["q"], z["s"]),
-          pair_pool=pool, heldout=(held, dequantize(z["hq"], z["hs"])), log=lambda m: print(m, flush=True))
+    train(
+        train_texts,
+        args.out,
+        bridge_config=config,
+        train_config=tc,
+        vectors=dequantize(z["q"], z["s"]),
+        pair_pool=pool,
+        heldout=(held, dequantize(z["hq"], z["hs"])),
+        log=lambda m: print(m, flush=True),
+    )
     print(json.dumps({"wall_s": round(time.time() - t0, 1)}))
 
 

@@ -95,17 +95,30 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
 
     texts, labels, canaries, is_in, reference = build_game(args.members, args.canaries, repeats, args.seed)
     t0 = time.time()
-    entry: dict = {"mode": mode, "repeats": repeats, "members": len(texts), "canaries": len(canaries),
-                   "canaries_in": int(is_in.sum()), "n_synthetic": args.n, "candidates": args.candidates}
+    entry: dict = {
+        "mode": mode,
+        "repeats": repeats,
+        "members": len(texts),
+        "canaries": len(canaries),
+        "canaries_in": int(is_in.sum()),
+        "n_synthetic": args.n,
+        "candidates": args.candidates,
+    }
     if mode == "dp":
-        pe = private_evolution(epsilon=args.epsilon, rounds=args.rounds, population_per_class=args.population,
-                               n_candidates=args.candidates, labels=sorted(set(labels)))
+        pe = private_evolution(
+            epsilon=args.epsilon,
+            rounds=args.rounds,
+            population_per_class=args.population,
+            n_candidates=args.candidates,
+            labels=sorted(set(labels)),
+        )
         res = run_private_evolution(pe, texts, labels, encoder=encoder, bridge=bridge, n=args.n, seed=args.seed)
         synthetic = list(res.texts)
         ledger = res.ledger.to_dict()
         delta = ledger["delta"]
-        entry.update(claimed_epsilon=ledger["epsilon"], delta=delta, rounds=args.rounds,
-                     population_per_class=args.population)
+        entry.update(
+            claimed_epsilon=ledger["epsilon"], delta=delta, rounds=args.rounds, population_per_class=args.population
+        )
     else:
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
         synthetic, _ = gen.fit(texts, labels, vectors=encoder.encode(texts)).generate(n=args.n)
@@ -118,12 +131,18 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
     for k, (name, s) in enumerate(scores.items()):
         eps = empirical_epsilon(s[is_in], s[~is_in], seed=args.seed + 1 + k, delta=delta)
         entry["attacks"][name] = dict(
-            empirical_epsilon=round(eps.epsilon, 3), direction=eps.direction,
-            eval_true_positives=eps.true_positives, eval_in=eps.n_members,
-            eval_false_positives=eps.false_positives, eval_out=eps.n_holdout,
-            tpr_low=round(eps.tpr_low, 4), fpr_high=round(eps.fpr_high, 4),
+            empirical_epsilon=round(eps.epsilon, 3),
+            direction=eps.direction,
+            eval_true_positives=eps.true_positives,
+            eval_in=eps.n_members,
+            eval_false_positives=eps.false_positives,
+            eval_out=eps.n_holdout,
+            tpr_low=round(eps.tpr_low, 4),
+            fpr_high=round(eps.fpr_high, 4),
             auc=round(_auc(s[is_in], s[~is_in]), 4),
-            score_in_mean=round(float(s[is_in].mean()), 4), score_out_mean=round(float(s[~is_in].mean()), 4))
+            score_in_mean=round(float(s[is_in].mean()), 4),
+            score_out_mean=round(float(s[~is_in].mean()), 4),
+        )
     # two attacks, each bounded at 95%: the larger bound holds at 90% (Bonferroni), said in the JSON
     entry["empirical_epsilon"] = max(a["empirical_epsilon"] for a in entry["attacks"].values())
     entry["confidence"] = "each attack 95%; the max over the two attacks 90% (Bonferroni)"
@@ -131,8 +150,9 @@ def run_one(mode: str, repeats: int, args, encoder, bridge) -> dict:
     if args.save_synthetic:
         d = Path(args.save_synthetic)
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"{mode}-r{repeats}.json").write_text(json.dumps({"synthetic": synthetic, "canaries": canaries,
-                                                              "in": is_in.tolist()}))
+        (d / f"{mode}-r{repeats}.json").write_text(
+            json.dumps({"synthetic": synthetic, "canaries": canaries, "in": is_in.tolist()})
+        )
     if mode == "dp":
         entry["holds"] = entry["empirical_epsilon"] <= entry["claimed_epsilon"]
     return entry
@@ -150,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--population", type=int, default=48)
     ap.add_argument("--bridge", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--save-synthetic", default=str(ROOT / "runs" / "canary_synthetic"),
-                    help="folder for each run's synthetic texts and canaries ('' to skip)")
+    ap.add_argument(
+        "--save-synthetic",
+        default=str(ROOT / "runs" / "canary_synthetic"),
+        help="folder for each run's synthetic texts and canaries ('' to skip)",
+    )
     ap.add_argument("--out", default=str(RESULTS / "canary_check.json"))
     args = ap.parse_args(argv)
 

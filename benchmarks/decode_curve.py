@@ -48,15 +48,21 @@ def targets(enc: Encoder, n: int, seed: int) -> dict[str, np.ndarray]:
 def write_markdown(out: dict, path: Path) -> None:
     """The curve as a table (also usable on a partial JSON: `--report-only`)."""
     n = out["config"]["n"]
-    lines = ["# Decoding quality-speed curve", "",
-             f"Mean MiniLM cosine of the chosen decoding to its target ({n} targets per set); "
-             "s/record on this machine's CPU threads.", "",
-             "| bridge | candidates | refine rounds | decodes/record | brown | sms | brown_interp | s/record (brown) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Decoding quality-speed curve",
+        "",
+        f"Mean MiniLM cosine of the chosen decoding to its target ({n} targets per set); "
+        "s/record on this machine's CPU threads.",
+        "",
+        "| bridge | candidates | refine rounds | decodes/record | brown | sms | brown_interp | s/record (brown) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in out["runs"]:
-        lines.append(f"| {Path(r['bridge']).parent.name or r['bridge']} | {r['candidates']} | {r['refine_rounds']} | "
-                     f"{r['decodes_per_record']} | {r['brown']:.3f} | {r['sms']:.3f} | {r['brown_interp']:.3f} | "
-                     f"{r['brown_s_per_record']} |")
+        lines.append(
+            f"| {Path(r['bridge']).parent.name or r['bridge']} | {r['candidates']} | {r['refine_rounds']} | "
+            f"{r['decodes_per_record']} | {r['brown']:.3f} | {r['sms']:.3f} | {r['brown_interp']:.3f} | "
+            f"{r['brown_s_per_record']} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -84,8 +90,15 @@ def main(argv: list[str] | None = None) -> int:
             row = {"bridge": path or "shipped", "candidates": c, "refine_rounds": r, "decodes_per_record": c * (1 + r)}
             for key, V in sets.items():
                 t0 = time.time()
-                _, cos = bridge.decode(V, encoder=enc, n_candidates=c, refine_rounds=r,
-                                       max_new_tokens=args.max_new_tokens, seed=args.seed, return_scores=True)
+                _, cos = bridge.decode(
+                    V,
+                    encoder=enc,
+                    n_candidates=c,
+                    refine_rounds=r,
+                    max_new_tokens=args.max_new_tokens,
+                    seed=args.seed,
+                    return_scores=True,
+                )
                 row[key] = round(float(cos.mean()), 4)
                 row[f"{key}_s_per_record"] = round((time.time() - t0) / len(V), 3)
             print(json.dumps(row), flush=True)

@@ -53,9 +53,14 @@ def generate_with_transformers(bridge: Bridge, vectors: np.ndarray, seed: int) -
     reps = CANDIDATES - 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        sampled = bridge.lm.generate(inputs_embeds=embeds.repeat_interleave(reps, dim=0),
-                                     attention_mask=attn.repeat_interleave(reps, dim=0), do_sample=True,
-                                     temperature=0.7, top_p=0.9, **common)
+        sampled = bridge.lm.generate(
+            inputs_embeds=embeds.repeat_interleave(reps, dim=0),
+            attention_mask=attn.repeat_interleave(reps, dim=0),
+            do_sample=True,
+            temperature=0.7,
+            top_p=0.9,
+            **common,
+        )
     for j, t in enumerate(bridge.tokenizer.batch_decode(sampled, skip_special_tokens=True)):
         out[j // reps].append(t.strip())
     return out
@@ -65,29 +70,45 @@ def run(way: str, bridge: Bridge, enc: Encoder, vectors: np.ndarray, seed: int) 
     t0 = time.perf_counter()
     best, first, words = [], [], []
     for b, i in enumerate(range(0, len(vectors), BATCH)):
-        v = vectors[i: i + BATCH]
+        v = vectors[i : i + BATCH]
         s = seed * 1_000_003 + b
-        cands = (generate_with_transformers(bridge, v, s) if way == "transformers generate"
-                 else bridge.generate(v, max_new_tokens=MAX_NEW, n_candidates=CANDIDATES, seed=s))
+        cands = (
+            generate_with_transformers(bridge, v, s)
+            if way == "transformers generate"
+            else bridge.generate(v, max_new_tokens=MAX_NEW, n_candidates=CANDIDATES, seed=s)
+        )
         chosen = _closest(cands, v, enc)
         best += [score for _, score, _ in chosen]
         words += [len(text.split()) for text, _, _ in chosen]
         first += list(np.einsum("bd,bd->b", enc.encode([c[0] for c in cands]), v))
     wall = time.perf_counter() - t0
-    return {"way": way, "seed": seed, "records": len(vectors), "s_per_record": round(wall / len(vectors), 3),
-            "best_of_8_cosine": round(float(np.mean(best)), 4), "greedy_cosine": round(float(np.mean(first)), 4),
-            "mean_words": round(float(np.mean(words)), 1)}
+    return {
+        "way": way,
+        "seed": seed,
+        "records": len(vectors),
+        "s_per_record": round(wall / len(vectors), 3),
+        "best_of_8_cosine": round(float(np.mean(best)), 4),
+        "greedy_cosine": round(float(np.mean(first)), 4),
+        "mean_words": round(float(np.mean(words)), 1),
+    }
 
 
 def write_markdown(out: dict, path: Path) -> None:
-    lines = ["# Decoding speed", "",
-             f"Shipped bridge, {CANDIDATES} candidates a target (first greedy), batches of {BATCH}, at most "
-             f"{MAX_NEW} new tokens; {out['config']['n']} targets a set; {out['machine']}. Mean over "
-             f"{out['config']['repeats']} alternating runs (the JSON has each run).", "",
-             "| set | way | s/record | best-of-8 cosine | greedy cosine | words |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Decoding speed",
+        "",
+        f"Shipped bridge, {CANDIDATES} candidates a target (first greedy), batches of {BATCH}, at most "
+        f"{MAX_NEW} new tokens; {out['config']['n']} targets a set; {out['machine']}. Mean over "
+        f"{out['config']['repeats']} alternating runs (the JSON has each run).",
+        "",
+        "| set | way | s/record | best-of-8 cosine | greedy cosine | words |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in out["summary"]:
-        lines.append(f"| {row['set']} | {row['way']} | {row['s_per_record']:.3f} | {row['best_of_8_cosine']:.3f} | "
-                     f"{row['greedy_cosine']:.3f} | {row['mean_words']:.1f} |")
+        lines.append(
+            f"| {row['set']} | {row['way']} | {row['s_per_record']:.3f} | {row['best_of_8_cosine']:.3f} | "
+            f"{row['greedy_cosine']:.3f} | {row['mean_words']:.1f} |"
+        )
     lines += ["", *[f"- {s}: privsynth is {r:.2f}x as fast" for s, r in out["speedup"].items()]]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -112,15 +133,29 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets.split(","):
         for way in ("transformers generate", "privsynth"):
             rs = [r for r in runs if r["set"] == name and r["way"] == way]
-            summary.append({"set": name, "way": way, **{k: float(np.mean([r[k] for r in rs])) for k in
-                                                        ("s_per_record", "best_of_8_cosine", "greedy_cosine",
-                                                         "mean_words")}})
+            summary.append(
+                {
+                    "set": name,
+                    "way": way,
+                    **{
+                        k: float(np.mean([r[k] for r in rs]))
+                        for k in ("s_per_record", "best_of_8_cosine", "greedy_cosine", "mean_words")
+                    },
+                }
+            )
         speedup[name] = summary[-2]["s_per_record"] / summary[-1]["s_per_record"]
-    out = {"config": vars(args), "machine": f"{platform.processor() or platform.machine()}, "
-                                            f"{torch.get_num_threads()} torch threads",
-           "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
-                        "peft": __import__("peft").__version__},
-           "runs": runs, "summary": summary, "speedup": speedup}
+    out = {
+        "config": vars(args),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "peft": __import__("peft").__version__,
+        },
+        "runs": runs,
+        "summary": summary,
+        "speedup": speedup,
+    }
     write_json_atomic(Path(args.out), out)
     write_markdown(out, Path(args.out).with_suffix(".md"))
     print(Path(args.out).with_suffix(".md").read_text())

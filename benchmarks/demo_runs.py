@@ -23,14 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_run() -> dict:
     t0 = time.monotonic()
-    proc = subprocess.run(["make", "--no-print-directory", "demo"], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     seconds = time.monotonic() - t0
     report = ROOT / "demo_out" / "release.internal" / "audit_report.json"
     # the Makefile turns the release's exit 3 (blocked) into its own 0 and prints "(exit N: ...)"
     said = re.search(r"\(exit (\d+):", proc.stdout)
-    row = {"exit": int(said.group(1)) if said else proc.returncode, "make_exit": proc.returncode,
-           "seconds": round(seconds, 1), "released": (ROOT / "demo_out" / "release" / "synthetic.csv").exists()}
+    row = {
+        "exit": int(said.group(1)) if said else proc.returncode,
+        "make_exit": proc.returncode,
+        "seconds": round(seconds, 1),
+        "released": (ROOT / "demo_out" / "release" / "synthetic.csv").exists(),
+    }
     if report.exists():
         rel = json.loads(report.read_text(encoding="utf-8"))["release"]
         row["epsilon"] = rel.get("epsilon")
@@ -53,10 +62,18 @@ def main() -> int:
         rows.append(one_run())
         print(json.dumps(rows[-1]), flush=True)
     secs = sorted(r["seconds"] for r in rows)
-    out = {"benchmark": "demo_runs", "command": "python benchmarks/demo_runs.py " + " ".join(sys.argv[1:]),
-           "cpus": os.cpu_count(), "runs": len(rows), "released": sum(r["released"] for r in rows),
-           "blocked": sum(r["exit"] == 3 for r in rows), "errors": sum(r["exit"] not in (0, 3) for r in rows),
-           "seconds_median": secs[len(secs) // 2], "seconds_max": secs[-1], "rows": rows}
+    out = {
+        "benchmark": "demo_runs",
+        "command": "python benchmarks/demo_runs.py " + " ".join(sys.argv[1:]),
+        "cpus": os.cpu_count(),
+        "runs": len(rows),
+        "released": sum(r["released"] for r in rows),
+        "blocked": sum(r["exit"] == 3 for r in rows),
+        "errors": sum(r["exit"] not in (0, 3) for r in rows),
+        "seconds_median": secs[len(secs) // 2],
+        "seconds_max": secs[-1],
+        "rows": rows,
+    }
     a.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     return 0 if out["errors"] == 0 else 1
 

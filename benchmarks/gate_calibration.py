@@ -49,8 +49,13 @@ from privsynth.privacy.ledger import PrivacyLedger  # noqa: E402
 SYNTHETIC = "utility_full_synthetic/{ds}-synth-dp-eps4-seed*.json"
 #: (dataset, members, holdout, synthetic): the demo's sizes (RT: SMS's test split is too small
 #: for them), the small-corpus sizes, and 1,000 synthetic records
-CONFIGS = [("rt", 1416, 476, 150), ("sms", 440, 150, 150), ("rt", 440, 150, 150),
-           ("rt", 1416, 476, 1000), ("sms", 700, 300, 1000)]
+CONFIGS = [
+    ("rt", 1416, 476, 150),
+    ("sms", 440, 150, 150),
+    ("rt", 440, 150, 150),
+    ("rt", 1416, 476, 1000),
+    ("sms", 700, 300, 1000),
+]
 LEAK_CONFIGS = [("rt", 1416, 476, 150), ("sms", 440, 150, 150)]
 LEAK_K = (1, 2, 5, 20)
 
@@ -80,8 +85,16 @@ def release_plan():
     from privsynth.release import ReleaseRequest
 
     policy = load_policy(None)
-    req = ReleaseRequest(input=Path("x"), out=Path("y"), epsilon=4.0, rounds=2, population_per_class=16,
-                         n_candidates=4, n=150, class_prompts={"spam": "p", "ham": "q"})
+    req = ReleaseRequest(
+        input=Path("x"),
+        out=Path("y"),
+        epsilon=4.0,
+        rounds=2,
+        population_per_class=16,
+        n_candidates=4,
+        n=150,
+        class_prompts={"spam": "p", "ham": "q"},
+    )
     pe = private_evolution(**req.dp_settings(), gate_share=policy.dp_gate.share)
     return policy, pe.plan(n_classes=2, n_synthetic=150)
 
@@ -105,7 +118,7 @@ def one_run(pool: Pool, sizes, rng, policy, plan, *, k: int = 0, edited: bool = 
     name, texts, es_all = pool.sets[int(rng.integers(len(pool.sets)))]
     si = rng.choice(len(texts), ns, replace=False)
     p = rng.permutation(len(pool.test))
-    mi, hi = p[:nm], p[nm:nm + nh]
+    mi, hi = p[:nm], p[nm : nm + nh]
     syn = [texts[i] for i in si]
     es = es_all[si].copy()
     if k:
@@ -117,25 +130,37 @@ def one_run(pool: Pool, sizes, rng, policy, plan, *, k: int = 0, edited: bool = 
         for s, t in zip(slots, planted):
             syn[s] = t
         es[slots] = encode_unique(pool.enc, planted)
-    data = AuditData([Record(f"m{i}", pool.test[j].text) for i, j in enumerate(mi)],
-                     [Record(f"h{i}", pool.test[j].text) for i, j in enumerate(hi)],
-                     [Record(f"s{i}", t) for i, t in enumerate(syn)], _embeddings=(pool.et[mi], pool.et[hi], es))
-    figs = record_figures(data, jaccard=policy.dp_gate.jaccard, similarity=policy.dp_gate.similarity,
-                          min_words=policy.dp_gate.min_words)
+    data = AuditData(
+        [Record(f"m{i}", pool.test[j].text) for i, j in enumerate(mi)],
+        [Record(f"h{i}", pool.test[j].text) for i, j in enumerate(hi)],
+        [Record(f"s{i}", t) for i, t in enumerate(syn)],
+        _embeddings=(pool.et[mi], pool.et[hi], es),
+    )
+    figs = record_figures(
+        data, jaccard=policy.dp_gate.jaccard, similarity=policy.dp_gate.similarity, min_words=policy.dp_gate.min_words
+    )
     ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant)
     decision = decide_dp(figs, rules=policy.dp_gate, ledger=ledger, plan=plan)
-    return {"blocked": not decision.passed, "set": name,
-            "exact_reproduced": int(figs.member_reproduced.sum()),
-            "checks": {c["name"]: {"passed": c["passed"], "value": c["value"]} for c in decision.checks}}
+    return {
+        "blocked": not decision.passed,
+        "set": name,
+        "exact_reproduced": int(figs.member_reproduced.sum()),
+        "checks": {c["name"]: {"passed": c["passed"], "value": c["value"]} for c in decision.checks},
+    }
 
 
 def tally(rows: list[dict]) -> dict:
     n, k = len(rows), sum(r["blocked"] for r in rows)
     lo, hi = clopper_pearson(k, n)
     names = rows[0]["checks"]
-    return {"runs": n, "blocked": k, "block_rate": round(k / n, 4), "ci95": [round(lo, 4), round(hi, 4)],
-            "blocked_by": {c: sum(not r["checks"][c]["passed"] for r in rows) for c in names},
-            "exact_reproduced_mean": round(float(np.mean([r["exact_reproduced"] for r in rows])), 2)}
+    return {
+        "runs": n,
+        "blocked": k,
+        "block_rate": round(k / n, 4),
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "blocked_by": {c: sum(not r["checks"][c]["passed"] for r in rows) for c in names},
+        "exact_reproduced_mean": round(float(np.mean([r["exact_reproduced"] for r in rows])), 2),
+    }
 
 
 def main() -> None:
@@ -148,23 +173,34 @@ def main() -> None:
     pools: dict[str, Pool] = {}
     rows = []
     t0 = time.time()
-    experiments = [(c, 0, False) for c in CONFIGS] + [(c, k, e) for c in LEAK_CONFIGS for k in LEAK_K
-                                                       for e in (False, True)]
+    experiments = [(c, 0, False) for c in CONFIGS] + [
+        (c, k, e) for c in LEAK_CONFIGS for k in LEAK_K for e in (False, True)
+    ]
     for (ds, *sizes), k, edited in experiments:
         pool = pools.setdefault(ds, Pool(ds, enc))
         rng = np.random.default_rng([len(rows), *sizes, k, int(edited)])
         runs = [one_run(pool, sizes, rng, policy, plan, k=k, edited=edited) for _ in range(a.runs)]
-        row = {"dataset": ds, "members": sizes[0], "holdout": sizes[1], "synthetic": sizes[2],
-               "experiment": "clean" if not k else f"{k} members {'edited' if edited else 'verbatim'}",
-               **tally(runs)}
+        row = {
+            "dataset": ds,
+            "members": sizes[0],
+            "holdout": sizes[1],
+            "synthetic": sizes[2],
+            "experiment": "clean" if not k else f"{k} members {'edited' if edited else 'verbatim'}",
+            **tally(runs),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = {"benchmark": "gate_calibration", "command": "python benchmarks/gate_calibration.py "
-           + " ".join(sys.argv[1:]), "gate_noise_sd": round(noise_sd(plan), 3), "epsilon": plan.epsilon_planned,
-           "delta": plan.delta,
-           "policy": {k: v for k, v in policy.to_dict()["dp_gate"].items()},
-           "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
-           "seconds": round(time.time() - t0), "rows": rows}
+    out = {
+        "benchmark": "gate_calibration",
+        "command": "python benchmarks/gate_calibration.py " + " ".join(sys.argv[1:]),
+        "gate_noise_sd": round(noise_sd(plan), 3),
+        "epsilon": plan.epsilon_planned,
+        "delta": plan.delta,
+        "policy": {k: v for k, v in policy.to_dict()["dp_gate"].items()},
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "seconds": round(time.time() - t0),
+        "rows": rows,
+    }
     write_atomic(a.out, json.dumps(out, indent=1) + "\n")
 
 

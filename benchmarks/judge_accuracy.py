@@ -73,24 +73,52 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = JudgeConfig(share=0.5)  # the event spends share * (2 eps) = eps alone
                 t0 = time.perf_counter()
                 event = judge_event(epsilon=2 * eps, delta=delta, cfg=cfg)
-                f1s = [macro_f1(yt, fit_dp_judge(X, y, len(labels), event=event, ledger=PrivacyLedger(delta=delta),
-                                                 cfg=cfg, n_units_noisy=len(sub)).predict(Xt))
-                       for _ in range(args.runs)]
-                row = {"dataset": dataset, "members": len(sub), "epsilon_alone": eps, "delta": delta,
-                       "noise_multiplier": event.noise_multiplier, "steps": event.steps,
-                       "sample_rate": event.sample_rate, "macro_f1": f1s, "macro_f1_mean": float(np.mean(f1s)),
-                       "nonprivate_macro_f1": plain, "seconds": round(time.perf_counter() - t0, 1)}
+                f1s = [
+                    macro_f1(
+                        yt,
+                        fit_dp_judge(
+                            X,
+                            y,
+                            len(labels),
+                            event=event,
+                            ledger=PrivacyLedger(delta=delta),
+                            cfg=cfg,
+                            n_units_noisy=len(sub),
+                        ).predict(Xt),
+                    )
+                    for _ in range(args.runs)
+                ]
+                row = {
+                    "dataset": dataset,
+                    "members": len(sub),
+                    "epsilon_alone": eps,
+                    "delta": delta,
+                    "noise_multiplier": event.noise_multiplier,
+                    "steps": event.steps,
+                    "sample_rate": event.sample_rate,
+                    "macro_f1": f1s,
+                    "macro_f1_mean": float(np.mean(f1s)),
+                    "nonprivate_macro_f1": plain,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 args.out.write_text(json.dumps({"rows": rows}, indent=1) + "\n", encoding="utf-8")
-    lines = ["# DP class judge: macro-F1 on the real test split", "",
-             "DP-SGD logistic regression on MiniLM vectors (privsynth.privacy.judge, fixed settings: 20 epochs, "
-             "sample rate 1/16, lr 0.5, momentum 0.9, C 1), 3 runs each; `benchmarks/judge_accuracy.py`.", "",
-             "| data | members | epsilon (judge alone) | sigma | macro-F1 (runs) | without noise |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# DP class judge: macro-F1 on the real test split",
+        "",
+        "DP-SGD logistic regression on MiniLM vectors (privsynth.privacy.judge, fixed settings: 20 epochs, "
+        "sample rate 1/16, lr 0.5, momentum 0.9, C 1), 3 runs each; `benchmarks/judge_accuracy.py`.",
+        "",
+        "| data | members | epsilon (judge alone) | sigma | macro-F1 (runs) | without noise |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['members']} | {r['epsilon_alone']:g} | {r['noise_multiplier']:.2f} | "
-                     f"{r['macro_f1_mean']:.3f} ({', '.join(f'{v:.3f}' for v in r['macro_f1'])}) | "
-                     f"{r['nonprivate_macro_f1']:.3f} |")
+        lines.append(
+            f"| {r['dataset']} | {r['members']} | {r['epsilon_alone']:g} | {r['noise_multiplier']:.2f} | "
+            f"{r['macro_f1_mean']:.3f} ({', '.join(f'{v:.3f}' for v in r['macro_f1'])}) | "
+            f"{r['nonprivate_macro_f1']:.3f} |"
+        )
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 

@@ -85,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     X = encoder.encode(texts)
     policy = load_policy()
     test_vectors = encoder.encode(test_t)
-    out = {"config": {**vars(args), "scale_unit": SCALE_UNIT}, "real_members_tfidf": tfidf_scores(texts, labels, test_t, test_y),
-           "real_members_minilm": minilm_scores(encoder, texts, labels, test_t, test_y, test_vectors, X), "runs": []}
+    out = {
+        "config": {**vars(args), "scale_unit": SCALE_UNIT},
+        "real_members_tfidf": tfidf_scores(texts, labels, test_t, test_y),
+        "real_members_minilm": minilm_scores(encoder, texts, labels, test_t, test_y, test_vectors, X),
+        "runs": [],
+    }
     for s in (float(x) for x in args.scales.split(",")):
         gen = SMOTExT(n_candidates=args.candidates, encoder=encoder, bridge=bridge, random_state=args.seed)
         gen.fit(texts, labels, vectors=X)
@@ -96,13 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         data = AuditData.build(texts, test_t, syn_t, seed=args.seed)
         checks = {c.name: c for c in mia.membership_inference(data, policy=policy)[0]}
         dcr = distance.dcr_share(data, policy=policy)
-        row = {"noise_scale": s, "n_synthetic": len(syn_t), "generate_s": round(wall, 1),
-               "mia_auc": checks["mia_auc"].value, "mia_auc_ci": [checks["mia_auc"].ci_low, checks["mia_auc"].ci_high],
-               "mia_tpr_at_1pct_fpr": checks["mia_tpr_at_1pct_fpr"].value, "dcr_share": dcr.value,
-               "synthetic_only_tfidf": tfidf_scores(syn_t, syn_y, test_t, test_y),
-               "synthetic_only_minilm": minilm_scores(encoder, syn_t, syn_y, test_t, test_y, test_vectors),
-               "class_keeping": utility.class_keeping(texts, labels, syn_t, syn_y, utility.Config())["macro"],
-               "examples": syn_t[:3], "synthetic": {"texts": syn_t, "labels": syn_y}}
+        row = {
+            "noise_scale": s,
+            "n_synthetic": len(syn_t),
+            "generate_s": round(wall, 1),
+            "mia_auc": checks["mia_auc"].value,
+            "mia_auc_ci": [checks["mia_auc"].ci_low, checks["mia_auc"].ci_high],
+            "mia_tpr_at_1pct_fpr": checks["mia_tpr_at_1pct_fpr"].value,
+            "dcr_share": dcr.value,
+            "synthetic_only_tfidf": tfidf_scores(syn_t, syn_y, test_t, test_y),
+            "synthetic_only_minilm": minilm_scores(encoder, syn_t, syn_y, test_t, test_y, test_vectors),
+            "class_keeping": utility.class_keeping(texts, labels, syn_t, syn_y, utility.Config())["macro"],
+            "examples": syn_t[:3],
+            "synthetic": {"texts": syn_t, "labels": syn_y},
+        }
         print(json.dumps({k: v for k, v in row.items() if k not in ("examples", "synthetic")}), flush=True)
         out["runs"].append(row)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
@@ -121,10 +132,21 @@ def merge(paths: list[Path], out_path: Path) -> int:
             raise SystemExit(f"{p}: config differs from {paths[0]} in {same}")
     unit = parts[0]["config"]["scale_unit"]
     # scale 0 (no noise) means the same in every unit; other scales only merge within one unit
-    runs = {r["noise_scale"]: r for d in parts for r in d["runs"]
-            if d["config"]["scale_unit"] == unit or r["noise_scale"] == 0}
-    out = {"config": {**{k: parts[0]["config"][k] for k in same}, "scale_unit": unit, "merged_from": [p.name for p in paths]},
-           "real_members_tfidf": parts[0]["real_members_tfidf"], "runs": [runs[k] for k in sorted(runs)]}
+    runs = {
+        r["noise_scale"]: r
+        for d in parts
+        for r in d["runs"]
+        if d["config"]["scale_unit"] == unit or r["noise_scale"] == 0
+    }
+    out = {
+        "config": {
+            **{k: parts[0]["config"][k] for k in same},
+            "scale_unit": unit,
+            "merged_from": [p.name for p in paths],
+        },
+        "real_members_tfidf": parts[0]["real_members_tfidf"],
+        "runs": [runs[k] for k in sorted(runs)],
+    }
     out_path.write_text(json.dumps(out, indent=2) + "\n")
     write_report(out, out_path)
     return 0
@@ -134,25 +156,34 @@ def write_report(out: dict, out_path: Path) -> None:
     """The .md table and a .png of leakage against utility beside ``out_path``."""
     args = argparse.Namespace(**{k: out["config"][k] for k in ("members", "n", "candidates", "seed")})
     unit = out["config"].get("scale_unit", "per-coordinate")
-    lines = ["# Mode noise: what each scale buys (SMS, NO formal guarantee at any scale)", "",
-             f"{args.members} members, {args.n} synthetic records, {args.candidates} candidates, seed {args.seed}. "
-             "Leakage: auditor MIA (members vs the real test split) and DCR share. Utility: TF-IDF + LR trained "
-             f"on the synthetic text only, scored on the real test split (trained on the {args.members} members "
-             f"instead: macro-F1 {out['real_members_tfidf']['macro_f1']:.3f}, spam F1 "
-             f"{out['real_members_tfidf']['spam_f1']:.3f}). Noise scale: "
-             + ("noise norm in units of the members' median nearest-neighbour distance d_nn." if unit == "norm" else
-                "per-coordinate noise std in units of d_nn (the first definition: x 19.6 in norm units)."), "",
-             "| noise scale | MIA AUC [95% CI] | TPR@1%FPR | DCR share | TF-IDF macro-F1 | TF-IDF spam F1 | "
-             "MiniLM-LR macro-F1 | class kept | s/record |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Mode noise: what each scale buys (SMS, NO formal guarantee at any scale)",
+        "",
+        f"{args.members} members, {args.n} synthetic records, {args.candidates} candidates, seed {args.seed}. "
+        "Leakage: auditor MIA (members vs the real test split) and DCR share. Utility: TF-IDF + LR trained "
+        f"on the synthetic text only, scored on the real test split (trained on the {args.members} members "
+        f"instead: macro-F1 {out['real_members_tfidf']['macro_f1']:.3f}, spam F1 "
+        f"{out['real_members_tfidf']['spam_f1']:.3f}). Noise scale: "
+        + (
+            "noise norm in units of the members' median nearest-neighbour distance d_nn."
+            if unit == "norm"
+            else "per-coordinate noise std in units of d_nn (the first definition: x 19.6 in norm units)."
+        ),
+        "",
+        "| noise scale | MIA AUC [95% CI] | TPR@1%FPR | DCR share | TF-IDF macro-F1 | TF-IDF spam F1 | "
+        "MiniLM-LR macro-F1 | class kept | s/record |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in out["runs"]:
         lo, hi = r["mia_auc_ci"]
-        lines.append(f"| {r['noise_scale']:g} | {r['mia_auc']:.3f} [{lo:.3f}, {hi:.3f}] | {r['mia_tpr_at_1pct_fpr']:.3f} | "
-                     f"{r['dcr_share']:.3f} | {r['synthetic_only_tfidf']['macro_f1']:.3f} | "
-                     f"{r['synthetic_only_tfidf']['spam_f1']:.3f} | "
-                     f"{r['synthetic_only_minilm']['macro_f1'] if 'synthetic_only_minilm' in r else float('nan'):.3f} | "
-                     f"{r['class_keeping']:.2f} | "
-                     f"{r['generate_s'] / r['n_synthetic']:.2f} |")
+        lines.append(
+            f"| {r['noise_scale']:g} | {r['mia_auc']:.3f} [{lo:.3f}, {hi:.3f}] | {r['mia_tpr_at_1pct_fpr']:.3f} | "
+            f"{r['dcr_share']:.3f} | {r['synthetic_only_tfidf']['macro_f1']:.3f} | "
+            f"{r['synthetic_only_tfidf']['spam_f1']:.3f} | "
+            f"{r['synthetic_only_minilm']['macro_f1'] if 'synthetic_only_minilm' in r else float('nan'):.3f} | "
+            f"{r['class_keeping']:.2f} | "
+            f"{r['generate_s'] / r['n_synthetic']:.2f} |"
+        )
     out_path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib

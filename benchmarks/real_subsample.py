@@ -54,13 +54,26 @@ def main(argv: list[str] | None = None) -> int:
                 train = splits.subsample(data.train, n, seed=draw)
                 t0 = time.perf_counter()
                 m = utility.classify([r.text for r in train], [r.label for r in train], data, dataset, models, cfg)
-                rows.append({"dataset": dataset, "size": len(train), "draw": draw, "metrics": m,
-                             "s": round(time.perf_counter() - t0, 2)})
-                print(f"{dataset} n={len(train)} draw {draw}: "
-                      + ", ".join(f"{CLASSIFIERS[k]} {v['macro_f1']:.3f}" for k, v in m.items()), flush=True)
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "size": len(train),
+                        "draw": draw,
+                        "metrics": m,
+                        "s": round(time.perf_counter() - t0, 2),
+                    }
+                )
+                print(
+                    f"{dataset} n={len(train)} draw {draw}: "
+                    + ", ".join(f"{CLASSIFIERS[k]} {v['macro_f1']:.3f}" for k, v in m.items()),
+                    flush=True,
+                )
 
-    out = {"run": utility.run_info(sys.argv[1:] if argv is None else list(argv)), "classifier_C": cfg.classifier_C,
-           "rows": rows}
+    out = {
+        "run": utility.run_info(sys.argv[1:] if argv is None else list(argv)),
+        "classifier_C": cfg.classifier_C,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     args.out.with_suffix(".md").write_text(report(rows), encoding="utf-8")
@@ -69,19 +82,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(rows: list[dict]) -> str:
-    lines = ["# Real-data ceiling by training-set size", "",
-             "The utility benchmark's two classifiers trained on stratified random subsets of the REAL "
-             "training split, scored on the fixed real test split (`benchmarks/real_subsample.py`). "
-             "Macro-F1, mean ± sd over draws; the share is of the largest size run (the whole split by "
-             "default). A synthetic set "
-             "of N records is read against the N-record row.", ""]
+    lines = [
+        "# Real-data ceiling by training-set size",
+        "",
+        "The utility benchmark's two classifiers trained on stratified random subsets of the REAL "
+        "training split, scored on the fixed real test split (`benchmarks/real_subsample.py`). "
+        "Macro-F1, mean ± sd over draws; the share is of the largest size run (the whole split by "
+        "default). A synthetic set "
+        "of N records is read against the N-record row.",
+        "",
+    ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
         full = max(r["size"] for r in mine)
         ref = {k: np.mean([r["metrics"][k]["macro_f1"] for r in mine if r["size"] == full]) for k in CLASSIFIERS}
-        lines += [f"## {dataset}", "", "| real records | draws | " + " | ".join(
-            f"{v} macro-F1 | share" for v in CLASSIFIERS.values()) + " |",
-                  "|---|---|" + "---|---|" * len(CLASSIFIERS)]
+        lines += [
+            f"## {dataset}",
+            "",
+            "| real records | draws | " + " | ".join(f"{v} macro-F1 | share" for v in CLASSIFIERS.values()) + " |",
+            "|---|---|" + "---|---|" * len(CLASSIFIERS),
+        ]
         for size in sorted(dict.fromkeys(r["size"] for r in mine)):
             at = [r for r in mine if r["size"] == size]
             cells = []

@@ -87,7 +87,9 @@ def read_ids(path: Path) -> list[str]:
     return [s.strip() for s in lines if s.strip() and not s.startswith("#")]
 
 
-def load_split(name: str, *, split_dir: Path = SPLIT_DIR, data_dir: Path = DATA_DIR) -> tuple[list[Record], list[Record]]:
+def load_split(
+    name: str, *, split_dir: Path = SPLIT_DIR, data_dir: Path = DATA_DIR
+) -> tuple[list[Record], list[Record]]:
     """(train, test) records of dataset ``name`` from the committed test-id list."""
     records = read_dataset(name, data_dir)
     path = split_dir / SPLIT_FILES[name]
@@ -117,8 +119,10 @@ def subsample(records: list[Record], n: int, *, seed: int) -> list[Record]:
 
 
 def _header(name: str, n_test: int, n_all: int) -> str:
-    return (f"{DATASETS[name]}: {n_test} test ids of {n_all} records ({TEST_FRACTION:.0%} per class, seed "
-            f"{SPLIT_SEED}, identical normalised texts kept on one side); written by benchmarks/splits.py")
+    return (
+        f"{DATASETS[name]}: {n_test} test ids of {n_all} records ({TEST_FRACTION:.0%} per class, seed "
+        f"{SPLIT_SEED}, identical normalised texts kept on one side); written by benchmarks/splits.py"
+    )
 
 
 def main() -> None:

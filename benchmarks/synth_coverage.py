@@ -44,8 +44,14 @@ from privsynth.encoder import normalize  # noqa: E402
 RESULTS = utility.RESULTS
 
 
-def measure(train_texts: list[str], train_labels: list[str], data: utility.Data, dataset: str,
-            models: utility.Models, cfg: utility.Config) -> dict:
+def measure(
+    train_texts: list[str],
+    train_labels: list[str],
+    data: utility.Data,
+    dataset: str,
+    models: utility.Models,
+    cfg: utility.Config,
+) -> dict:
     """The coverage figures of one training set (synthetic or real) against the test split."""
     from sklearn.metrics import f1_score
 
@@ -54,8 +60,12 @@ def measure(train_texts: list[str], train_labels: list[str], data: utility.Data,
     S = normalize(models.embed(train_texts))
     y = np.array(train_labels)
     sims = T @ S.T
-    out: dict = {"n": len(train_texts), "distinct": len(set(train_texts)) / max(len(train_texts), 1),
-                 "coverage": {}, "support": {}}
+    out: dict = {
+        "n": len(train_texts),
+        "distinct": len(set(train_texts)) / max(len(train_texts), 1),
+        "coverage": {},
+        "support": {},
+    }
     labels = sorted(set(test_labels))
     for c in labels:
         rows, cols = test_labels == c, np.flatnonzero(y == c)
@@ -69,15 +79,20 @@ def measure(train_texts: list[str], train_labels: list[str], data: utility.Data,
         out["support"][c] = float(np.exp(-(p * np.log(p)).sum()))
     nn = y[sims.argmax(axis=1)]
     out["nn_macro_f1"] = float(f1_score(test_labels, nn, labels=labels, average="macro", zero_division=0))
-    out["minilm_lr_macro_f1"] = utility.classify(train_texts, train_labels, data, dataset, models,
-                                                 cfg)["minilm_lr"]["macro_f1"]
+    out["minilm_lr_macro_f1"] = utility.classify(train_texts, train_labels, data, dataset, models, cfg)["minilm_lr"][
+        "macro_f1"
+    ]
     return out
 
 
 def summarise(name: str, runs: list[dict]) -> dict:
     classes = sorted(runs[0]["coverage"])
-    row = {"set": name, "files": len(runs), "n": int(np.mean([r["n"] for r in runs])),
-           "distinct": mean_sd([r["distinct"] for r in runs])}
+    row = {
+        "set": name,
+        "files": len(runs),
+        "n": int(np.mean([r["n"] for r in runs])),
+        "distinct": mean_sd([r["distinct"] for r in runs]),
+    }
     for c in classes:
         row[f"coverage_{c}"] = mean_sd([r["coverage"][c] for r in runs])
         row[f"support_{c}"] = mean_sd([r["support"][c] for r in runs])
@@ -87,17 +102,26 @@ def summarise(name: str, runs: list[dict]) -> dict:
 
 
 def report(dataset: str, rows: list[dict]) -> str:
-    classes = sorted(k[len("coverage_"):] for k in rows[0] if k.startswith("coverage_"))
-    head = (["set", "files", "records", "distinct"] + [f"coverage {c}" for c in classes]
-            + [f"support {c}" for c in classes] + ["1-NN macro-F1", "MiniLM LR macro-F1"])
+    classes = sorted(k[len("coverage_") :] for k in rows[0] if k.startswith("coverage_"))
+    head = (
+        ["set", "files", "records", "distinct"]
+        + [f"coverage {c}" for c in classes]
+        + [f"support {c}" for c in classes]
+        + ["1-NN macro-F1", "MiniLM LR macro-F1"]
+    )
     fmt = lambda ms, d=3: f"{ms['mean']:.{d}f}" + (f" ± {ms['sd']:.{d}f}" if ms["sd"] else "")  # noqa: E731
-    lines = [f"# Coverage of the real test split: {dataset}", "",
-             "MiniLM space (privsynth's encoder). Coverage: mean cosine from a real test record to the "
-             "nearest synthetic record of its class. Support: effective number (exp entropy) of distinct "
-             "synthetic records that are the nearest to some test record of their class. 1-NN: the test "
-             "split labelled by its nearest training record. Mean ± sd over files (seeds) or real draws. "
-             "`benchmarks/synth_coverage.py`.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"# Coverage of the real test split: {dataset}",
+        "",
+        "MiniLM space (privsynth's encoder). Coverage: mean cosine from a real test record to the "
+        "nearest synthetic record of its class. Support: effective number (exp entropy) of distinct "
+        "synthetic records that are the nearest to some test record of their class. 1-NN: the test "
+        "split labelled by its nearest training record. Mean ± sd over files (seeds) or real draws. "
+        "`benchmarks/synth_coverage.py`.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in rows:
         cells = [r["set"], str(r["files"]), str(r["n"]), fmt(r["distinct"], 2)]
         cells += [fmt(r[f"coverage_{c}"]) for c in classes] + [fmt(r[f"support_{c}"], 0) for c in classes]
@@ -109,8 +133,13 @@ def report(dataset: str, rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sms", choices=sorted(splits.DATASETS))
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=GLOB",
-                    help="a named group of saved generations (glob relative to benchmarks/results/)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=GLOB",
+        help="a named group of saved generations (glob relative to benchmarks/results/)",
+    )
     ap.add_argument("--real-sizes", default="200,1000", help="sizes of the real reference subsets")
     ap.add_argument("--draws", type=int, default=3, help="stratified real subsets per size")
     ap.add_argument("--out", type=Path, default=None)
@@ -145,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {rows[-1]}", flush=True)
 
     out = args.out or RESULTS / f"coverage_{args.dataset}.json"
-    payload = {"run": utility.run_info(sys.argv[1:] if argv is None else list(argv)), "dataset": args.dataset,
-               "rows": rows, "detail": detail}
+    payload = {
+        "run": utility.run_info(sys.argv[1:] if argv is None else list(argv)),
+        "dataset": args.dataset,
+        "rows": rows,
+        "detail": detail,
+    }
     out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(report(args.dataset, rows), encoding="utf-8")
     print(f"wrote {out} and {out.with_suffix('.md').name}")

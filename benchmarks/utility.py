@@ -79,7 +79,7 @@ POSITIVE = {"sms": "spam"}  # the minority class whose F1 is reported
 
 
 class Row(NamedTuple):
-    kind: str          # real | synth | minority | eda | oversample | dpsgd | dpgen
+    kind: str  # real | synth | minority | eda | oversample | dpsgd | dpgen
     label: str
     datasets: tuple[str, ...]
     mode: str | None = None
@@ -92,12 +92,22 @@ ROWS: dict[str, Row] = {
     "real": Row("real", "train on real (ceiling)", ("sms", "rt")),
     "synth-none": Row("synth", "privsynth none, synthetic only", ("sms", "rt"), "none", uses_bridge=True),
     "synth-noise": Row("synth", "privsynth noise 1.0, synthetic only", ("sms", "rt"), "noise", uses_bridge=True),
-    **{f"synth-dp-eps{e}": Row("synth", f"privsynth dp eps {e}, synthetic only", ("sms", "rt"), "dp", float(e),
-                               uses_bridge=True) for e in (1, 4, 8)},
+    **{
+        f"synth-dp-eps{e}": Row(
+            "synth", f"privsynth dp eps {e}, synthetic only", ("sms", "rt"), "dp", float(e), uses_bridge=True
+        )
+        for e in (1, 4, 8)
+    },
     # Aug-PE's random API alone: what the public LM writes from the class prompts, no member text
     # read (class shares as in the data). The control that shows what the members' DP votes add.
-    "prompts-only": Row("synth", "public LM from class prompts only (no member data)", ("sms", "rt"), "prompts",
-                        default=False, uses_bridge=True),
+    "prompts-only": Row(
+        "synth",
+        "public LM from class prompts only (no member data)",
+        ("sms", "rt"),
+        "prompts",
+        default=False,
+        uses_bridge=True,
+    ),
     "real+synth-spam": Row("minority", "real + privsynth spam (none)", ("sms",), "none", uses_bridge=True),
     "eda": Row("eda", "real + EDA spam (swap, deletion)", ("sms",)),
     "oversample": Row("oversample", "real + copies of real spam (random oversampling)", ("sms",)),
@@ -111,25 +121,25 @@ class Config:
     """Every option an entry's numbers depend on (seeds, rows and datasets only select entries)."""
 
     quick: bool = False
-    n_train: int | None = None        # None: the whole training split
+    n_train: int | None = None  # None: the whole training split
     n_test: int | None = None
-    n_synth: int | None = 1000        # synthetic records per run, class shares as in the data
+    n_synth: int | None = 1000  # synthetic records per run, class shares as in the data
     n_synth_per_class: int | None = None  # or this many per class (quick)
-    n_minority: int | None = None     # synthetic spam added in real+synth-spam / eda; None: as many as real spam
+    n_minority: int | None = None  # synthetic spam added in real+synth-spam / eda; None: as many as real spam
     candidates: int = 8
     noise_scale: float = 1.0
     pe_rounds: int = 5
     pe_population: int = 64
-    pe_prompts: bool = False          # seed PE with CLASS_PROMPTS (Aug-PE's random API)
-    pe_judge: float = 0.25            # PrivateEvolution(class_judge=JudgeConfig(share=...)), privsynth's default; 0: off
-    pe_class_check: int = 2           # PrivateEvolution(class_check_rounds=...)
-    pe_vote: str = "all"              # PrivateEvolution(vote=...)
-    pe_lam: str | None = None         # "LO,HI": PrivateEvolution(lam_range=...); None: its default
-    pe_elite: float | None = None     # PrivateEvolution(elite_fraction=...); None: its default
-    pe_minlen: float = 0.0            # PrivateEvolution(min_length_share=...), always passed
-    pe_final_k: int | None = None     # PrivateEvolution(final_neighbors=...); None: its default (k_neighbors)
-    pe_gate_share: float = 0.2        # share of rho a release's DP gate takes (privsynth's shipped policy)
-    class_check: int = 4              # SMOTExT(class_check_rounds=...), modes none/noise
+    pe_prompts: bool = False  # seed PE with CLASS_PROMPTS (Aug-PE's random API)
+    pe_judge: float = 0.25  # PrivateEvolution(class_judge=JudgeConfig(share=...)), privsynth's default; 0: off
+    pe_class_check: int = 2  # PrivateEvolution(class_check_rounds=...)
+    pe_vote: str = "all"  # PrivateEvolution(vote=...)
+    pe_lam: str | None = None  # "LO,HI": PrivateEvolution(lam_range=...); None: its default
+    pe_elite: float | None = None  # PrivateEvolution(elite_fraction=...); None: its default
+    pe_minlen: float = 0.0  # PrivateEvolution(min_length_share=...), always passed
+    pe_final_k: int | None = None  # PrivateEvolution(final_neighbors=...); None: its default (k_neighbors)
+    pe_gate_share: float = 0.2  # share of rho a release's DP gate takes (privsynth's shipped policy)
+    class_check: int = 4  # SMOTExT(class_check_rounds=...), modes none/noise
     dpsgd_epochs: int = 20
     dpgen_epochs: int = 3
     dpgen_batch: int = 64
@@ -140,11 +150,24 @@ class Config:
 
     @classmethod
     def quick_defaults(cls) -> Config:
-        return cls(quick=True, n_train=300, n_test=200, n_synth=None, n_synth_per_class=5, n_minority=10,
-                   candidates=2, pe_rounds=2, pe_population=8, dpsgd_epochs=10, dpgen_epochs=1, dpgen_batch=16)
+        return cls(
+            quick=True,
+            n_train=300,
+            n_test=200,
+            n_synth=None,
+            n_synth_per_class=5,
+            n_minority=10,
+            candidates=2,
+            pe_rounds=2,
+            pe_population=8,
+            dpsgd_epochs=10,
+            dpgen_epochs=1,
+            dpgen_batch=16,
+        )
 
 
 # -- data and models ---------------------------------------------------------------------------------------
+
 
 class Data(NamedTuple):
     train: list[splits.Record]
@@ -216,12 +239,15 @@ class Models:
 
 # -- classifiers -------------------------------------------------------------------------------------------
 
+
 def metrics(y_true: list[str], y_pred, dataset: str) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     labels = sorted(set(y_true))
-    out = {"accuracy": float(accuracy_score(y_true, y_pred)),
-           "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))}
+    out = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+    }
     if dataset in POSITIVE:
         out["spam_f1"] = float(f1_score(y_true, y_pred, labels=[POSITIVE[dataset]], average="macro", zero_division=0))
     return out
@@ -235,8 +261,9 @@ def _fit_predict(X_train, y_train: list[str], X_test, C: float) -> np.ndarray:
     return LogisticRegression(C=C, max_iter=3000).fit(X_train, y_train).predict(X_test)
 
 
-def classify(train_texts: list[str], train_labels: list[str], data: Data, dataset: str, models: Models,
-             cfg: Config) -> dict[str, dict[str, float]]:
+def classify(
+    train_texts: list[str], train_labels: list[str], data: Data, dataset: str, models: Models, cfg: Config
+) -> dict[str, dict[str, float]]:
     """Both downstream classifiers (fixed hyperparameters, never tuned on the test split)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -245,11 +272,15 @@ def classify(train_texts: list[str], train_labels: list[str], data: Data, datase
     Xtr = tfidf.fit_transform(train_texts)
     pred_tfidf = _fit_predict(Xtr, train_labels, tfidf.transform(test_texts), cfg.classifier_C)
     pred_mini = _fit_predict(models.embed(train_texts), train_labels, models.embed(test_texts), cfg.classifier_C)
-    return {"tfidf_lr": metrics(test_labels, pred_tfidf, dataset), "minilm_lr": metrics(test_labels, pred_mini, dataset)}
+    return {
+        "tfidf_lr": metrics(test_labels, pred_tfidf, dataset),
+        "minilm_lr": metrics(test_labels, pred_mini, dataset),
+    }
 
 
-def class_keeping(real_texts: list[str], real_labels: list[str], syn_texts: list[str], syn_labels: list[str],
-                  cfg: Config, embed=None) -> dict[str, float]:
+def class_keeping(
+    real_texts: list[str], real_labels: list[str], syn_texts: list[str], syn_labels: list[str], cfg: Config, embed=None
+) -> dict[str, float]:
     """Share of synthetic records that a classifier trained on the REAL training split labels
     with their assigned class: per class and the macro mean (does the generator keep the class?).
 
@@ -274,6 +305,7 @@ def class_keeping(real_texts: list[str], real_labels: list[str], syn_texts: list
 
 # -- measuring a generation run ------------------------------------------------------------------------------
 
+
 class Measure:
     """Wall time and peak resident memory of a block: /proc/self/status VmRSS sampled every
     0.2 s (torch's allocations are invisible to tracemalloc), plus getrusage's process peak."""
@@ -296,19 +328,26 @@ class Measure:
         self.peak_kb = max(self.peak_kb, _rss_kb())
 
     def as_dict(self, n_synthetic: int, device: str = "cpu") -> dict[str, Any]:
-        return {"wall_s": round(self.wall_s, 2), "n_synthetic": n_synthetic,
-                "s_per_record": round(self.wall_s / max(n_synthetic, 1), 3),
-                "peak_rss_mb": round(self.peak_kb / 1024, 1),
-                "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "machine": machine_info(device)}
+        return {
+            "wall_s": round(self.wall_s, 2),
+            "n_synthetic": n_synthetic,
+            "s_per_record": round(self.wall_s / max(n_synthetic, 1), 3),
+            "peak_rss_mb": round(self.peak_kb / 1024, 1),
+            "process_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "machine": machine_info(device),
+        }
 
 
 def machine_info(device: str) -> dict[str, Any]:
     """Where a generation ran: its timings mean nothing without this (CPU cores, torch threads, GPU)."""
     import torch
 
-    out: dict[str, Any] = {"device": device, "cpus": _cpus(), "torch_threads": torch.get_num_threads(),
-                           "platform": platform.platform()}
+    out: dict[str, Any] = {
+        "device": device,
+        "cpus": _cpus(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
     if device.startswith("cuda") and torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name()
     return out
@@ -328,14 +367,19 @@ def _rss_kb() -> int:
 # Public descriptions of each dataset's classes, written from the label names alone (no record
 # was read to write them): what `--class-prompt` gets when --pe-prompts is on.
 CLASS_PROMPTS = {
-    "sms": {"spam": "Write one short spam text message (SMS) advertising a prize, a free offer or a paid service.",
-            "ham": "Write one short, casual text message (SMS) from a person to a friend or family member."},
-    "rt": {"fresh": "Write one sentence from a positive film review by a critic.",
-           "rotten": "Write one sentence from a negative film review by a critic."},
+    "sms": {
+        "spam": "Write one short spam text message (SMS) advertising a prize, a free offer or a paid service.",
+        "ham": "Write one short, casual text message (SMS) from a person to a friend or family member.",
+    },
+    "rt": {
+        "fresh": "Write one sentence from a positive film review by a critic.",
+        "rotten": "Write one sentence from a negative film review by a critic.",
+    },
 }
 
 
 # -- generation ------------------------------------------------------------------------------------------------
+
 
 def data_class_sizes(labels: list[str], n: int | None, n_per_class: int | None) -> dict[str, int]:
     """Synthetic class sizes that follow the training labels (or n_per_class each)."""
@@ -344,9 +388,19 @@ def data_class_sizes(labels: list[str], n: int | None, n_per_class: int | None) 
     return class_sizes({c: labels.count(c) for c in sorted(set(labels))}, n, n_per_class)
 
 
-def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: int, cfg: Config, models: Models,
-                       epsilon: float | None = None, n: int | None = None, n_per_class: int | None = None,
-                       class_prompts: dict[str, str] | None = None):
+def generate_privsynth(
+    mode: str,
+    texts: list[str],
+    labels: list[str],
+    *,
+    seed: int,
+    cfg: Config,
+    models: Models,
+    epsilon: float | None = None,
+    n: int | None = None,
+    n_per_class: int | None = None,
+    class_prompts: dict[str, str] | None = None,
+):
     """privsynth's library calls, as `privsynth generate` makes them: (texts, labels, info)."""
     from privsynth.smotext import SMOTExT
 
@@ -368,25 +422,47 @@ def generate_privsynth(mode: str, texts: list[str], labels: list[str], *, seed: 
             given["elite_fraction"] = cfg.pe_elite
         if cfg.pe_final_k is not None:
             given["final_neighbors"] = cfg.pe_final_k
-        pe = private_evolution(epsilon=epsilon, rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
-                               n_candidates=cfg.candidates, labels=sorted(set(labels)),
-                               class_prompts=class_prompts if cfg.pe_prompts else None,
-                               class_check=cfg.pe_class_check, vote=cfg.pe_vote, judge_share=cfg.pe_judge,
-                               gate_share=cfg.pe_gate_share, min_length_share=cfg.pe_minlen, **given)
-        out_t, out_y, ledger, *_ = run_private_evolution(pe, texts, labels, encoder=models.encoder,
-                                                         bridge=models.bridge, n=n, n_per_class=n_per_class, seed=seed)
-        info.update(vote=cfg.pe_vote, lam_range=list(pe.lam_range), elite_fraction=pe.elite_fraction,
-                    final_neighbors=pe.final_neighbors, gate_share=cfg.pe_gate_share,
-                    min_length_share=pe.min_length_share,
-                    epsilon=ledger.epsilon, delta=ledger.delta, accountant=ledger.accountant,
-                    rounds=cfg.pe_rounds, population_per_class=cfg.pe_population,
-                    class_prompts=class_prompts if cfg.pe_prompts else None,
-                    class_judge=(None if getattr(pe, "judge_", None) is None
-                                 else {"share": cfg.pe_judge, **pe.judge_.info}),
-                    class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)))
+        pe = private_evolution(
+            epsilon=epsilon,
+            rounds=cfg.pe_rounds,
+            population_per_class=cfg.pe_population,
+            n_candidates=cfg.candidates,
+            labels=sorted(set(labels)),
+            class_prompts=class_prompts if cfg.pe_prompts else None,
+            class_check=cfg.pe_class_check,
+            vote=cfg.pe_vote,
+            judge_share=cfg.pe_judge,
+            gate_share=cfg.pe_gate_share,
+            min_length_share=cfg.pe_minlen,
+            **given,
+        )
+        out_t, out_y, ledger, *_ = run_private_evolution(
+            pe, texts, labels, encoder=models.encoder, bridge=models.bridge, n=n, n_per_class=n_per_class, seed=seed
+        )
+        info.update(
+            vote=cfg.pe_vote,
+            lam_range=list(pe.lam_range),
+            elite_fraction=pe.elite_fraction,
+            final_neighbors=pe.final_neighbors,
+            gate_share=cfg.pe_gate_share,
+            min_length_share=pe.min_length_share,
+            epsilon=ledger.epsilon,
+            delta=ledger.delta,
+            accountant=ledger.accountant,
+            rounds=cfg.pe_rounds,
+            population_per_class=cfg.pe_population,
+            class_prompts=class_prompts if cfg.pe_prompts else None,
+            class_judge=(None if getattr(pe, "judge_", None) is None else {"share": cfg.pe_judge, **pe.judge_.info}),
+            class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)),
+        )
         return list(out_t), [str(y) for y in out_y], info
-    gen = SMOTExT(n_candidates=cfg.candidates, encoder=models.encoder, bridge=models.bridge,
-                  class_check_rounds=cfg.class_check, random_state=seed)
+    gen = SMOTExT(
+        n_candidates=cfg.candidates,
+        encoder=models.encoder,
+        bridge=models.bridge,
+        class_check_rounds=cfg.class_check,
+        random_state=seed,
+    )
     gen.fit(texts, labels, vectors=models.embed(texts))
     transform = None
     if mode == "noise":
@@ -408,12 +484,20 @@ def run_audit(members: list[str], holdout: list[str], synthetic: list[str], seed
     t0 = time.perf_counter()
     rep = audits.run(members, holdout, synthetic, seed=seed, encoder=encoder)
     mia, tpr, dup, dcr = (rep.check(n) for n in ("mia_auc", "mia_tpr_at_1pct_fpr", "exact_duplicates", "dcr_share"))
-    return {"mia_auc": mia.value, "mia_auc_ci_high": mia.ci_high, "mia_tpr_at_1pct_fpr": tpr.value,
-            "exact_duplicates": dup.value, "near_duplicates": rep.check("near_duplicates").value,
-            "dcr_share": dcr.value, "dcr_share_ci_low": dcr.ci_low, "dcr_share_ci_high": dcr.ci_high,
-            "dcr_share_p_value": dcr.evidence.get("p_value"),
-            "decision": rep.decision, "failed_checks": [c.name for c in rep.checks if not c.passed],
-            "audit_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "mia_auc": mia.value,
+        "mia_auc_ci_high": mia.ci_high,
+        "mia_tpr_at_1pct_fpr": tpr.value,
+        "exact_duplicates": dup.value,
+        "near_duplicates": rep.check("near_duplicates").value,
+        "dcr_share": dcr.value,
+        "dcr_share_ci_low": dcr.ci_low,
+        "dcr_share_ci_high": dcr.ci_high,
+        "dcr_share_p_value": dcr.evidence.get("p_value"),
+        "decision": rep.decision,
+        "failed_checks": [c.name for c in rep.checks if not c.passed],
+        "audit_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def _cached_generation(path: Path, make) -> dict[str, Any]:
@@ -431,6 +515,7 @@ GENERATING = ("synth", "minority", "dpgen")
 
 
 # -- one entry --------------------------------------------------------------------------------------------------
+
 
 def parse_lam(spec: str) -> tuple[float, float]:
     """ "LO,HI" -> (LO, HI), 0 < LO <= HI < 1 (SMOTExT's own check)."""
@@ -462,8 +547,15 @@ def audit_sets(dataset: str, name: str, data: Data) -> tuple[list[str], list[str
     return [r.text for r in data.train], [r.text for r in data.test]
 
 
-def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
-            datasets: list[str] | None = None, rows: list[str] | None = None) -> None:
+def reaudit(
+    store: report.ResultStore,
+    cfg: Config,
+    models: Models,
+    log,
+    *,
+    datasets: list[str] | None = None,
+    rows: list[str] | None = None,
+) -> None:
     """Run the current auditor again on every recorded entry (of ``datasets`` and ``rows``, when
     given) whose generation is cached, and replace its audit record (after a change to the
     auditor); other numbers stay as recorded."""
@@ -488,8 +580,19 @@ def reaudit(store: report.ResultStore, cfg: Config, models: Models, log, *,
         log(f"{entry['key']}: re-audited, failed checks {entry['audit']['failed_checks'] or 'none'}")
 
 
-def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, models: Models, synth_dir: Path,
-              log, device: str = "cpu", fingerprint: str = "", generate_only: bool = False) -> dict[str, Any] | None:
+def run_entry(
+    dataset: str,
+    name: str,
+    seed: int,
+    data: Data,
+    cfg: Config,
+    models: Models,
+    synth_dir: Path,
+    log,
+    device: str = "cpu",
+    fingerprint: str = "",
+    generate_only: bool = False,
+) -> dict[str, Any] | None:
     """One (dataset, row, seed) entry; with ``generate_only`` just the (cached) generation, and None."""
     row = ROWS[name]
     texts, labels = [r.text for r in data.train], [r.label for r in data.train]
@@ -525,14 +628,31 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
 
                     from privsynth.privacy.planner import DEFAULT_DELTA
 
-                    out = dp_finetune_generate(members, member_labels, data_class_sizes(labels, n, npc),
-                                               epsilon=row.epsilon, delta=DEFAULT_DELTA,
-                                               epochs=cfg.dpgen_epochs, batch_size=cfg.dpgen_batch, device=device,
-                                               seed=seed, log=log)
+                    out = dp_finetune_generate(
+                        members,
+                        member_labels,
+                        data_class_sizes(labels, n, npc),
+                        epsilon=row.epsilon,
+                        delta=DEFAULT_DELTA,
+                        epochs=cfg.dpgen_epochs,
+                        batch_size=cfg.dpgen_batch,
+                        device=device,
+                        seed=seed,
+                        log=log,
+                    )
                 else:
-                    out = generate_privsynth(row.mode, gen_texts, member_labels, seed=seed, cfg=cfg, models=models,
-                                             epsilon=row.epsilon, n=n, n_per_class=npc,
-                                             class_prompts=CLASS_PROMPTS.get(dataset))
+                    out = generate_privsynth(
+                        row.mode,
+                        gen_texts,
+                        member_labels,
+                        seed=seed,
+                        cfg=cfg,
+                        models=models,
+                        epsilon=row.epsilon,
+                        n=n,
+                        n_per_class=npc,
+                        class_prompts=CLASS_PROMPTS.get(dataset),
+                    )
             out[2].update(m.as_dict(len(out[0]), device))
             return out
 
@@ -543,15 +663,21 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         entry["synthetic_file"] = str(stem.relative_to(ROOT)) if stem.is_relative_to(ROOT) else str(stem)
         if row.uses_bridge:
             entry["generation"]["bridge_sha256"] = cfg.bridge_sha256
-        log(f"  generated {len(gen['texts'])} records in {gen['info']['wall_s']:.0f}s "
-            f"({gen['info']['s_per_record']:.2f} s/record, peak RSS {gen['info']['peak_rss_mb']:.0f} MB)")
+        log(
+            f"  generated {len(gen['texts'])} records in {gen['info']['wall_s']:.0f}s "
+            f"({gen['info']['s_per_record']:.2f} s/record, peak RSS {gen['info']['peak_rss_mb']:.0f} MB)"
+        )
         if cfg.audit:
             entry["audit"] = run_audit(members, holdout, gen["texts"], seed, models.audit_encoder)
-            log(f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
-                f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)")
+            log(
+                f"  audit: MIA AUC {entry['audit']['mia_auc']:.3f}, "
+                f"TPR@1%FPR {entry['audit']['mia_tpr_at_1pct_fpr']:.3f}, "
+                f"exact duplicates {entry['audit']['exact_duplicates']:.0f} ({entry['audit']['audit_s']:.0f}s)"
+            )
         entry["class_keeping"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg)
-        entry["class_keeping_minilm"] = class_keeping(texts, labels, gen["texts"], gen["labels"], cfg,
-                                                      embed=models.embed)
+        entry["class_keeping_minilm"] = class_keeping(
+            texts, labels, gen["texts"], gen["labels"], cfg, embed=models.embed
+        )
         if row.kind == "minority":
             train_t, train_y = texts + gen["texts"], labels + gen["labels"]
         else:
@@ -580,13 +706,25 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
         delta = DEFAULT_DELTA
         test_labels = [r.label for r in data.test]
         entry["metrics"], entry["dpsgd"] = {}, {}
-        for clf, (Xtr, Xte) in {"tfidf_lr": (hashed_features(texts), hashed_features(test_texts)),
-                                "minilm_lr": (models.embed(texts), models.embed(test_texts))}.items():
-            pred, info = dpsgd_logreg(Xtr, y, Xte, epsilon=row.epsilon, delta=delta, n_classes=len(classes),
-                                      epochs=cfg.dpsgd_epochs, seed=seed)
+        for clf, (Xtr, Xte) in {
+            "tfidf_lr": (hashed_features(texts), hashed_features(test_texts)),
+            "minilm_lr": (models.embed(texts), models.embed(test_texts)),
+        }.items():
+            pred, info = dpsgd_logreg(
+                Xtr,
+                y,
+                Xte,
+                epsilon=row.epsilon,
+                delta=delta,
+                n_classes=len(classes),
+                epochs=cfg.dpsgd_epochs,
+                seed=seed,
+            )
             entry["metrics"][clf] = metrics(test_labels, [classes[i] for i in pred], dataset)
-            entry["dpsgd"][clf] = {**info, "features": "hashed tf (2^14, no IDF)" if clf == "tfidf_lr"
-                                   else "MiniLM embeddings (public encoder)"}
+            entry["dpsgd"][clf] = {
+                **info,
+                "features": "hashed tf (2^14, no IDF)" if clf == "tfidf_lr" else "MiniLM embeddings (public encoder)",
+            }
         return entry
     else:  # pragma: no cover - ROWS is closed
         raise ValueError(row.kind)
@@ -596,6 +734,7 @@ def run_entry(dataset: str, name: str, seed: int, data: Data, cfg: Config, model
 
 
 # -- the run ------------------------------------------------------------------------------------------------------
+
 
 def select_rows(spec: str | None) -> list[str]:
     if not spec:
@@ -613,9 +752,17 @@ def select_rows(spec: str | None) -> list[str]:
 
 # Options added after results were published: at these values they change nothing, so they are
 # left out of the fingerprint and earlier entries stay valid.
-_LATER_OPTIONS = {"pe_class_check": 0, "pe_vote": "own-class", "pe_lam": None, "pe_elite": None, "pe_minlen": 0.0,
-                  "class_check": 0, "pe_judge": 0.0, "pe_final_k": None,
-                  "pe_gate_share": 0.0}
+_LATER_OPTIONS = {
+    "pe_class_check": 0,
+    "pe_vote": "own-class",
+    "pe_lam": None,
+    "pe_elite": None,
+    "pe_minlen": 0.0,
+    "class_check": 0,
+    "pe_judge": 0.0,
+    "pe_final_k": None,
+    "pe_gate_share": 0.0,
+}
 
 
 def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
@@ -626,22 +773,37 @@ def entry_fingerprint(cfg: Config, dataset: str, name: str) -> str:
             d.pop(k)
     d.pop("bridge")  # a path, which differs between machines; the sha256 names the weights
     if ROWS[name].mode != "dp":
-        for k in ("pe_vote", "pe_lam", "pe_elite", "pe_minlen", "pe_judge", "pe_final_k",
-                  "pe_gate_share"):  # only Private Evolution reads them
+        for k in (
+            "pe_vote",
+            "pe_lam",
+            "pe_elite",
+            "pe_minlen",
+            "pe_judge",
+            "pe_final_k",
+            "pe_gate_share",
+        ):  # only Private Evolution reads them
             d.pop(k, None)
     if ROWS[name].mode not in ("none", "noise"):
         d.pop("class_check", None)  # only SMOTExT reads it
     if not ROWS[name].uses_bridge:
         d.pop("bridge_sha256")
-    return report.fingerprint({"config": d, "dataset": dataset, "row": name,
-                               "split": splits.SPLIT_FILES[dataset]})
+    return report.fingerprint({"config": d, "dataset": dataset, "row": name, "split": splits.SPLIT_FILES[dataset]})
 
 
 def run_info(argv: list[str]) -> dict[str, Any]:
     """When and how a run was made: its command line, package versions and machine (no paths)."""
     versions = {"python": platform.python_version()}
-    for dist in ("privsynth", "torch", "transformers", "peft", "opacus", "scikit-learn", "numpy",
-                 "sentence-transformers", "matplotlib"):
+    for dist in (
+        "privsynth",
+        "torch",
+        "transformers",
+        "peft",
+        "opacus",
+        "scikit-learn",
+        "numpy",
+        "sentence-transformers",
+        "matplotlib",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -649,8 +811,12 @@ def run_info(argv: list[str]) -> dict[str, Any]:
     import audits
 
     versions["audits"] = audits.__version__
-    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": argv,
-            "versions": versions, "machine": {"platform": platform.platform(), "cpus": _cpus()}}
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": argv,
+        "versions": versions,
+        "machine": {"platform": platform.platform(), "cpus": _cpus()},
+    }
 
 
 def _cpus() -> int:
@@ -660,74 +826,157 @@ def _cpus() -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[1:]))
-    ap.add_argument("--quick", action="store_true",
-                    help="development run: 300 train / 200 test records, 1 seed, 5 synthetic records per class, "
-                         "2 candidates, PE with 2 rounds of 8 per class")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="development run: 300 train / 200 test records, 1 seed, 5 synthetic records per class, "
+        "2 candidates, PE with 2 rounds of 8 per class",
+    )
     ap.add_argument("--datasets", default="sms,rt")
-    ap.add_argument("--rows", default=None, help="comma list or patterns; 'all' adds dpgen-eps4 (default: all but dpgen)")
+    ap.add_argument(
+        "--rows", default=None, help="comma list or patterns; 'all' adds dpgen-eps4 (default: all but dpgen)"
+    )
     ap.add_argument("--seeds", default=None, help="default 0,1,2 (0 with --quick)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results JSON (default benchmarks/results/utility.json, utility_quick.json with --quick); "
-                         ".md and .png are written beside it")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default benchmarks/results/utility.json, utility_quick.json with --quick); "
+        ".md and .png are written beside it",
+    )
     ap.add_argument("--fresh", action="store_true", help="ignore the entries already in --out")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the .md and .png from --out")
     ap.add_argument("--bridge", default=None, help="bridge weights (default: the shipped ones)")
     ap.add_argument("--n-synth", type=int, default=None, help="synthetic records per run (full default 1000)")
     ap.add_argument("--n-synth-per-class", type=int, default=None)
     ap.add_argument("--n-minority", type=int, default=None, help="spam records added (default: as many as real spam)")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="train on a stratified subset of about N real records (seed 0; the test split stays "
-                         "whole): the small-data case that SMOTE-style minority augmentation is for")
+    ap.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="train on a stratified subset of about N real records (seed 0; the test split stays "
+        "whole): the small-data case that SMOTE-style minority augmentation is for",
+    )
     ap.add_argument("--candidates", type=int, default=None)
     ap.add_argument("--pe-rounds", type=int, default=None, help="Private Evolution rounds (full default 5)")
-    ap.add_argument("--pe-population", type=int, default=None,
-                    help="Private Evolution candidates per class and round (full default 64)")
-    ap.add_argument("--pe-prompts", action="store_true",
-                    help="seed Private Evolution with the public class prompts in CLASS_PROMPTS")
-    ap.add_argument("--pe-judge", type=float, default=None, metavar="SHARE",
-                    help="mode dp: train the DP class judge (a DP-SGD logistic regression on the member vectors) "
-                         "with SHARE of the budget (default 0.25, privsynth's; 0 turns it off); it "
-                         "picks in-class candidates and drives the class check")
-    ap.add_argument("--pe-class-check", type=int, default=None,
-                    help="replace outputs decoded into another class, up to N times (class_check_rounds)")
-    ap.add_argument("--class-check", type=int, default=None,
-                    help="modes none/noise: SMOTExT(class_check_rounds=N), prefer and re-decode outputs in their "
-                         "class by a logistic regression on the members (default 4; 0 turns it off)")
-    ap.add_argument("--pe-vote", choices=("own-class", "all"), default=None,
-                    help="Private Evolution's vote: nearest candidate of all, counted only for a candidate of the "
-                         "member's class ('all', privsynth's default), or nearest "
-                         "candidate of the member's class ('own-class'; "
-                         "results/utility_ownclass.json holds its rows)")
-    ap.add_argument("--pe-lam", default=None, metavar="LO,HI",
-                    help="Private Evolution's interpolation range between survivors (default: its lam_range)")
-    ap.add_argument("--pe-elite", type=float, default=None, metavar="F",
-                    help="share of each class that Private Evolution takes from its best survivors as they are, "
-                         "in every population and in the output (default: its elite_fraction, 0.25)")
-    ap.add_argument("--pe-minlen", type=float, default=None, metavar="F",
-                    help="hold each decoded variation to at least F of its nearer parent survivor's length in "
-                         "tokens (PrivateEvolution(min_length_share=F); default 0, off)")
-    ap.add_argument("--pe-final-k", type=int, default=None, metavar="K",
-                    help="neighbours each survivor is paired with in the output's variations "
-                         "(PrivateEvolution(final_neighbors=K); default: its k_neighbors, 5)")
+    ap.add_argument(
+        "--pe-population",
+        type=int,
+        default=None,
+        help="Private Evolution candidates per class and round (full default 64)",
+    )
+    ap.add_argument(
+        "--pe-prompts",
+        action="store_true",
+        help="seed Private Evolution with the public class prompts in CLASS_PROMPTS",
+    )
+    ap.add_argument(
+        "--pe-judge",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="mode dp: train the DP class judge (a DP-SGD logistic regression on the member vectors) "
+        "with SHARE of the budget (default 0.25, privsynth's; 0 turns it off); it "
+        "picks in-class candidates and drives the class check",
+    )
+    ap.add_argument(
+        "--pe-class-check",
+        type=int,
+        default=None,
+        help="replace outputs decoded into another class, up to N times (class_check_rounds)",
+    )
+    ap.add_argument(
+        "--class-check",
+        type=int,
+        default=None,
+        help="modes none/noise: SMOTExT(class_check_rounds=N), prefer and re-decode outputs in their "
+        "class by a logistic regression on the members (default 4; 0 turns it off)",
+    )
+    ap.add_argument(
+        "--pe-vote",
+        choices=("own-class", "all"),
+        default=None,
+        help="Private Evolution's vote: nearest candidate of all, counted only for a candidate of the "
+        "member's class ('all', privsynth's default), or nearest "
+        "candidate of the member's class ('own-class'; "
+        "results/utility_ownclass.json holds its rows)",
+    )
+    ap.add_argument(
+        "--pe-lam",
+        default=None,
+        metavar="LO,HI",
+        help="Private Evolution's interpolation range between survivors (default: its lam_range)",
+    )
+    ap.add_argument(
+        "--pe-elite",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of each class that Private Evolution takes from its best survivors as they are, "
+        "in every population and in the output (default: its elite_fraction, 0.25)",
+    )
+    ap.add_argument(
+        "--pe-minlen",
+        type=float,
+        default=None,
+        metavar="F",
+        help="hold each decoded variation to at least F of its nearer parent survivor's length in "
+        "tokens (PrivateEvolution(min_length_share=F); default 0, off)",
+    )
+    ap.add_argument(
+        "--pe-final-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="neighbours each survivor is paired with in the output's variations "
+        "(PrivateEvolution(final_neighbors=K); default: its k_neighbors, 5)",
+    )
     ap.add_argument("--no-audit", action="store_true", help="skip the auditor on generated data")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (encoder, bridge, DP fine-tuning)")
-    ap.add_argument("--reuse-only", action="store_true",
-                    help="generate nothing: skip the entries whose generation is not in the _synthetic folder yet")
-    ap.add_argument("--reaudit", action="store_true",
-                    help="first run the current auditor again on the recorded entries of --datasets and --rows whose "
-                         "generation is cached (after a change to the auditor); their other numbers stay as recorded")
-    ap.add_argument("--generate-only", action="store_true",
-                    help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
-                         "classifies and records them")
+    ap.add_argument(
+        "--reuse-only",
+        action="store_true",
+        help="generate nothing: skip the entries whose generation is not in the _synthetic folder yet",
+    )
+    ap.add_argument(
+        "--reaudit",
+        action="store_true",
+        help="first run the current auditor again on the recorded entries of --datasets and --rows whose "
+        "generation is cached (after a change to the auditor); their other numbers stay as recorded",
+    )
+    ap.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="only write the generations (e.g. on a GPU machine); a later run without it audits, "
+        "classifies and records them",
+    )
     return ap.parse_args(argv)
 
 
 def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
     cfg = Config.quick_defaults() if args.quick else Config()
-    for opt in ("n_train", "n_synth", "n_synth_per_class", "n_minority", "candidates", "pe_rounds", "pe_population",
-                "pe_class_check", "pe_vote", "pe_lam", "pe_elite", "pe_minlen", "class_check", "pe_judge", "pe_final_k"):
+    for opt in (
+        "n_train",
+        "n_synth",
+        "n_synth_per_class",
+        "n_minority",
+        "candidates",
+        "pe_rounds",
+        "pe_population",
+        "pe_class_check",
+        "pe_vote",
+        "pe_lam",
+        "pe_elite",
+        "pe_minlen",
+        "class_check",
+        "pe_judge",
+        "pe_final_k",
+    ):
         if getattr(args, opt) is not None:
             setattr(cfg, opt, getattr(args, opt))
     if args.n_synth is not None:
@@ -752,8 +1001,10 @@ def build_config(args: argparse.Namespace, rows: list[str]) -> Config:
 
         path = Path(args.bridge) if args.bridge else DEFAULT_WEIGHTS
         if not path.exists():
-            raise SystemExit(f"{path}: bridge weights not found; pass --bridge PATH (e.g. a run folder's "
-                             f"bridge.safetensors) or leave the privsynth rows out with --rows")
+            raise SystemExit(
+                f"{path}: bridge weights not found; pass --bridge PATH (e.g. a run folder's "
+                f"bridge.safetensors) or leave the privsynth rows out with --rows"
+            )
         cfg.bridge = str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
         cfg.bridge_sha256 = sha256_file(path)
     return cfg
@@ -790,14 +1041,25 @@ def main(argv: list[str] | None = None) -> int:
         if store.done(key, fp):
             log(f"{key}: done, skipped")
             continue
-        if args.reuse_only and ROWS[name].kind in GENERATING and not generation_path(
-                synth_dir, dataset, name, seed, fp).exists():
+        if (
+            args.reuse_only
+            and ROWS[name].kind in GENERATING
+            and not generation_path(synth_dir, dataset, name, seed, fp).exists()
+        ):
             log(f"{key}: no generation in {synth_dir.name}/, skipped (--reuse-only)")
             continue
         log(f"{key}: running ({len(data().train)} train, {len(data().test)} test)")
         t0 = time.perf_counter()
-        entry = {"key": key, "dataset": dataset, "row": name, "seed": seed, "label": ROWS[name].label,
-                 "epsilon": ROWS[name].epsilon, "order": list(ROWS).index(name), "fingerprint": fp}
+        entry = {
+            "key": key,
+            "dataset": dataset,
+            "row": name,
+            "seed": seed,
+            "label": ROWS[name].label,
+            "epsilon": ROWS[name].epsilon,
+            "order": list(ROWS).index(name),
+            "fingerprint": fp,
+        }
         try:
             entry.update(run_entry(dataset, name, seed, data(), cfg, models, synth_dir, log, args.device, fp))
             entry["status"] = "ok"
@@ -809,15 +1071,25 @@ def main(argv: list[str] | None = None) -> int:
             continue
         entry["entry_s"] = round(time.perf_counter() - t0, 1)
         store.add(entry)
-        log(f"{key}: {entry['status']} in {entry['entry_s']:.0f}s " + (json.dumps(entry.get("metrics"))
-                                                                      if entry["status"] == "ok" else entry["error"]))
+        log(
+            f"{key}: {entry['status']} in {entry['entry_s']:.0f}s "
+            + (json.dumps(entry.get("metrics")) if entry["status"] == "ok" else entry["error"])
+        )
     summary, verdicts = write_reports(out, store.entries, quick=cfg.quick, log=log)
     store.finish(summary, verdicts)
     return 1 if failures else 0
 
 
-def generate_only(datasets: list[str], rows: list[str], seeds: list[int], cfg: Config, models: Models,
-                  synth_dir: Path, log, device: str) -> int:
+def generate_only(
+    datasets: list[str],
+    rows: list[str],
+    seeds: list[int],
+    cfg: Config,
+    models: Models,
+    synth_dir: Path,
+    log,
+    device: str,
+) -> int:
     """Only the generations, into ``synth_dir`` (no entry recorded): for a GPU machine that has
     neither presidio nor the time to audit. A later run with the same options finds them there
     and adds the auditor, the classifiers and the entry; the generation info keeps the machine."""
@@ -852,9 +1124,12 @@ def write_reports(out: Path, entries: list[dict[str, Any]], *, quick: bool, log)
     """The .md table and .png plot beside ``out``; prints one verdict line per target."""
     summary = report.summarize(entries)
     verdicts = report.verdicts(summary)
-    title = ("Utility benchmark (quick development run: 300 train / 200 test records, 5 synthetic records per "
-             "class, 2 candidates; checks that the rows run, not evidence for or against the targets)"
-             if quick else "Utility benchmark")
+    title = (
+        "Utility benchmark (quick development run: 300 train / 200 test records, 5 synthetic records per "
+        "class, 2 candidates; checks that the rows run, not evidence for or against the targets)"
+        if quick
+        else "Utility benchmark"
+    )
     out.with_suffix(".md").write_text(report.markdown_table(summary, verdicts, title=title), encoding="utf-8")
     report.plot(summary, out.with_suffix(".png"))
     for v in verdicts:

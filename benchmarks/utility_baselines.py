@@ -28,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-EDA_OPERATIONS = {"random_swap": True, "random_deletion": True,
-                  "synonym_replacement": False, "random_insertion": False}
-EDA_NOTE = ("synonym replacement and random insertion need WordNet, not installable offline; "
-            "only random swap and random deletion ran (alpha 0.1)")
+EDA_OPERATIONS = {"random_swap": True, "random_deletion": True, "synonym_replacement": False, "random_insertion": False}
+EDA_NOTE = (
+    "synonym replacement and random insertion need WordNet, not installable offline; "
+    "only random swap and random deletion ran (alpha 0.1)"
+)
 
 
 # -- EDA ---------------------------------------------------------------------------------------------
+
 
 def random_swap(words: list[str], n: int, rng: random.Random) -> list[str]:
     words = list(words)
@@ -88,6 +90,7 @@ def oversample_minority(texts: list[str], n_new: int, *, seed: int) -> list[str]
 
 # -- DP-SGD classifier ----------------------------------------------------------------------------------
 
+
 def hashed_features(texts: list[str]):
     """Data-independent bag-of-words features (hashing, l2-normalised tf, uni- and bigrams)."""
     from sklearn.feature_extraction.text import HashingVectorizer
@@ -121,8 +124,11 @@ def dp_noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, ste
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
-                                          steps=steps, accountant="prv"))
+        return float(
+            get_noise_multiplier(
+                target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps, accountant="prv"
+            )
+        )
 
 
 def dpsgd_batch_size(n: int) -> int:
@@ -130,9 +136,20 @@ def dpsgd_batch_size(n: int) -> int:
     return int(min(256, max(16, n // 16)))
 
 
-def dpsgd_logreg(X_train, y_train: np.ndarray, X_test, *, epsilon: float, delta: float, n_classes: int,
-                 epochs: int = 20, batch_size: int | None = None, lr: float = 0.5, max_grad_norm: float = 1.0,
-                 seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+def dpsgd_logreg(
+    X_train,
+    y_train: np.ndarray,
+    X_test,
+    *,
+    epsilon: float,
+    delta: float,
+    n_classes: int,
+    epochs: int = 20,
+    batch_size: int | None = None,
+    lr: float = 0.5,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Logistic regression by DP-SGD (opacus, Poisson sampling, PRV accountant); returns
     (test predictions, info with the noise multiplier and the spent epsilon).
 
@@ -157,8 +174,9 @@ def dpsgd_logreg(X_train, y_train: np.ndarray, X_test, *, epsilon: float, delta:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # secure-RNG notice; backward-hook notice on a first layer
-        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
-                                                       noise_multiplier=sigma, max_grad_norm=max_grad_norm)
+        model, optimizer, loader = engine.make_private(
+            module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma, max_grad_norm=max_grad_norm
+        )
         for _ in range(epochs):
             for xb, yb in loader:
                 if len(yb) == 0:
@@ -168,21 +186,48 @@ def dpsgd_logreg(X_train, y_train: np.ndarray, X_test, *, epsilon: float, delta:
                 optimizer.step()
         spent = float(engine.get_epsilon(delta))
     with torch.no_grad():
-        logits = [model(xb) for xb, _ in DataLoader(_Rows(X_test, np.zeros(X_test.shape[0], dtype=int)), batch_size=1024)]
+        logits = [
+            model(xb) for xb, _ in DataLoader(_Rows(X_test, np.zeros(X_test.shape[0], dtype=int)), batch_size=1024)
+        ]
     pred = torch.cat(logits).argmax(1).numpy()
-    info = {"epsilon_target": epsilon, "delta": delta, "epsilon_spent": spent, "noise_multiplier": sigma,
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": 0.9, "max_grad_norm": max_grad_norm,
-            "accountant": "prv", "secure_mode": False, "train_s": round(time.perf_counter() - t0, 2)}
+    info = {
+        "epsilon_target": epsilon,
+        "delta": delta,
+        "epsilon_spent": spent,
+        "noise_multiplier": sigma,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "momentum": 0.9,
+        "max_grad_norm": max_grad_norm,
+        "accountant": "prv",
+        "secure_mode": False,
+        "train_s": round(time.perf_counter() - t0, 2),
+    }
     return pred, info
 
 
 # -- DP fine-tuned generator ----------------------------------------------------------------------------
 
-def dp_finetune_generate(texts: list[str], labels: list[str], n_per_class: dict[str, int], *, epsilon: float,
-                         delta: float, epochs: int = 3, batch_size: int = 64, lr: float = 1e-3,
-                         max_grad_norm: float = 1.0, lora_r: int = 8, max_len: int = 64,
-                         max_new_tokens: int = 48, device: str = "cpu", seed: int = 0,
-                         log=print) -> tuple[list[str], list[str], dict[str, Any]]:
+
+def dp_finetune_generate(
+    texts: list[str],
+    labels: list[str],
+    n_per_class: dict[str, int],
+    *,
+    epsilon: float,
+    delta: float,
+    epochs: int = 3,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    max_grad_norm: float = 1.0,
+    lora_r: int = 8,
+    max_len: int = 64,
+    max_new_tokens: int = 48,
+    device: str = "cpu",
+    seed: int = 0,
+    log=print,
+) -> tuple[list[str], list[str], dict[str, Any]]:
     """DP-SGD LoRA fine-tuning of SmolLM2 on "label: text" records, then label-prompted sampling."""
     import torch
     from opacus import PrivacyEngine
@@ -194,17 +239,31 @@ def dp_finetune_generate(texts: list[str], labels: list[str], n_per_class: dict[
     torch.manual_seed(seed)
     lm, tok = load_lm(None)
     tok.padding_side = "right"
-    model = get_peft_model(lm, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0,
-                                          target_modules=["q_proj", "v_proj"], bias="none")).to(device)
+    model = get_peft_model(
+        lm,
+        LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], bias="none"),
+    ).to(device)
     model.train()
-    enc = tok([f"{y}: {t}{tok.eos_token}" for t, y in zip(texts, labels)], add_special_tokens=False,
-              truncation=True, max_length=max_len, padding="max_length", return_tensors="pt")
+    enc = tok(
+        [f"{y}: {t}{tok.eos_token}" for t, y in zip(texts, labels)],
+        add_special_tokens=False,
+        truncation=True,
+        max_length=max_len,
+        padding="max_length",
+        return_tensors="pt",
+    )
     loader = DataLoader(TensorDataset(enc.input_ids, enc.attention_mask), batch_size=min(batch_size, len(texts)))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     engine = PrivacyEngine(accountant="prv")
     gs_model, optimizer, loader = engine.make_private_with_epsilon(
-        module=model, optimizer=optimizer, data_loader=loader, target_epsilon=epsilon, target_delta=delta,
-        epochs=epochs, max_grad_norm=max_grad_norm)
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        target_epsilon=epsilon,
+        target_delta=delta,
+        epochs=epochs,
+        max_grad_norm=max_grad_norm,
+    )
     t0, steps = time.perf_counter(), 0
     for epoch in range(epochs):
         for ids, mask in loader:
@@ -232,16 +291,34 @@ def dp_finetune_generate(texts: list[str], labels: list[str], n_per_class: dict[
             for start in range(0, n, 32):
                 b = min(32, n - start)
                 torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
-                seqs = model.generate(input_ids=prompt.repeat(b, 1), attention_mask=torch.ones_like(prompt).repeat(b, 1),
-                                      do_sample=True, top_p=0.9, temperature=1.0, max_new_tokens=max_new_tokens,
-                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-                out_t += [t.strip() for t in tok.batch_decode(seqs[:, prompt.shape[1]:], skip_special_tokens=True)]
+                seqs = model.generate(
+                    input_ids=prompt.repeat(b, 1),
+                    attention_mask=torch.ones_like(prompt).repeat(b, 1),
+                    do_sample=True,
+                    top_p=0.9,
+                    temperature=1.0,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )
+                out_t += [t.strip() for t in tok.batch_decode(seqs[:, prompt.shape[1] :], skip_special_tokens=True)]
                 out_y += [label] * b
-    info = {"epsilon_target": epsilon, "delta": delta, "epsilon_spent": float(engine.get_epsilon(delta)),
-            "noise_multiplier": float(optimizer.noise_multiplier), "epochs": epochs, "steps": steps,
-            "batch_size": batch_size, "lr": lr, "max_grad_norm": max_grad_norm, "lora_r": lora_r,
-            "lora_targets": ["q_proj", "v_proj"], "max_len": max_len, "accountant": "prv",
-            "train_s": round(train_s, 1), "sample_s": round(time.perf_counter() - t1, 1),
-            "recipe": "dp-transformers style: DP-SGD LoRA fine-tuning on 'label: text', label-prompted sampling"}
+    info = {
+        "epsilon_target": epsilon,
+        "delta": delta,
+        "epsilon_spent": float(engine.get_epsilon(delta)),
+        "noise_multiplier": float(optimizer.noise_multiplier),
+        "epochs": epochs,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "max_grad_norm": max_grad_norm,
+        "lora_r": lora_r,
+        "lora_targets": ["q_proj", "v_proj"],
+        "max_len": max_len,
+        "accountant": "prv",
+        "train_s": round(train_s, 1),
+        "sample_s": round(time.perf_counter() - t1, 1),
+        "recipe": "dp-transformers style: DP-SGD LoRA fine-tuning on 'label: text', label-prompted sampling",
+    }
     return out_t, out_y, info
-

@@ -43,8 +43,15 @@ class ResultStore:
 
     def __init__(self, path: str | Path, config: dict[str, Any], run_info: dict[str, Any], *, fresh: bool = False):
         self.path = Path(path)
-        data: dict[str, Any] = {"benchmark": "utility", "schema_version": SCHEMA_VERSION, "config": config,
-                                "runs": [], "entries": [], "summary": [], "verdicts": []}
+        data: dict[str, Any] = {
+            "benchmark": "utility",
+            "schema_version": SCHEMA_VERSION,
+            "config": config,
+            "runs": [],
+            "entries": [],
+            "summary": [],
+            "verdicts": [],
+        }
         if self.path.exists() and not fresh:
             data.update(json.loads(self.path.read_text(encoding="utf-8")))
             data["config"] = config
@@ -82,13 +89,17 @@ def fingerprint(obj: Any) -> str:
 
 # -- summary over seeds ---------------------------------------------------------------------------
 
+
 def mean_sd(values: list[float]) -> dict[str, Any] | None:
     """Mean, sample sd and count of the values that are not None or NaN (None if none are)."""
     values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not values:
         return None
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
 
 
 def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,19 +110,26 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (dataset, row), es in groups.items():
         ok = [e for e in es if e.get("status", "ok") == "ok"]
-        s: dict[str, Any] = {"dataset": dataset, "row": row, "label": es[0].get("label", row),
-                             "epsilon": es[0].get("epsilon"), "order": es[0].get("order", 0),
-                             "seeds": sorted(e["seed"] for e in ok),
-                             "failed": {str(e["seed"]): e.get("error", e.get("status")) for e in es if e not in ok},
-                             "notes": [f"seed {e['seed']}: {e['note']}" for e in es if e.get("note")],
-                             "metrics": {}}
+        s: dict[str, Any] = {
+            "dataset": dataset,
+            "row": row,
+            "label": es[0].get("label", row),
+            "epsilon": es[0].get("epsilon"),
+            "order": es[0].get("order", 0),
+            "seeds": sorted(e["seed"] for e in ok),
+            "failed": {str(e["seed"]): e.get("error", e.get("status")) for e in es if e not in ok},
+            "notes": [f"seed {e['seed']}: {e['note']}" for e in es if e.get("note")],
+            "metrics": {},
+        }
         for clf in CLASSIFIERS:
-            s["metrics"][clf] = {m: mean_sd([e["metrics"][clf].get(m) for e in ok if clf in e.get("metrics", {})])
-                                 for m in METRICS}
+            s["metrics"][clf] = {
+                m: mean_sd([e["metrics"][clf].get(m) for e in ok if clf in e.get("metrics", {})]) for m in METRICS
+            }
         gens = [e["generation"] for e in ok if e.get("generation")]
         if gens:
-            s["generation"] = {k: mean_sd([g.get(k) for g in gens])
-                               for k in ("wall_s", "s_per_record", "peak_rss_mb", "n_synthetic")}
+            s["generation"] = {
+                k: mean_sd([g.get(k) for g in gens]) for k in ("wall_s", "s_per_record", "peak_rss_mb", "n_synthetic")
+            }
             s["generated_on"] = sorted({machine_label(g.get("machine")) for g in gens})
         keeps = [e["class_keeping"] for e in ok if e.get("class_keeping")]
         if keeps:
@@ -121,12 +139,17 @@ def summarize(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             s["class_keeping_minilm"] = mean_sd([k.get("macro") for k in keeps])
         audits = [e["audit"] for e in ok if e.get("audit")]
         if audits:
-            s["audit"] = {k: mean_sd([a.get(k) for a in audits])
-                          for k in ("mia_auc", "mia_auc_ci_high", "mia_tpr_at_1pct_fpr", "exact_duplicates")}
+            s["audit"] = {
+                k: mean_sd([a.get(k) for a in audits])
+                for k in ("mia_auc", "mia_auc_ci_high", "mia_tpr_at_1pct_fpr", "exact_duplicates")
+            }
             judged = [a["failed_checks"] for a in audits if a.get("failed_checks") is not None]
             if judged:
-                s["audit"]["blocked"] = {"seeds": sum(bool(f) for f in judged), "of": len(judged),
-                                         "checks": sorted({c for f in judged for c in f})}
+                s["audit"]["blocked"] = {
+                    "seeds": sum(bool(f) for f in judged),
+                    "of": len(judged),
+                    "checks": sorted({c for f in judged for c in f}),
+                }
         out.append(s)
     return sorted(out, key=lambda s: (s["dataset"], s["order"], s["row"]))
 
@@ -142,6 +165,7 @@ def machine_label(machine: dict[str, Any] | None) -> str:
 
 # -- markdown ---------------------------------------------------------------------------------------
 
+
 def _fmt(x: dict[str, Any] | None, digits: int = 3) -> str:
     if not x:
         return "-"
@@ -149,30 +173,44 @@ def _fmt(x: dict[str, Any] | None, digits: int = 3) -> str:
 
 
 def _blocked(b: dict[str, Any] | None) -> str:
-    """"2/3 (dcr_share, nndr_share)": seeds whose audit the default policy failed, and which checks."""
+    """ "2/3 (dcr_share, nndr_share)": seeds whose audit the default policy failed, and which checks."""
     if not b:
         return "-"
     return f"{b['seeds']}/{b['of']}" + (f" ({', '.join(b['checks'])})" if b["checks"] else "")
 
 
-def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]] | None = None,
-                   title: str = "Utility benchmark") -> str:
+def markdown_table(
+    summary: list[dict[str, Any]], verdicts: list[dict[str, Any]] | None = None, title: str = "Utility benchmark"
+) -> str:
     """One table per dataset: utility (both classifiers), generation cost and leakage side by side."""
-    lines = [f"# {title}", "",
-             "Train on the row's data, test on the fixed real test split (`benchmarks/splits/`). "
-             "Mean ± sd over seeds. Generation: wall time and peak RSS of one generation run, on the machine "
-             "named in 'gen on' (compare timings only between rows made on the same one); "
-             "audit: `audits.run(members=train, holdout=test, synthetic)`. Class kept: share of synthetic "
-             "records that a classifier trained on the real training split labels with their assigned class "
-             "(macro over classes): TF-IDF + LR, and LR on MiniLM sentence vectors.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        "Train on the row's data, test on the fixed real test split (`benchmarks/splits/`). "
+        "Mean ± sd over seeds. Generation: wall time and peak RSS of one generation run, on the machine "
+        "named in 'gen on' (compare timings only between rows made on the same one); "
+        "audit: `audits.run(members=train, holdout=test, synthetic)`. Class kept: share of synthetic "
+        "records that a classifier trained on the real training split labels with their assigned class "
+        "(macro over classes): TF-IDF + LR, and LR on MiniLM sentence vectors.",
+        "",
+    ]
     for dataset in sorted({s["dataset"] for s in summary}):
         rows = [s for s in summary if s["dataset"] == dataset]
         spam = dataset == "sms"
         head = ["row", "eps", "seeds"]
         for name in CLASSIFIERS.values():
             head += [f"{name} macro-F1", f"{name} acc"] + ([f"{name} spam F1"] if spam else [])
-        head += ["class kept TF-IDF", "class kept MiniLM", "gen s/record", "gen peak RSS MB", "gen on", "MIA AUC", "MIA TPR@1%FPR",
-                 "exact dups", "audit blocked (checks)"]
+        head += [
+            "class kept TF-IDF",
+            "class kept MiniLM",
+            "gen s/record",
+            "gen peak RSS MB",
+            "gen on",
+            "MIA AUC",
+            "MIA TPR@1%FPR",
+            "exact dups",
+            "audit blocked (checks)",
+        ]
         lines += [f"## {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s in rows:
             cells = [s["label"], "-" if s["epsilon"] is None else f"{s['epsilon']:g}", str(len(s["seeds"]))]
@@ -180,10 +218,17 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
                 m = s["metrics"][clf]
                 cells += [_fmt(m["macro_f1"]), _fmt(m["accuracy"])] + ([_fmt(m["spam_f1"])] if spam else [])
             g, a = s.get("generation", {}), s.get("audit", {})
-            cells += [_fmt(s.get("class_keeping"), 2), _fmt(s.get("class_keeping_minilm"), 2),
-                      _fmt(g.get("s_per_record"), 2), _fmt(g.get("peak_rss_mb"), 0),
-                      ", ".join(s.get("generated_on", [])) or "-", _fmt(a.get("mia_auc")), _fmt(a.get("mia_tpr_at_1pct_fpr")),
-                      _fmt(a.get("exact_duplicates"), 1), _blocked(a.get("blocked"))]
+            cells += [
+                _fmt(s.get("class_keeping"), 2),
+                _fmt(s.get("class_keeping_minilm"), 2),
+                _fmt(g.get("s_per_record"), 2),
+                _fmt(g.get("peak_rss_mb"), 0),
+                ", ".join(s.get("generated_on", [])) or "-",
+                _fmt(a.get("mia_auc")),
+                _fmt(a.get("mia_tpr_at_1pct_fpr")),
+                _fmt(a.get("exact_duplicates"), 1),
+                _blocked(a.get("blocked")),
+            ]
             if s["failed"]:
                 cells[0] += f" (failed seeds: {', '.join(s['failed'])})"
             lines.append("| " + " | ".join(cells) + " |")
@@ -201,6 +246,7 @@ def markdown_table(summary: list[dict[str, Any]], verdicts: list[dict[str, Any]]
 
 # -- verdicts -----------------------------------------------------------------------------------------
 
+
 def _mean(summary, dataset, row, clf, metric):
     for s in summary:
         if s["dataset"] == dataset and s["row"] == row:
@@ -215,8 +261,16 @@ def verdicts(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def add(dataset, clf, target, value, ok, detail):
         status = "not run" if ok is None else ("MET" if ok else "MISSED")
-        out.append({"dataset": dataset, "classifier": clf, "target": target, "value": value, "status": status,
-                    "line": f"{dataset} {CLASSIFIERS[clf]}: {target}: {detail} -> {status}"})
+        out.append(
+            {
+                "dataset": dataset,
+                "classifier": clf,
+                "target": target,
+                "value": value,
+                "status": status,
+                "line": f"{dataset} {CLASSIFIERS[clf]}: {target}: {detail} -> {status}",
+            }
+        )
 
     for dataset in sorted({s["dataset"] for s in summary}):
         for clf in CLASSIFIERS:
@@ -224,30 +278,51 @@ def verdicts(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for row, share in (("synth-none", 0.97), ("synth-dp-eps4", 0.92)):
                 v = _mean(summary, dataset, row, clf, "macro_f1")
                 ratio = None if v is None or not real else v / real
-                add(dataset, clf, f"{row} macro-F1 >= {share:.0%} of train-on-real", ratio,
+                add(
+                    dataset,
+                    clf,
+                    f"{row} macro-F1 >= {share:.0%} of train-on-real",
+                    ratio,
                     None if ratio is None else ratio >= share,
-                    "missing rows" if ratio is None else f"{v:.3f} / {real:.3f} = {ratio:.1%}")
+                    "missing rows" if ratio is None else f"{v:.3f} / {real:.3f} = {ratio:.1%}",
+                )
             dp4 = _mean(summary, dataset, "synth-dp-eps4", clf, "macro_f1")
             for other in ("dpsgd-eps4", "dpgen-eps4"):
                 o = _mean(summary, dataset, other, clf, "macro_f1")
-                add(dataset, clf, f"synth-dp-eps4 macro-F1 above {other}", None if dp4 is None or o is None else dp4 - o,
+                add(
+                    dataset,
+                    clf,
+                    f"synth-dp-eps4 macro-F1 above {other}",
+                    None if dp4 is None or o is None else dp4 - o,
                     None if dp4 is None or o is None else dp4 > o,
-                    "missing rows" if dp4 is None or o is None else f"{dp4:.3f} vs {o:.3f}")
+                    "missing rows" if dp4 is None or o is None else f"{dp4:.3f} vs {o:.3f}",
+                )
             if dataset == "sms":
                 base = _mean(summary, dataset, "real", clf, "spam_f1")
                 aug = _mean(summary, dataset, "real+synth-spam", clf, "spam_f1")
                 eda = _mean(summary, dataset, "eda", clf, "spam_f1")
                 gain = None if base is None or aug is None else aug - base
-                add(dataset, clf, "spam F1 with privsynth minority augmentation >= 5 points above none", gain,
+                add(
+                    dataset,
+                    clf,
+                    "spam F1 with privsynth minority augmentation >= 5 points above none",
+                    gain,
                     None if gain is None else gain >= 0.05,
-                    "missing rows" if gain is None else f"{aug:.3f} - {base:.3f} = {100 * gain:+.1f} points")
-                add(dataset, clf, "spam F1 with privsynth minority augmentation above EDA",
-                    None if aug is None or eda is None else aug - eda, None if aug is None or eda is None else aug > eda,
-                    "missing rows" if aug is None or eda is None else f"{aug:.3f} vs {eda:.3f}")
+                    "missing rows" if gain is None else f"{aug:.3f} - {base:.3f} = {100 * gain:+.1f} points",
+                )
+                add(
+                    dataset,
+                    clf,
+                    "spam F1 with privsynth minority augmentation above EDA",
+                    None if aug is None or eda is None else aug - eda,
+                    None if aug is None or eda is None else aug > eda,
+                    "missing rows" if aug is None or eda is None else f"{aug:.3f} vs {eda:.3f}",
+                )
     return out
 
 
 # -- plot ----------------------------------------------------------------------------------------------
+
 
 def plot(summary: list[dict[str, Any]], path: str | Path, metric: str = "macro_f1") -> None:
     """Macro-F1 against epsilon per dataset: privsynth dp and the DP-SGD classifier as lines,
@@ -264,13 +339,27 @@ def plot(summary: list[dict[str, Any]], path: str | Path, metric: str = "macro_f
     for ax, dataset in zip(axes[0], datasets):
         rows = [s for s in summary if s["dataset"] == dataset]
         for clf, ls in styles.items():
-            for family, color, marker in (("synth-dp-eps", "C0", "o"), ("dpsgd-eps", "C1", "s"), ("dpgen-eps", "C2", "^")):
-                pts = sorted((s["epsilon"], s["metrics"][clf][metric]) for s in rows
-                             if s["row"].startswith(family) and s["metrics"][clf][metric] is not None)
+            for family, color, marker in (
+                ("synth-dp-eps", "C0", "o"),
+                ("dpsgd-eps", "C1", "s"),
+                ("dpgen-eps", "C2", "^"),
+            ):
+                pts = sorted(
+                    (s["epsilon"], s["metrics"][clf][metric])
+                    for s in rows
+                    if s["row"].startswith(family) and s["metrics"][clf][metric] is not None
+                )
                 if pts:
-                    ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], yerr=[p[1]["sd"] for p in pts],
-                                ls=ls, color=color, marker=marker, capsize=3,
-                                label=f"{family.rstrip('-eps')} ({CLASSIFIERS[clf]})")
+                    ax.errorbar(
+                        [p[0] for p in pts],
+                        [p[1]["mean"] for p in pts],
+                        yerr=[p[1]["sd"] for p in pts],
+                        ls=ls,
+                        color=color,
+                        marker=marker,
+                        capsize=3,
+                        label=f"{family.rstrip('-eps')} ({CLASSIFIERS[clf]})",
+                    )
             for row, color in (("real", "k"), ("synth-none", "C3"), ("synth-noise", "C4")):
                 v = _mean(summary, dataset, row, clf, metric)
                 if v is not None:

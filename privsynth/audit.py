@@ -12,21 +12,46 @@ from collections.abc import Callable
 from typing import Any
 
 
-def audit_default(members, holdout, synthetic, *, policy, canaries=None, seed: int = 0, encoder=None,
-                  record_figures: dict[str, Any] | None = None):
+def audit_default(
+    members,
+    holdout,
+    synthetic,
+    *,
+    policy,
+    canaries=None,
+    seed: int = 0,
+    encoder=None,
+    record_figures: dict[str, Any] | None = None,
+):
     """``audits.run`` with privsynth's defaults; with ``record_figures`` a set too small for the
     checks still yields the per-record figures."""
     import audits
     from audits.errors import AuditInputError
 
     try:
-        return audits.run(members, holdout, synthetic, policy=policy, encoder=encoder, canaries=canaries, seed=seed,
-                          record_figures=record_figures)
+        return audits.run(
+            members,
+            holdout,
+            synthetic,
+            policy=policy,
+            encoder=encoder,
+            canaries=canaries,
+            seed=seed,
+            record_figures=record_figures,
+        )
     except AuditInputError as err:
         if record_figures is None:
             raise
-        report = audits.run(members, holdout, synthetic, policy=policy, encoder=encoder, seed=seed,
-                            record_figures=record_figures, checks=False)
+        report = audits.run(
+            members,
+            holdout,
+            synthetic,
+            policy=policy,
+            encoder=encoder,
+            seed=seed,
+            record_figures=record_figures,
+            checks=False,
+        )
         report.inputs["checks_not_run"] = str(err)
         return report
 
@@ -37,16 +62,39 @@ def records(corpus: Any, prefix: str) -> list[dict[str, str]]:
     return [{"id": f"{prefix}{i}", "text": t} for i, t in enumerate(corpus.texts)]
 
 
-def run(audit_fn: Callable[..., Any], members: Any, holdout: Any, synthetic: list[str], *, policy: Any,
-        canaries: Any, seed: int, mode: str) -> Any:
+def run(
+    audit_fn: Callable[..., Any],
+    members: Any,
+    holdout: Any,
+    synthetic: list[str],
+    *,
+    policy: Any,
+    canaries: Any,
+    seed: int,
+    mode: str,
+) -> Any:
     """The audit of one release: the auditor's report, with per-record figures in mode dp."""
     from audits.errors import AuditInputError
     from privsynth.errors import UserError
 
-    figures = ({"jaccard": policy.dp_gate.jaccard, "similarity": policy.dp_gate.similarity,
-                "min_words": policy.dp_gate.min_words} if mode == "dp" else None)
+    figures = (
+        {
+            "jaccard": policy.dp_gate.jaccard,
+            "similarity": policy.dp_gate.similarity,
+            "min_words": policy.dp_gate.min_words,
+        }
+        if mode == "dp"
+        else None
+    )
     try:
-        return audit_fn(records(members, "m"), records(holdout, "h"), list(synthetic), policy=policy.audit_policy,
-                        canaries=canaries, seed=seed, **({"record_figures": figures} if figures is not None else {}))
+        return audit_fn(
+            records(members, "m"),
+            records(holdout, "h"),
+            list(synthetic),
+            policy=policy.audit_policy,
+            canaries=canaries,
+            seed=seed,
+            **({"record_figures": figures} if figures is not None else {}),
+        )
     except AuditInputError as err:  # the auditor's input errors are the user's (exit 2)
         raise UserError(str(err)) from None

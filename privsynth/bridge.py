@@ -101,8 +101,16 @@ class Bridge(nn.Module):
             from privsynth.models import quiet_loading
 
             with quiet_loading():
-                lm = get_peft_model(lm, LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
-                                                   lora_dropout=0.0, target_modules=targets, bias="none"))
+                lm = get_peft_model(
+                    lm,
+                    LoraConfig(
+                        r=self.config.lora_r,
+                        lora_alpha=self.config.lora_alpha,
+                        lora_dropout=0.0,
+                        target_modules=targets,
+                        bias="none",
+                    ),
+                )
         self.lm = lm
         self.tokenizer = tokenizer
         d_model = lm.get_input_embeddings().embedding_dim
@@ -132,8 +140,11 @@ class Bridge(nn.Module):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        save_file({k: v.to(dtype) for k, v in self.trainable_state_dict().items()}, str(tmp),
-                  metadata={"privsynth_bridge_config": self.config.to_json()})
+        save_file(
+            {k: v.to(dtype) for k, v in self.trainable_state_dict().items()},
+            str(tmp),
+            metadata={"privsynth_bridge_config": self.config.to_json()},
+        )
         tmp.replace(path)
 
     @classmethod
@@ -157,11 +168,15 @@ class Bridge(nn.Module):
         self.unmerge_lora()
         device = next(self.projector.parameters()).device
         tensors = {k: v.to(device) for k, v in tensors.items()}
-        self.projector.load_state_dict({k[len("projector."):]: v for k, v in tensors.items() if k.startswith("projector.")})
+        self.projector.load_state_dict(
+            {k[len("projector.") :]: v for k, v in tensors.items() if k.startswith("projector.")}
+        )
         if self.config.lora_r > 0:
             from peft import set_peft_model_state_dict
 
-            set_peft_model_state_dict(self.lm, {k[len("lora."):]: v for k, v in tensors.items() if k.startswith("lora.")})
+            set_peft_model_state_dict(
+                self.lm, {k[len("lora.") :]: v for k, v in tensors.items() if k.startswith("lora.")}
+            )
 
     # ---- LoRA folded into the LM for decoding ----------------------------------------------------
     def _lora_tensors(self) -> list[torch.Tensor]:
@@ -191,8 +206,10 @@ class Bridge(nn.Module):
         # An adapter changed in place while folded in: its old value is in the weights and
         # unmerging would subtract the new one. Only code that bypasses _set_trainable can.
         if [p._version for p in self._lora_tensors()] != self._merged_at:
-            raise RuntimeError("the bridge's LoRA adapters changed while folded into the LM's weights; "
-                               "call unmerge_lora() before changing them")
+            raise RuntimeError(
+                "the bridge's LoRA adapters changed while folded into the LM's weights; "
+                "call unmerge_lora() before changing them"
+            )
 
     # ---- prompt ------------------------------------------------------------------------------
     def prompt_embeds(self, vectors: torch.Tensor) -> torch.Tensor:
@@ -210,8 +227,9 @@ class Bridge(nn.Module):
         depends on another's length: what DP-SGD needs for per-record gradients.
         """
         self.unmerge_lora()  # training reads the adapters themselves
-        tok = self.tokenizer(texts, add_special_tokens=False, truncation=True,
-                             max_length=self.config.max_target_tokens - 1)
+        tok = self.tokenizer(
+            texts, add_special_tokens=False, truncation=True, max_length=self.config.max_target_tokens - 1
+        )
         seqs = [ids + [self.end_id] for ids in tok.input_ids]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -226,22 +244,33 @@ class Bridge(nn.Module):
         inputs = torch.cat([prompt, target], dim=1)
         p = prompt.shape[1]
         attn = torch.cat([torch.ones(len(seqs), p, dtype=torch.long, device=device), mask], dim=1)
-        labels = torch.cat([torch.full((len(seqs), p), -100, dtype=torch.long, device=device),
-                            ids.masked_fill(mask == 0, -100)], dim=1)
+        labels = torch.cat(
+            [torch.full((len(seqs), p), -100, dtype=torch.long, device=device), ids.masked_fill(mask == 0, -100)], dim=1
+        )
         if not per_sample:
             return self.lm(inputs_embeds=inputs, attention_mask=attn, labels=labels).loss
         logits = self.lm(inputs_embeds=inputs, attention_mask=attn).logits[:, :-1]
         labels = labels[:, 1:]
-        tok_loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=-100,
-                                               reduction="none")
+        tok_loss = nn.functional.cross_entropy(
+            logits.transpose(1, 2).float(), labels, ignore_index=-100, reduction="none"
+        )
         keep = (labels != -100).float()
         return (tok_loss * keep).sum(1) / keep.sum(1).clamp_min(1)
 
     # ---- decoding ----------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, vectors: np.ndarray | torch.Tensor, *, max_new_tokens: int = 48,
-                 n_candidates: int = 1, temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
-                 seed: int = 0, min_new_tokens: int | np.ndarray = 0) -> list[list[str]]:
+    def generate(
+        self,
+        vectors: np.ndarray | torch.Tensor,
+        *,
+        max_new_tokens: int = 48,
+        n_candidates: int = 1,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        top_k: int = 50,
+        seed: int = 0,
+        min_new_tokens: int | np.ndarray = 0,
+    ) -> list[list[str]]:
         """n_candidates texts per vector: the first greedy, the rest sampled (seeded).
 
         min_new_tokens (one number, or one per vector): the end token is held back until the
@@ -254,18 +283,37 @@ class Bridge(nn.Module):
         device = next(self.projector.parameters()).device
         v = v.to(device)
         floors = np.broadcast_to(np.asarray(min_new_tokens, dtype=np.int64), (len(v),)).copy()
-        ids = sample_tokens(self.lm, {"inputs_embeds": self.prompt_embeds(v)}, copies=max(1, n_candidates),
-                            max_new_tokens=max_new_tokens, end_id=self.end_id, pad_id=self.tokenizer.pad_token_id,
-                            temperature=temperature, top_p=top_p, top_k=top_k, greedy_first=True,
-                            min_new_tokens=torch.from_numpy(floors), seed=seed)
+        ids = sample_tokens(
+            self.lm,
+            {"inputs_embeds": self.prompt_embeds(v)},
+            copies=max(1, n_candidates),
+            max_new_tokens=max_new_tokens,
+            end_id=self.end_id,
+            pad_id=self.tokenizer.pad_token_id,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            greedy_first=True,
+            min_new_tokens=torch.from_numpy(floors),
+            seed=seed,
+        )
         texts = [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
         k = max(1, n_candidates)
-        return [texts[i * k:(i + 1) * k] for i in range(len(v))]
+        return [texts[i * k : (i + 1) * k] for i in range(len(v))]
 
     @torch.no_grad()
-    def sample_prompted(self, prompt: str, n: int, *, max_new_tokens: int = 48, seed: int = 0,
-                        batch_size: int = 16, temperature: float = 1.0, top_p: float = 0.95,
-                        top_k: int = 50) -> list[str]:
+    def sample_prompted(
+        self,
+        prompt: str,
+        n: int,
+        *,
+        max_new_tokens: int = 48,
+        seed: int = 0,
+        batch_size: int = 16,
+        temperature: float = 1.0,
+        top_p: float = 0.95,
+        top_k: int = 50,
+    ) -> list[str]:
         """n texts sampled from the plain LM (LoRA off, no soft tokens) given an instruction.
 
         This is Aug-PE's random API: a public seed population written by the public LM from a
@@ -277,8 +325,9 @@ class Bridge(nn.Module):
 
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                           add_generation_prompt=True)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
         else:
             text = prompt.rstrip() + "\n"
         device = next(self.projector.parameters()).device
@@ -290,24 +339,47 @@ class Bridge(nn.Module):
         with no_lora:
             while len(out) < n and tries < 3 * max(n, 1):
                 b = min(batch_size, n - len(out))
-                gen = sample_tokens(self.lm, {"input_ids": ids}, copies=b, max_new_tokens=max_new_tokens,
-                                    end_id=tok.eos_token_id, pad_id=tok.pad_token_id, temperature=temperature,
-                                    top_p=top_p, top_k=top_k, seed=seed * 1_000_003 + tries)
+                gen = sample_tokens(
+                    self.lm,
+                    {"input_ids": ids},
+                    copies=b,
+                    max_new_tokens=max_new_tokens,
+                    end_id=tok.eos_token_id,
+                    pad_id=tok.pad_token_id,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=top_k,
+                    seed=seed * 1_000_003 + tries,
+                )
                 tries += b
                 for t in tok.batch_decode(gen, skip_special_tokens=True):
                     t = clean_sample(t)
                     if t and len(out) < n:
                         out.append(t)
         if len(out) < n:
-            raise UserError(f"the language model wrote {len(out)} usable texts of {n} for the prompt "
-                            f"{prompt[:60]!r}; reword the prompt")
+            raise UserError(
+                f"the language model wrote {len(out)} usable texts of {n} for the prompt "
+                f"{prompt[:60]!r}; reword the prompt"
+            )
         return out
 
-    def decode(self, vectors: np.ndarray, *, encoder=None, n_candidates: int = 8,
-               max_new_tokens: int | list[int] = 48, batch_size: int = 16, seed: int = 0,
-               progress: bool = False, return_scores: bool = False, refine_rounds: int = 0,
-               refine_step: float = 1.0, min_new_tokens: int | list[int] = 0, accept=None,
-               return_accepted: bool = False):
+    def decode(
+        self,
+        vectors: np.ndarray,
+        *,
+        encoder=None,
+        n_candidates: int = 8,
+        max_new_tokens: int | list[int] = 48,
+        batch_size: int = 16,
+        seed: int = 0,
+        progress: bool = False,
+        return_scores: bool = False,
+        refine_rounds: int = 0,
+        refine_step: float = 1.0,
+        min_new_tokens: int | list[int] = 0,
+        accept=None,
+        return_accepted: bool = False,
+    ):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
 
         accept: optional ``accept(embeddings, rows) -> bool array``, called on the candidates'
@@ -341,15 +413,20 @@ class Bridge(nn.Module):
         scores = np.zeros(n, dtype=np.float32)
         ranks = np.full(n, -np.inf, dtype=np.float32)  # cosine, plus 2 where accepted
         order = np.argsort(budgets, kind="stable")
-        batches = [order[i: i + batch_size] for i in range(0, n, batch_size)]
+        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc="decoding", unit="rec")
         for bi, idx in enumerate(batches):
-            cands = self.generate(vectors[idx], max_new_tokens=int(budgets[idx].max()),
-                                  n_candidates=n_candidates, seed=seed * 1_000_003 + bi, min_new_tokens=floors[idx])
+            cands = self.generate(
+                vectors[idx],
+                max_new_tokens=int(budgets[idx].max()),
+                n_candidates=n_candidates,
+                seed=seed * 1_000_003 + bi,
+                min_new_tokens=floors[idx],
+            )
             if n_candidates > 1:
                 for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
                     texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
@@ -364,8 +441,13 @@ class Bridge(nn.Module):
                 miss = vectors[idx] - encoder.encode([texts[i] for i in idx])
                 aim = vectors[idx] + refine_step * miss
                 aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
-                cands = self.generate(aim, max_new_tokens=int(budgets[idx].max()), n_candidates=n_candidates,
-                                      seed=(seed * 1_000_003 + bi) * 7 + r + 1, min_new_tokens=floors[idx])
+                cands = self.generate(
+                    aim,
+                    max_new_tokens=int(budgets[idx].max()),
+                    n_candidates=n_candidates,
+                    seed=(seed * 1_000_003 + bi) * 7 + r + 1,
+                    min_new_tokens=floors[idx],
+                )
                 for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
                     if rank > ranks[idx[j]]:
                         texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
@@ -398,8 +480,9 @@ def _pin_end_token(config: BridgeConfig, tokenizer) -> BridgeConfig:
     return config if config.end_token is not None else replace(config, end_token=tokenizer.eos_token)
 
 
-def _closest(cands: list[list[str]], targets: np.ndarray, encoder, accept=None,
-             rows: np.ndarray | None = None) -> list[tuple[str, float, float]]:
+def _closest(
+    cands: list[list[str]], targets: np.ndarray, encoder, accept=None, rows: np.ndarray | None = None
+) -> list[tuple[str, float, float]]:
     """Per target, its best candidate: (text, cosine, rank). Rank is the cosine, plus 2 where
     ``accept`` takes the candidate, so any accepted one beats any other."""
     k = len(cands[0])
@@ -418,8 +501,9 @@ def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
     return np.asarray([len(ids) for ids in tokenizer(list(texts), add_special_tokens=False).input_ids], dtype=int)
 
 
-def token_budget(tokenizer, texts: list[str], *, factor: float = 1.3, slack: int = 6,
-                 lo: int = 16, hi: int = 128) -> np.ndarray:
+def token_budget(
+    tokenizer, texts: list[str], *, factor: float = 1.3, slack: int = 6, lo: int = 16, hi: int = 128
+) -> np.ndarray:
     """A new-token budget per source text, for length-aware decoding of its neighbours."""
     return np.clip(np.ceil(token_lengths(tokenizer, texts) * factor) + slack, lo, hi).astype(int)
 

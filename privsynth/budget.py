@@ -45,8 +45,9 @@ def record_keys(texts: Iterable[str], labels: Iterable[str], key: bytes) -> np.n
     """Sorted distinct keyed 64-bit hashes of the records (HMAC-SHA256 under the user's key)."""
     out = set()
     for t, y in zip(texts, labels):
-        mac = hmac.new(key, b"privsynth record\0" + json.dumps([t, y], ensure_ascii=False).encode("utf-8"),
-                       hashlib.sha256).digest()
+        mac = hmac.new(
+            key, b"privsynth record\0" + json.dumps([t, y], ensure_ascii=False).encode("utf-8"), hashlib.sha256
+        ).digest()
         out.add(int.from_bytes(mac[:8], "big"))
     return np.array(sorted(out), dtype=np.uint64)
 
@@ -89,8 +90,9 @@ class BudgetStore:
         except FileNotFoundError:
             return {"schema_version": SCHEMA_VERSION, "datasets": {}}
         except (OSError, ValueError) as err:
-            raise UserError(f"{self.path}: budget record unreadable ({err}); it must not be lost "
-                            "silently: restore it from a backup") from None
+            raise UserError(
+                f"{self.path}: budget record unreadable ({err}); it must not be lost silently: restore it from a backup"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
             raise UserError(f"{self.path}: not a privsynth budget record")
         return data
@@ -121,8 +123,9 @@ class BudgetStore:
         out = [dataset_id] if dataset_id in datasets else []
         if records is not None and len(records):
             for other in sorted(datasets):
-                if other != dataset_id and \
-                        len(np.intersect1d(records, self._keys(other), assume_unique=True)) >= SHARED * len(records):
+                if other != dataset_id and len(
+                    np.intersect1d(records, self._keys(other), assume_unique=True)
+                ) >= SHARED * len(records):
                     out.append(other)
         return out
 
@@ -143,15 +146,27 @@ class BudgetStore:
         if s.epsilon + epsilon > lifetime * (1 + _SLACK):
             raise UserError(
                 f"this dataset has spent epsilon {s.epsilon:.4g} in {s.runs} earlier dp run(s)"
-                + (" (counting runs on datasets that share at least half of its records)" if records is not None else "")
+                + (
+                    " (counting runs on datasets that share at least half of its records)"
+                    if records is not None
+                    else ""
+                )
                 + f"; --epsilon {epsilon:g} more would total {s.epsilon + epsilon:.4g}, over the policy's "
                 f"lifetime budget [release] max_epsilon_lifetime = {lifetime:g} "
                 f"({s.remaining(lifetime):.4g} left)"
             )
         return s
 
-    def charge(self, dataset_id: str, *, epsilon: float, delta: float, lifetime: float,
-               run: dict[str, Any] | None = None, records: np.ndarray | None = None) -> Spend:
+    def charge(
+        self,
+        dataset_id: str,
+        *,
+        epsilon: float,
+        delta: float,
+        lifetime: float,
+        run: dict[str, Any] | None = None,
+        records: np.ndarray | None = None,
+    ) -> Spend:
         """Check and record the spend in one locked step (call before the mechanism runs): on
         this dataset's budget, or on every charged dataset it shares half its records with."""
         with self._locked() as data:
@@ -167,8 +182,14 @@ class BudgetStore:
                 entry = data["datasets"].setdefault(target, {"epsilon": 0.0, "delta": 0.0, "runs": []})
                 entry["epsilon"] = float(entry["epsilon"]) + float(epsilon)
                 entry["delta"] = float(entry["delta"]) + float(delta)
-                entry["runs"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epsilon": float(epsilon),
-                                      "delta": float(delta), **(run or {})})
+                entry["runs"].append(
+                    {
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "epsilon": float(epsilon),
+                        "delta": float(delta),
+                        **(run or {}),
+                    }
+                )
                 if records is not None:
                     self._write_keys(target, np.union1d(self._keys(target), records).astype(np.uint64))
         return self.spent(dataset_id, records)

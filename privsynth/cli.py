@@ -16,8 +16,10 @@ from privsynth import __version__
 from privsynth.errors import GateBlocked, UserError
 from privsynth.release_cli import dp_seed_options
 
-NO_GUARANTEE = ("privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
-                "records and may reveal them; audit before sharing (privsynth audit / release).")
+NO_GUARANTEE = (
+    "privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
+    "records and may reveal them; audit before sharing (privsynth audit / release)."
+)
 
 
 class _Group(click.Group):
@@ -51,6 +53,7 @@ def _log(quiet: bool):
     def log(msg: str) -> None:
         if not quiet:
             click.echo(msg, err=True)
+
     return log
 
 
@@ -61,38 +64,115 @@ def _log(quiet: bool):
 @click.option("--label-col", default="label", show_default=True, help="Column holding the class label.")
 @click.option("--n", "n", type=int, default=None, help="Total synthetic records (class shares follow the input).")
 @click.option("--n-per-class", type=int, default=None, help="Synthetic records per class (e.g. to balance classes).")
-@click.option("--privacy", type=click.Choice(["none", "noise", "dp"]), default="none", show_default=True,
-              help="'none': plain SMOTExT, NO formal guarantee (empirical audit only). 'noise': plus "
-                   "embedding noise, still NO formal guarantee. 'dp': formal (epsilon, delta)-DP by "
-                   "Private Evolution; writes OUT.ledger.json next to OUT.")
-@click.option("--noise-scale", type=float, default=1.0, show_default=True,
-              help="Mode noise: noise norm in units of the members' median nearest-neighbour distance (1: about one neighbour gap).")
+@click.option(
+    "--privacy",
+    type=click.Choice(["none", "noise", "dp"]),
+    default="none",
+    show_default=True,
+    help="'none': plain SMOTExT, NO formal guarantee (empirical audit only). 'noise': plus "
+    "embedding noise, still NO formal guarantee. 'dp': formal (epsilon, delta)-DP by "
+    "Private Evolution; writes OUT.ledger.json next to OUT.",
+)
+@click.option(
+    "--noise-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Mode noise: noise norm in units of the members' median nearest-neighbour distance "
+    "(1: about one neighbour gap).",
+)
 @click.option("--epsilon", type=float, default=None, help="Mode dp: total privacy budget epsilon (> 0).")
-@click.option("--delta", type=float, default=None,
-              help="Mode dp: delta, below 1/n (default 1e-6, a public constant: suits up to 100,000 records).")
+@click.option(
+    "--delta",
+    type=float,
+    default=None,
+    help="Mode dp: delta, below 1/n (default 1e-6, a public constant: suits up to 100,000 records).",
+)
 @click.option("--rounds", type=int, default=5, show_default=True, help="Mode dp: Private Evolution rounds.")
-@click.option("--user-col", default=None,
-              help="Mode dp: column naming the person behind each record; DP then protects whole people.")
+@click.option(
+    "--user-col",
+    default=None,
+    help="Mode dp: column naming the person behind each record; DP then protects whole people.",
+)
 @dp_seed_options
-@click.option("--dry-run", is_flag=True,
-              help="Mode dp: print the plan (noise, rounds, ledger, time) and your file's exact class sizes against "
-                   "the plan's minimum; spends nothing and writes nothing.")
-@click.option("--k-neighbors", type=int, default=5, show_default=True, help="Partner chosen among the k nearest same-class records.")
-@click.option("--lam-min", type=float, default=0.25, show_default=True, help="Lowest interpolation weight (0 would copy a record).")
-@click.option("--lam-max", type=float, default=0.75, show_default=True, help="Highest interpolation weight (1 would copy a record).")
-@click.option("--candidates", type=int, default=8, show_default=True, help="Decoded candidates per record; the closest re-embedding wins.")
-@click.option("--bridge", "bridge_path", type=click.Path(path_type=Path), default=None, help="Bridge weights (default: the shipped ones).")
-@click.option("--encoder", default=None, help="Sentence-transformers name or path (default: embedded all-MiniLM-L6-v2).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Mode dp: print the plan (noise, rounds, ledger, time) and your file's exact class sizes against "
+    "the plan's minimum; spends nothing and writes nothing.",
+)
+@click.option(
+    "--k-neighbors",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Partner chosen among the k nearest same-class records.",
+)
+@click.option(
+    "--lam-min",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Lowest interpolation weight (0 would copy a record).",
+)
+@click.option(
+    "--lam-max",
+    type=float,
+    default=0.75,
+    show_default=True,
+    help="Highest interpolation weight (1 would copy a record).",
+)
+@click.option(
+    "--candidates",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Decoded candidates per record; the closest re-embedding wins.",
+)
+@click.option(
+    "--bridge",
+    "bridge_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Bridge weights (default: the shipped ones).",
+)
+@click.option(
+    "--encoder", default=None, help="Sentence-transformers name or path (default: embedded all-MiniLM-L6-v2)."
+)
 @click.option("--strict", is_flag=True, help="Treat every cleaning (empty, duplicate, over-long text) as an error.")
 @click.option("--drop-small-classes", is_flag=True, help="Drop classes with fewer than 2 records instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every non-private random choice.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | None, n_per_class: int | None,
-             privacy: str, noise_scale: float, epsilon: float | None, delta: float | None, rounds: int,
-             user_col: str | None, labels: str | None, class_prompts: tuple[str, ...], judge_share: float | None,
-             class_check: int | None, vote: str, dry_run: bool, k_neighbors: int, lam_min: float, lam_max: float,
-             candidates: int, bridge_path: Path | None, encoder: str | None, strict: bool,
-             drop_small_classes: bool, seed: int, quiet: bool) -> None:
+def generate(
+    input: Path,
+    out: Path,
+    text_col: str,
+    label_col: str,
+    n: int | None,
+    n_per_class: int | None,
+    privacy: str,
+    noise_scale: float,
+    epsilon: float | None,
+    delta: float | None,
+    rounds: int,
+    user_col: str | None,
+    labels: str | None,
+    class_prompts: tuple[str, ...],
+    judge_share: float | None,
+    class_check: int | None,
+    vote: str,
+    dry_run: bool,
+    k_neighbors: int,
+    lam_min: float,
+    lam_max: float,
+    candidates: int,
+    bridge_path: Path | None,
+    encoder: str | None,
+    strict: bool,
+    drop_small_classes: bool,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
 
     Each record interpolates two real same-class records in embedding space and decodes the
@@ -108,16 +188,35 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         from privsynth.release import default_class_check
 
         class_check = default_class_check(privacy)
-    pe = _dp_preflight(privacy, epsilon, delta, rounds, user_col, dry_run, candidates, drop_small_classes, labels,
-                       class_prompts, class_check, vote, judge_share)
+    pe = _dp_preflight(
+        privacy,
+        epsilon,
+        delta,
+        rounds,
+        user_col,
+        dry_run,
+        candidates,
+        drop_small_classes,
+        labels,
+        class_prompts,
+        class_check,
+        vote,
+        judge_share,
+    )
     if not 0 < lam_min <= lam_max < 1:
         raise UserError(f"--lam-min/--lam-max must satisfy 0 < min <= max < 1; got {lam_min}, {lam_max}")
     if k_neighbors < 1 or candidates < 1:
         raise UserError("--k-neighbors and --candidates must be >= 1")
     t0 = time.time()
-    corpus, report = read_corpus(input, text_col=text_col, label_col=label_col, strict=strict,
-                                 drop_small_classes=drop_small_classes, group_col=user_col,
-                                 **({"min_class_size": 0, "allow_empty": True} if pe is not None else {}))
+    corpus, report = read_corpus(
+        input,
+        text_col=text_col,
+        label_col=label_col,
+        strict=strict,
+        drop_small_classes=drop_small_classes,
+        group_col=user_col,
+        **({"min_class_size": 0, "allow_empty": True} if pe is not None else {}),
+    )
     if pe is not None:
         from privsynth.generate import check_domain
 
@@ -153,17 +252,36 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         from privsynth.generate import run_private_evolution
         from privsynth.privacy.ledger import ledger_path_for
 
-        texts, labels, ledger, *_ = run_private_evolution(pe, corpus.texts, corpus.labels, encoder=enc, bridge=bridge,
-                                                          n=n, n_per_class=n_per_class, seed=seed,
-                                                          user_ids=corpus.groups, log=log)
+        texts, labels, ledger, *_ = run_private_evolution(
+            pe,
+            corpus.texts,
+            corpus.labels,
+            encoder=enc,
+            bridge=bridge,
+            n=n,
+            n_per_class=n_per_class,
+            seed=seed,
+            user_ids=corpus.groups,
+            log=log,
+        )
         # ledger first: a crash in between leaves a ledger without data, never data without one
         ledger.write_json(ledger_path_for(out))
         write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
-        log(f"wrote {len(texts)} records to {out} and {ledger_path_for(out).name} in {time.time() - t0:.0f}s "
-            f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)")
+        log(
+            f"wrote {len(texts)} records to {out} and {ledger_path_for(out).name} in {time.time() - t0:.0f}s "
+            f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)"
+        )
         return
-    gen = SMOTExT(k_neighbors=k_neighbors, lam_range=(lam_min, lam_max), n_candidates=candidates,
-                  encoder=enc, bridge=bridge, class_check_rounds=class_check, random_state=seed, progress=not quiet)
+    gen = SMOTExT(
+        k_neighbors=k_neighbors,
+        lam_range=(lam_min, lam_max),
+        n_candidates=candidates,
+        encoder=enc,
+        bridge=bridge,
+        class_check_rounds=class_check,
+        random_state=seed,
+        progress=not quiet,
+    )
     gen.fit(corpus.texts, corpus.labels)
     transform = None
     if privacy == "noise":
@@ -172,20 +290,44 @@ def generate(input: Path, out: Path, text_col: str, label_col: str, n: int | Non
         transform = noise_transform(gen.X_, scale=noise_scale, seed=seed)
     texts, labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
     write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, labels)])
-    log(f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
+    log(
+        f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
         f"({gen.rejected_} candidates re-decoded as copies of members"
-        + ("" if gen.class_mismatch_ is None else
-           f"; class check: {gen.class_mismatch_initial_} outputs in another class, {gen.class_mismatch_} left")
-        + ")")
+        + (
+            ""
+            if gen.class_mismatch_ is None
+            else f"; class check: {gen.class_mismatch_initial_} outputs in another class, {gen.class_mismatch_} left"
+        )
+        + ")"
+    )
 
 
-def _dp_preflight(privacy, epsilon, delta, rounds, user_col, dry_run, candidates, drop_small_classes=False,
-                  labels=None, class_prompts=(), class_check=2, vote=None, judge_share=None):
+def _dp_preflight(
+    privacy,
+    epsilon,
+    delta,
+    rounds,
+    user_col,
+    dry_run,
+    candidates,
+    drop_small_classes=False,
+    labels=None,
+    class_prompts=(),
+    class_check=2,
+    vote=None,
+    judge_share=None,
+):
     """Check the dp options before any data is read; the PrivateEvolution of the run (None outside dp)."""
     if privacy != "dp":
-        for given, option in ((epsilon, "--epsilon"), (delta, "--delta"), (user_col, "--user-col"),
-                              (dry_run or None, "--dry-run"), (class_prompts or None, "--class-prompt"),
-                              (labels, "--labels"), (judge_share, "--judge-share")):
+        for given, option in (
+            (epsilon, "--epsilon"),
+            (delta, "--delta"),
+            (user_col, "--user-col"),
+            (dry_run or None, "--dry-run"),
+            (class_prompts or None, "--class-prompt"),
+            (labels, "--labels"),
+            (judge_share, "--judge-share"),
+        ):
             if given is not None:
                 raise UserError(f"{option} applies to --privacy dp only; add --privacy dp or drop {option}")
         return None
@@ -200,9 +342,17 @@ def _dp_preflight(privacy, epsilon, delta, rounds, user_col, dry_run, candidates
 
     prompts = parse_class_prompts(class_prompts) or None
     declared = check_labels_declared(parse_labels(labels), prompts)
-    pe = private_evolution(epsilon=epsilon, delta=delta, rounds=rounds, n_candidates=candidates, labels=declared,
-                           class_prompts=prompts, judge_share=judge_share, class_check=class_check,
-                           vote=vote or "all")
+    pe = private_evolution(
+        epsilon=epsilon,
+        delta=delta,
+        rounds=rounds,
+        n_candidates=candidates,
+        labels=declared,
+        class_prompts=prompts,
+        judge_share=judge_share,
+        class_check=class_check,
+        vote=vote or "all",
+    )
     from privsynth.policy import load_policy
 
     plan = pe.plan(n_classes=len(declared))  # refuses a bad budget before anything is read or loaded
@@ -217,15 +367,23 @@ def _charge_budget(corpus, *, epsilon: float, delta: float, out: Path) -> None:
     from privsynth.policy import load_policy
 
     key = load_hmac_key(None)
-    BudgetStore(privsynth_home()).charge(dataset_hmac(corpus.texts, corpus.labels, key), epsilon=epsilon,
-                                         delta=delta, lifetime=load_policy(None).release.max_epsilon_lifetime,
-                                         records=record_keys(corpus.texts, corpus.labels, key),
-                                         run={"out": Path(out).name, "command": "generate"})
+    BudgetStore(privsynth_home()).charge(
+        dataset_hmac(corpus.texts, corpus.labels, key),
+        epsilon=epsilon,
+        delta=delta,
+        lifetime=load_policy(None).release.max_epsilon_lifetime,
+        records=record_keys(corpus.texts, corpus.labels, key),
+        run={"out": Path(out).name, "command": "generate"},
+    )
 
 
 @cli.command("train-bridge")
-@click.option("--corpus", type=click.Path(path_type=Path), default=None,
-              help="PUBLIC text to train on (CSV, optionally .gz, with a text column). Default: bundled Brown sentences.")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PUBLIC text to train on (CSV, optionally .gz, with a text column). Default: bundled Brown sentences.",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder: weights, log, checkpoint.")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
@@ -234,19 +392,51 @@ def _charge_budget(corpus, *, epsilon: float, delta: float, out: Path) -> None:
 @click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank on the LM (0: projector only).")
 @click.option("--lm", default=None, help="Causal LM name or path (default: embedded SmolLM2-135M-Instruct).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--pair-rate", type=float, default=0.25, show_default=True,
-              help="Share of each batch made of two short sentences joined, so in-between vectors "
-                   "(what SMOTExT interpolates) are trained on too.")
-@click.option("--init-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Start from another run's checkpoint.pt or a bridge .safetensors file (whose configuration "
-                   "is then kept); new optimiser and schedule.")
-@click.option("--max-seconds", type=float, default=None,
-              help="Time budget: the step count (and the schedule) is set from the speed of the first 20 steps.")
-@click.option("--eval-every", type=int, default=0, show_default=True,
-              help="Held-out loss every N steps (0: at the end only); the best weights go to bridge_best.safetensors.")
+@click.option(
+    "--pair-rate",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Share of each batch made of two short sentences joined, so in-between vectors "
+    "(what SMOTExT interpolates) are trained on too.",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from another run's checkpoint.pt or a bridge .safetensors file (whose configuration "
+    "is then kept); new optimiser and schedule.",
+)
+@click.option(
+    "--max-seconds",
+    type=float,
+    default=None,
+    help="Time budget: the step count (and the schedule) is set from the speed of the first 20 steps.",
+)
+@click.option(
+    "--eval-every",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Held-out loss every N steps (0: at the end only); the best weights go to bridge_best.safetensors.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm, device, pair_rate, init_from,
-                     max_seconds, eval_every, seed) -> None:
+def train_bridge_cmd(
+    corpus,
+    out,
+    steps,
+    batch_size,
+    lr,
+    soft_tokens,
+    lora_r,
+    lm,
+    device,
+    pair_rate,
+    init_from,
+    max_seconds,
+    eval_every,
+    seed,
+) -> None:
     """Train the embedding-to-text bridge on PUBLIC text only.
 
     Never train on private data: the weights can be shared and would carry it. Resumes from
@@ -269,11 +459,27 @@ def train_bridge_cmd(corpus, out, steps, batch_size, lr, soft_tokens, lora_r, lm
         raise UserError(f"--pair-rate must be within [0, 1]; got {pair_rate}")
     if max_seconds is not None and max_seconds <= 0:
         raise UserError(f"--max-seconds must be positive; got {max_seconds}")
-    tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, pair_rate=pair_rate,
-                     init_from=str(init_from) if init_from else None, max_seconds=max_seconds, eval_every=eval_every)
+    tc = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        pair_rate=pair_rate,
+        init_from=str(init_from) if init_from else None,
+        max_seconds=max_seconds,
+        eval_every=eval_every,
+    )
     encoder = Encoder(device=device)
-    train(train_texts, out, bridge_config=bc, train_config=tc, encoder=encoder, log=click.echo,
-          heldout=(held, encoder.encode(held)))
+    train(
+        train_texts,
+        out,
+        bridge_config=bc,
+        train_config=tc,
+        encoder=encoder,
+        log=click.echo,
+        heldout=(held, encoder.encode(held)),
+    )
     click.echo(f"weights: {Path(out) / 'bridge.safetensors'}")
 
 

@@ -39,30 +39,40 @@ def guarantee_text(privacy: dict[str, Any]) -> str:
             f"Formal differential privacy: ({privacy['epsilon']:.3g}, {privacy['delta']:.2g})-DP under "
             f"add/remove-one-{privacy.get('unit', 'record')} adjacency, accounted with the "
             f"{privacy.get('accountant', 'prv').upper()} accountant (see ledger.json). In plain words: "
-            + ("whether or not all of any one person's records were in the source data changes the probability of "
-               if privacy.get("unit") == "person" else
-               "whether or not any one person's record was in the source data changes the probability of ")
-            +
-            f"any outcome by at most a factor of e^{privacy['epsilon']:.3g}, except with probability "
+            + (
+                "whether or not all of any one person's records were in the source data changes the probability of "
+                if privacy.get("unit") == "person"
+                else "whether or not any one person's record was in the source data changes the probability of "
+            )
+            + f"any outcome by at most a factor of e^{privacy['epsilon']:.3g}, except with probability "
             f"{privacy['delta']:.2g}."
         )
-    extra = " Embedding-space noise was added, which makes copying less likely but proves nothing." \
-        if privacy["mode"] == "noise" else ""
+    extra = (
+        " Embedding-space noise was added, which makes copying less likely but proves nothing."
+        if privacy["mode"] == "noise"
+        else ""
+    )
     return (
         "None: empirical audit only. No formal privacy guarantee: each synthetic record was decoded "
-        "from an interpolation between two real records of the same class, and may reveal them." + extra +
-        " The release passed the automatic privacy audit configured by the policy, which tests for "
+        "from an interpolation between two real records of the same class, and may reveal them."
+        + extra
+        + " The release passed the automatic privacy audit configured by the policy, which tests for "
         "copies, near copies, membership inference and leaked identifiers; an audit can only show "
         "the attacks it tried failed, not that every attack would."
     )
 
 
-def facts(*, synthetic_labels: list[str], privacy: dict[str, Any], seed: int, created: str, version: str,
-          signed: bool) -> dict[str, Any]:
+def facts(
+    *, synthetic_labels: list[str], privacy: dict[str, Any], seed: int, created: str, version: str, signed: bool
+) -> dict[str, Any]:
     """The card's machine-readable facts (its front matter)."""
-    out: dict[str, Any] = {"data_card_version": 1, "records": len(synthetic_labels),
-                           "records_per_label": dict(sorted(Counter(synthetic_labels).items())),
-                           "privacy_mode": privacy["mode"], "unit": privacy.get("unit", "record")}
+    out: dict[str, Any] = {
+        "data_card_version": 1,
+        "records": len(synthetic_labels),
+        "records_per_label": dict(sorted(Counter(synthetic_labels).items())),
+        "privacy_mode": privacy["mode"],
+        "unit": privacy.get("unit", "record"),
+    }
     if privacy["mode"] == "dp":
         out.update({"epsilon": privacy["epsilon"], "delta": privacy["delta"], "accountant": privacy.get("accountant")})
     out.update({"seed": seed, "created": created, "privsynth_version": version, "signed": signed})
@@ -91,38 +101,61 @@ def read_front_matter(text: str) -> dict[str, Any]:
     return out
 
 
-def render(*, synthetic_labels: list[str], privacy: dict[str, Any], models: dict[str, Any],
-           policy: dict[str, Any], seed: int, created: str, version: str, signed: bool) -> str:
+def render(
+    *,
+    synthetic_labels: list[str],
+    privacy: dict[str, Any],
+    models: dict[str, Any],
+    policy: dict[str, Any],
+    seed: int,
+    created: str,
+    version: str,
+    signed: bool,
+) -> str:
     counts = Counter(synthetic_labels)
-    card_facts = facts(synthetic_labels=synthetic_labels, privacy=privacy, seed=seed, created=created,
-                       version=version, signed=signed)
+    card_facts = facts(
+        synthetic_labels=synthetic_labels, privacy=privacy, seed=seed, created=created, version=version, signed=signed
+    )
     rows = "\n".join(f"| {_md(label)} | {n} |" for label, n in sorted(counts.items()))
     mode = privacy["mode"]
     how = {
         "none": "SMOTExT: interpolation between two real same-class records in embedding space, decoded to text.",
         "noise": "SMOTExT with embedding-space Gaussian noise added to each interpolated vector before decoding.",
-        "dp": ("SMOTExT inside Private Evolution: a population decoded from public sentences is refined over "
-               "rounds by noisy votes of the private records (each record votes once per round; Gaussian "
-               "noise on the vote histogram); new candidates are interpolations between surviving synthetic "
-               "candidates. Outside these noisy steps the generator never reads a private record's text or "
-               "vector."),
+        "dp": (
+            "SMOTExT inside Private Evolution: a population decoded from public sentences is refined over "
+            "rounds by noisy votes of the private records (each record votes once per round; Gaussian "
+            "noise on the vote histogram); new candidates are interpolations between surviving synthetic "
+            "candidates. Outside these noisy steps the generator never reads a private record's text or "
+            "vector."
+        ),
     }[mode]
     if mode == "dp" and privacy.get("class_judge") == "trained":
-        how += (" A class judge, a logistic regression trained by DP-SGD on the private records' embeddings (an "
-                "event in ledger.json covered by the guarantee below), chose among decoded candidates those it "
-                "reads as their class; that is its only use and it is not part of the release.")
+        how += (
+            " A class judge, a logistic regression trained by DP-SGD on the private records' embeddings (an "
+            "event in ledger.json covered by the guarantee below), chose among decoded candidates those it "
+            "reads as their class; that is its only use and it is not part of the release."
+        )
     if mode == "dp":
-        how += (" The release gate decided on noisy statistics of the private records (how many the synthetic "
-                "set reproduces, a membership-inference AUC, the holdout's size: the ledger's gate event).")
+        how += (
+            " The release gate decided on noisy statistics of the private records (how many the synthetic "
+            "set reproduces, a membership-inference AUC, the holdout's size: the ledger's gate event)."
+        )
     if mode == "dp" and privacy.get("class_prompts"):
-        how += (" Part of the first population was written by the public language model from these public "
-                "descriptions of the classes: " + "; ".join(f"{_md(k)}: \"{_md(v)}\""
-                                                             for k, v in sorted(privacy["class_prompts"].items())) + ".")
-    models_note = ("The sentence encoder and the decoder (language model and bridge weights) are public models,\n"
-                   "trained only on public text; their versions and hashes are in manifest.json.")
+        how += (
+            " Part of the first population was written by the public language model from these public "
+            "descriptions of the classes: "
+            + "; ".join(f'{_md(k)}: "{_md(v)}"' for k, v in sorted(privacy["class_prompts"].items()))
+            + "."
+        )
+    models_note = (
+        "The sentence encoder and the decoder (language model and bridge weights) are public models,\n"
+        "trained only on public text; their versions and hashes are in manifest.json."
+    )
     model_lines = "\n".join(f"- {k}: {_model_line(v)}" for k, v in models.items()) or "- (not recorded)"
     rel = policy.get("release", {})
-    return front_matter(card_facts) + f"""
+    return (
+        front_matter(card_facts)
+        + f"""
 # Data card: synthetic text release
 
 Created {created} with privsynth {version}. {"Signed (Ed25519): see manifest.json.sig." if signed else "Unsigned: check integrity with `privsynth verify` against manifest.json."}
@@ -150,8 +183,8 @@ The seed {seed} fixes the non-private random choices (pairing, interpolation wei
 
 What the guarantee covers: {COVERS if mode == "dp" else NOT_DP}
 
-The release gate's policy: per-run epsilon cap {rel.get('max_epsilon_per_run', '?')}, lifetime cap per dataset
-{rel.get('max_epsilon_lifetime', '?')}, formal guarantee required: {rel.get('require_formal_guarantee', '?')}.
+The release gate's policy: per-run epsilon cap {rel.get("max_epsilon_per_run", "?")}, lifetime cap per dataset
+{rel.get("max_epsilon_lifetime", "?")}, formal guarantee required: {rel.get("require_formal_guarantee", "?")}.
 The audit thresholds are listed in manifest.json (`policy`).
 
 ## Intended uses
@@ -169,6 +202,7 @@ The audit thresholds are listed in manifest.json (`policy`).
 `manifest.json` lists the SHA-256 of every file; `privsynth verify DIR [--public-key PUB.pem]`
 rechecks them{", the signature" if signed else ""}{" and the ledger's epsilon" if mode == "dp" else ""}.
 """
+    )
 
 
 def _md(text: str) -> str:

@@ -42,11 +42,13 @@ PUBLIC_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "privacy/ledger": ("public", "the ledger's file name"),
         "privacy/labels/[]": ("declared", "--labels, or the labels of --class-prompt"),
         "privacy/class_prompts/*": ("declared", "--class-prompt"),
-        "privacy/class_judge": ("ledger", "off (declared), or whether the DP member count reached the judge's "
-                                          "minimum: post-processing of the counts event"),
+        "privacy/class_judge": (
+            "ledger",
+            "off (declared), or whether the DP member count reached the judge's "
+            "minimum: post-processing of the counts event",
+        ),
         "privacy/guarantee": ("accountant", "the guarantee in words, from the fields above"),
-        "counts/synthetic": ("ledger", "--n (declared), or the DP member count: post-processing of the counts "
-                                       "event"),
+        "counts/synthetic": ("ledger", "--n (declared), or the DP member count: post-processing of the counts event"),
         "counts/canaries": ("declared", "--canaries"),
         "versions/*": ("public", "package versions"),
         "models/**": ("public", "names and hashes of the public models"),

@@ -43,8 +43,15 @@ class Encoder:
     cache: keep embeddings on disk keyed by model and content hash (private folder).
     """
 
-    def __init__(self, model: str | None = None, *, batch_size: int = 64, device: str = "cpu",
-                 cache: bool = False, show_progress: bool = False):
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        batch_size: int = 64,
+        device: str = "cpu",
+        cache: bool = False,
+        show_progress: bool = False,
+    ):
         self.model = model
         self.batch_size = batch_size
         self.device = device
@@ -64,8 +71,11 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        return int(self.st.get_embedding_dimension() if hasattr(self.st, "get_embedding_dimension")
-                   else self.st.get_sentence_embedding_dimension())
+        return int(
+            self.st.get_embedding_dimension()
+            if hasattr(self.st, "get_embedding_dimension")
+            else self.st.get_sentence_embedding_dimension()
+        )
 
     @property
     def max_seq_length(self) -> int:
@@ -83,8 +93,13 @@ class Encoder:
             if hit.exists():
                 return np.load(hit)
         progress = self.show_progress if show_progress is None else show_progress
-        vecs = self.st.encode(texts, batch_size=self.batch_size, show_progress_bar=progress,
-                              convert_to_numpy=True, normalize_embeddings=True)
+        vecs = self.st.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         vecs = np.asarray(vecs, dtype=np.float32)
         if key is not None:
             path = cache_dir() / f"{key}.npy"

@@ -55,7 +55,7 @@ def remove_stale(out: Path) -> list[Path]:
     for prefix in (f".{out.name}.staging-", f".{out.name}.old-"):
         for p in out.parent.glob(prefix + "*"):
             try:
-                pid = int(p.name[len(prefix):].split("-", 1)[0])
+                pid = int(p.name[len(prefix) :].split("-", 1)[0])
             except ValueError:
                 continue
             if p.is_dir() and not p.is_symlink() and pid != os.getpid() and not _pid_alive(pid):
@@ -163,7 +163,17 @@ def write_release(folder: Path, *, generated, privacy: dict, policy, seed: int, 
     if privacy["mode"] == "dp":
         (folder / LEDGER).write_text(json.dumps(generated.ledger.to_dict(), indent=2) + "\n", encoding="utf-8")
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (folder / DATA_CARD).write_text(datacard.render(
-        synthetic_labels=generated.labels, privacy=privacy, models=generated.models, policy=policy.to_dict(),
-        seed=seed, created=created, version=__version__, signed=signed), encoding="utf-8")
+    (folder / DATA_CARD).write_text(
+        datacard.render(
+            synthetic_labels=generated.labels,
+            privacy=privacy,
+            models=generated.models,
+            policy=policy.to_dict(),
+            seed=seed,
+            created=created,
+            version=__version__,
+            signed=signed,
+        ),
+        encoding="utf-8",
+    )
     return created

@@ -60,12 +60,22 @@ def decide_exact(report: dict[str, Any]) -> GateDecision:
 def ledger_check(*, spent: float | None, requested: float, cap: float) -> dict[str, Any]:
     """The ledger's epsilon (public: a function of the plan) against --epsilon and the policy's cap."""
     within = spent is not None and spent <= requested * (1 + 1e-9) and spent <= cap * (1 + 1e-9)
-    return _check("ledger_within_budget", within,
-                  f"ledger epsilon {_g(spent)}; must not exceed --epsilon {_g(requested)} nor the cap {_g(cap)}")
+    return _check(
+        "ledger_within_budget",
+        within,
+        f"ledger epsilon {_g(spent)}; must not exceed --epsilon {_g(requested)} nor the cap {_g(cap)}",
+    )
 
 
-def decide_dp(records: Any, *, rules: Any, ledger: Any, plan: Any, member_units: list[str] | None = None,
-              holdout_units: list[str] | None = None) -> GateDecision:
+def decide_dp(
+    records: Any,
+    *,
+    rules: Any,
+    ledger: Any,
+    plan: Any,
+    member_units: list[str] | None = None,
+    holdout_units: list[str] | None = None,
+) -> GateDecision:
     """The DP gate: one Gaussian release of the gate statistics (recorded in ``ledger`` under
     the plan's gate event), then rules on the noisy values only.
 
@@ -74,9 +84,16 @@ def decide_dp(records: Any, *, rules: Any, ledger: Any, plan: Any, member_units:
     ``member_units``/``holdout_units`` each record's person with ``--user-col``.
     """
     event = plan.event(PURPOSE_GATE)
-    noisy = noisy_gate_statistics(records.member_reproduced, records.member_score, records.holdout_score,
-                                  auc_floor=rules.auc_floor, ledger=ledger, event=event,
-                                  member_units=member_units, holdout_units=holdout_units)
+    noisy = noisy_gate_statistics(
+        records.member_reproduced,
+        records.member_score,
+        records.holdout_score,
+        auc_floor=rules.auc_floor,
+        ledger=ledger,
+        event=event,
+        member_units=member_units,
+        holdout_units=holdout_units,
+    )
     sd = event.noise_multiplier * GATE_SENSITIVITY
     z = NormalDist().inv_cdf(rules.confidence)
     checks, reasons = [], []
@@ -85,20 +102,48 @@ def decide_dp(records: Any, *, rules: Any, ledger: Any, plan: Any, member_units:
         lo, hi = value - z * spread, value + z * spread
         figure = {"ci_low": lo, "ci_high": hi, "value": value}[on]
         ok = figure <= bound if op == "<=" else figure >= bound
-        checks.append(_check(name, ok, f"{what}: noisy {value:.3g} (noise sd {spread:.3g}; {rules.confidence:.1%} "
-                                       f"interval {lo:.3g} to {hi:.3g}); passes when {on} {op} {bound:g}",
-                             value=round(value, 4), ci_low=round(lo, 4), ci_high=round(hi, 4),
-                             threshold={"op": op, "bound": bound, "on": on}))
+        checks.append(
+            _check(
+                name,
+                ok,
+                f"{what}: noisy {value:.3g} (noise sd {spread:.3g}; {rules.confidence:.1%} "
+                f"interval {lo:.3g} to {hi:.3g}); passes when {on} {op} {bound:g}",
+                value=round(value, 4),
+                ci_low=round(lo, 4),
+                ci_high=round(hi, 4),
+                threshold={"op": op, "bound": bound, "on": on},
+            )
+        )
         if not ok:
             reasons.append(f"{name}: {on} {figure:.3g} does not hold {op} {bound:g}")
 
-    bounded("dp_members_reproduced", noisy["members_reproduced"], sd, op="<=", bound=rules.members_reproduced_max,
-            on="ci_low", what="members copied, near-copied, paraphrased or with an identifier in the synthetic set")
-    bounded("dp_mia_auc", 0.5 + noisy["auc_scaled"] / rules.auc_floor, sd / rules.auc_floor, op="<=",
-            bound=rules.auc_max, on="ci_low",
-            what=f"membership-inference AUC by distance to the nearest synthetic record (floor {rules.auc_floor})")
-    bounded("dp_holdout_size", noisy["holdout_units"], sd, op=">=", bound=rules.min_holdout, on="ci_low",
-            what="holdout records (people) the AUC compares against")
+    bounded(
+        "dp_members_reproduced",
+        noisy["members_reproduced"],
+        sd,
+        op="<=",
+        bound=rules.members_reproduced_max,
+        on="ci_low",
+        what="members copied, near-copied, paraphrased or with an identifier in the synthetic set",
+    )
+    bounded(
+        "dp_mia_auc",
+        0.5 + noisy["auc_scaled"] / rules.auc_floor,
+        sd / rules.auc_floor,
+        op="<=",
+        bound=rules.auc_max,
+        on="ci_low",
+        what=f"membership-inference AUC by distance to the nearest synthetic record (floor {rules.auc_floor})",
+    )
+    bounded(
+        "dp_holdout_size",
+        noisy["holdout_units"],
+        sd,
+        op=">=",
+        bound=rules.min_holdout,
+        on="ci_low",
+        what="holdout records (people) the AUC compares against",
+    )
     return GateDecision(not reasons, reasons, checks)
 
 

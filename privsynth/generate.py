@@ -30,30 +30,59 @@ class Generated:
     judge_trained: bool | None = None  # dp with a class judge: trained, or its share only reserved
 
 
-def private_evolution(*, epsilon: float, delta: float | None = None, rounds: int = 5, population_per_class: int = 64,
-                      n_candidates: int = 8, labels: Sequence[str] | None = None,
-                      class_prompts: Mapping[str, str] | None = None, judge_share: float | None = None,
-                      class_check: int | None = None, vote: str = "all", gate_share: float = 0.0,
-                      **options: Any):
+def private_evolution(
+    *,
+    epsilon: float,
+    delta: float | None = None,
+    rounds: int = 5,
+    population_per_class: int = 64,
+    n_candidates: int = 8,
+    labels: Sequence[str] | None = None,
+    class_prompts: Mapping[str, str] | None = None,
+    judge_share: float | None = None,
+    class_check: int | None = None,
+    vote: str = "all",
+    gate_share: float = 0.0,
+    **options: Any,
+):
     """The PrivateEvolution of a dp run from its settings (``options`` go to it as they are)."""
     from privsynth.privacy.judge import judge_config
     from privsynth.privacy.pe import DEFAULT_CLASS_CHECK, PrivateEvolution
 
-    return PrivateEvolution(epsilon, delta, rounds=rounds, population_per_class=population_per_class,
-                            n_candidates=n_candidates, labels=list(labels) if labels else None,
-                            class_prompts=dict(class_prompts) if class_prompts else None,
-                            class_judge=judge_config(judge_share),
-                            class_check_rounds=DEFAULT_CLASS_CHECK if class_check is None else class_check,
-                            vote=vote, gate_share=gate_share, **options)
+    return PrivateEvolution(
+        epsilon,
+        delta,
+        rounds=rounds,
+        population_per_class=population_per_class,
+        n_candidates=n_candidates,
+        labels=list(labels) if labels else None,
+        class_prompts=dict(class_prompts) if class_prompts else None,
+        class_judge=judge_config(judge_share),
+        class_check_rounds=DEFAULT_CLASS_CHECK if class_check is None else class_check,
+        vote=vote,
+        gate_share=gate_share,
+        **options,
+    )
 
 
-def run_private_evolution(pe, texts: Sequence[str], labels: Sequence[str], *, encoder, bridge,
-                          n: int | None = None, n_per_class: int | None = None, seed: int = 0,
-                          user_ids: Sequence[str] | None = None, log: Callable[[str], None] | None = None):
+def run_private_evolution(
+    pe,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    encoder,
+    bridge,
+    n: int | None = None,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    user_ids: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
+):
     """Embed the members and run Private Evolution: the one dp generation path. Returns its PEResult."""
     X = encoder.encode(list(texts))
-    return pe.generate(X, list(labels), encoder, bridge, n=n, n_per_class=n_per_class, rng_seed=seed,
-                       user_ids=user_ids, log=log)
+    return pe.generate(
+        X, list(labels), encoder, bridge, n=n, n_per_class=n_per_class, rng_seed=seed, user_ids=user_ids, log=log
+    )
 
 
 def model_identities(encoder_name: str | None = None, bridge_path: Path | None = None) -> dict[str, Any]:
@@ -68,35 +97,58 @@ def model_identities(encoder_name: str | None = None, bridge_path: Path | None =
     if weights:
         enc["sha256"] = sha256_file(weights[0])
     bridge = Path(bridge_path) if bridge_path else DEFAULT_WEIGHTS
-    return {"encoder": enc, "lm": lm_identity(None),
-            "bridge": {"name": bridge.name, "sha256": sha256_file(bridge) if bridge.exists() else None}}
+    return {
+        "encoder": enc,
+        "lm": lm_identity(None),
+        "bridge": {"name": bridge.name, "sha256": sha256_file(bridge) if bridge.exists() else None},
+    }
 
 
 def class_check_stats(gen) -> dict[str, Any]:
     """The class check's counts from a SMOTExT or PrivateEvolution that ran (None where the
     check did not run: one class, or rounds 0)."""
-    return {"class_check_rounds": gen.class_check_rounds,
-            "off_class_first_pass": getattr(gen, "class_mismatch_initial_", None),
-            "off_class_left": getattr(gen, "class_mismatch_", None)}
+    return {
+        "class_check_rounds": gen.class_check_rounds,
+        "off_class_first_pass": getattr(gen, "class_mismatch_initial_", None),
+        "off_class_left": getattr(gen, "class_mismatch_", None),
+    }
 
 
-def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | None = None,
-                      n_candidates: int | None = None, max_new_tokens: int | None = None,
-                      pe_options: dict | None = None):
+def smotext_generator(
+    *,
+    encoder=None,
+    bridge=None,
+    models: dict[str, Any] | None = None,
+    n_candidates: int | None = None,
+    max_new_tokens: int | None = None,
+    pe_options: dict | None = None,
+):
     """A generate function around SMOTExT (none/noise) and Private Evolution (dp).
 
     ``encoder``/``bridge`` None: the embedded defaults (loaded on first use). ``pe_options``
     override PrivateEvolution's settings (tests use small populations).
     """
 
-    def generate(texts: list[str], labels: list[str], *, request, progress, user_ids: list[str] | None = None,
-                 gate_share: float = 0.0) -> Generated:
+    def generate(
+        texts: list[str],
+        labels: list[str],
+        *,
+        request,
+        progress,
+        user_ids: list[str] | None = None,
+        gate_share: float = 0.0,
+    ) -> Generated:
         from privsynth.smotext import SMOTExT
 
-        gen = SMOTExT(encoder=encoder, bridge=bridge, random_state=request.seed,
-                      n_candidates=request.n_candidates if n_candidates is None else n_candidates,
-                      max_new_tokens=max_new_tokens, class_check_rounds=request.class_check_rounds,
-                      progress=progress.interactive)
+        gen = SMOTExT(
+            encoder=encoder,
+            bridge=bridge,
+            random_state=request.seed,
+            n_candidates=request.n_candidates if n_candidates is None else n_candidates,
+            max_new_tokens=max_new_tokens,
+            class_check_rounds=request.class_check_rounds,
+            progress=progress.interactive,
+        )
         ids = models if models is not None else model_identities()
         if request.mode in ("none", "noise"):
             gen.fit(texts, labels)
@@ -113,12 +165,28 @@ def smotext_generator(*, encoder=None, bridge=None, models: dict[str, Any] | Non
 
         pe = private_evolution(**{**request.dp_settings(), "gate_share": gate_share, **(pe_options or {})})
         enc = encoder or Encoder(show_progress=progress.interactive)
-        res = run_private_evolution(pe, texts, labels, encoder=enc, bridge=gen._bridge(), n=request.n,
-                                    n_per_class=request.n_per_class, seed=request.seed, user_ids=user_ids,
-                                    log=progress.info)
-        return Generated(list(res.texts), [str(y) for y in res.labels], res.ledger, ids, class_check_stats(pe),
-                         res.plan, res.noisy_counts,
-                         None if pe.class_judge is None else pe.judge_ is not None)
+        res = run_private_evolution(
+            pe,
+            texts,
+            labels,
+            encoder=enc,
+            bridge=gen._bridge(),
+            n=request.n,
+            n_per_class=request.n_per_class,
+            seed=request.seed,
+            user_ids=user_ids,
+            log=progress.info,
+        )
+        return Generated(
+            list(res.texts),
+            [str(y) for y in res.labels],
+            res.ledger,
+            ids,
+            class_check_stats(pe),
+            res.plan,
+            res.noisy_counts,
+            None if pe.class_judge is None else pe.judge_ is not None,
+        )
 
     return generate
 
@@ -144,5 +212,7 @@ def check_domain(corpus, labels: Sequence[str], source: Any) -> None:
     allowed = set(labels)
     for label, row in zip(corpus.labels, corpus.rows):
         if label not in allowed:
-            raise UserError(f"{source}: row {row}: label {label!r} is not in the declared label set {sorted(allowed)}; "
-                            "declare every label with --labels, or remove the record")
+            raise UserError(
+                f"{source}: row {row}: label {label!r} is not in the declared label set {sorted(allowed)}; "
+                "declare every label with --labels, or remove the record"
+            )

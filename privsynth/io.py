@@ -43,8 +43,10 @@ class CleaningReport:
         if self.empty_removed:
             out.append(f"removed {self.empty_removed} empty or whitespace-only texts")
         if self.duplicates_removed:
-            out.append(f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept"
-                       + ("; within each person's rows only)" if self.per_person else ")"))
+            out.append(
+                f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept"
+                + ("; within each person's rows only)" if self.per_person else ")")
+            )
         if self.truncated:
             out.append(f"truncated {self.truncated} texts longer than the encoder limit")
         for label, count in self.small_classes_dropped.items():
@@ -102,7 +104,9 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         row = raw[: err.start].count(b"\n") + 1
-        raise UserError(f"{path}: row {row}: bytes are not valid UTF-8 (byte offset {err.start}); re-save the file as UTF-8") from None
+        raise UserError(
+            f"{path}: row {row}: bytes are not valid UTF-8 (byte offset {err.start}); re-save the file as UTF-8"
+        ) from None
     if not text.strip():
         raise UserError(f"{path}: file is empty")
     suffix = path.suffix.lower()
@@ -167,7 +171,8 @@ def read_corpus(
     for col, option in ((text_col, "--text-col"), (label_col, "--label-col"), (group_col, "--user-col")):
         if col is not None and col not in columns:
             raise UserError(
-                f"{path}: missing column {col!r} (columns are {', '.join(map(repr, columns))}); choose one with {option}"
+                f"{path}: missing column {col!r} (columns are {', '.join(map(repr, columns))}); "
+                f"choose one with {option}"
             )
     report = CleaningReport(rows_read=len(records), per_person=group_col is not None)
     seen: dict[tuple[str | None, str, str], int] = {}

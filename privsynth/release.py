@@ -82,10 +82,18 @@ class ReleaseRequest:
 
     def dp_settings(self) -> dict[str, Any]:
         """The settings of :func:`privsynth.generate.private_evolution`, the same for the plan and the run."""
-        return {"epsilon": self.epsilon, "delta": self.delta, "rounds": self.rounds,
-                "population_per_class": self.population_per_class, "n_candidates": self.n_candidates,
-                "labels": self.labels, "class_prompts": self.class_prompts, "judge_share": self.judge_share,
-                "class_check": self.class_check_rounds, "vote": self.vote}
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "rounds": self.rounds,
+            "population_per_class": self.population_per_class,
+            "n_candidates": self.n_candidates,
+            "labels": self.labels,
+            "class_prompts": self.class_prompts,
+            "judge_share": self.judge_share,
+            "class_check": self.class_check_rounds,
+            "vote": self.vote,
+        }
 
     @property
     def class_check_rounds(self) -> int:
@@ -116,8 +124,9 @@ class ReleaseRequest:
         return d
 
     def redacted_command(self) -> list[str]:
-        paths = {str(p) for p in (self.policy, self.report_dir, self.sign_key, self.hmac_key_file,
-                                  self.rejected_out) if p}
+        paths = {
+            str(p) for p in (self.policy, self.report_dir, self.sign_key, self.hmac_key_file, self.rejected_out) if p
+        }
         return [REDACTED_INPUT if a == str(self.input) else "<given>" if a in paths else a for a in self.command]
 
 
@@ -151,10 +160,14 @@ class Progress:
         self.i += 1
         if estimate_s is not None:
             self.estimates[name] = estimate_s
-        left = sum(self.estimates.get(s, 0) for s in self.STAGES[self.STAGES.index(name):]) if name in self.STAGES else 0
+        left = (
+            sum(self.estimates.get(s, 0) for s in self.STAGES[self.STAGES.index(name) :]) if name in self.STAGES else 0
+        )
         eta = f", about {left:.0f}s left" if left >= 1 else ""
-        self.info(f"[{self.i}/{len(self.STAGES)}] {name}{': ' + detail if detail else ''} "
-                  f"({time.monotonic() - self.t0:.0f}s elapsed{eta})")
+        self.info(
+            f"[{self.i}/{len(self.STAGES)}] {name}{': ' + detail if detail else ''} "
+            f"({time.monotonic() - self.t0:.0f}s elapsed{eta})"
+        )
 
     def info(self, msg: str) -> None:
         if not self.quiet:
@@ -182,8 +195,10 @@ def _check_request(req: ReleaseRequest) -> None:
     if req.epsilon is not None and req.privacy not in (None, "dp"):
         raise UserError(f"--epsilon makes a dp release; it cannot be combined with --privacy {req.privacy}")
     if req.epsilon is None and req.privacy is None:
-        raise UserError("choose a privacy mode: --epsilon E for a formal DP guarantee (e.g. --epsilon 4), "
-                        "or --privacy none|noise for an empirical audit only")
+        raise UserError(
+            "choose a privacy mode: --epsilon E for a formal DP guarantee (e.g. --epsilon 4), "
+            "or --privacy none|noise for an empirical audit only"
+        )
     if req.privacy == "dp" and req.epsilon is None:
         raise UserError("--privacy dp needs --epsilon E (e.g. --epsilon 4)")
     if req.delta is not None and req.epsilon is None:
@@ -192,16 +207,22 @@ def _check_request(req: ReleaseRequest) -> None:
         raise UserError(f"--epsilon must be a positive number; got {req.epsilon!r}")
     if not 0 < req.holdout_fraction < 1:
         raise UserError(f"--holdout-fraction must be within (0, 1); got {req.holdout_fraction!r}")
-    for option, value in (("--rounds", req.rounds), ("--population", req.population_per_class),
-                          ("--candidates", req.n_candidates)):
+    for option, value in (
+        ("--rounds", req.rounds),
+        ("--population", req.population_per_class),
+        ("--candidates", req.n_candidates),
+    ):
         if value < 1:
             raise UserError(f"{option} must be >= 1; got {value}")
     if req.canaries < 0:
         raise UserError(f"--canaries must be >= 0; got {req.canaries!r}")
     if req.n is not None and req.n < 1:
         raise UserError(f"--n must be a positive integer; got {req.n!r}")
-    for given, option in ((req.judge_share, "--judge-share"), (req.class_prompts, "--class-prompt"),
-                          (req.labels, "--labels")):
+    for given, option in (
+        (req.judge_share, "--judge-share"),
+        (req.class_prompts, "--class-prompt"),
+        (req.labels, "--labels"),
+    ):
         if given is not None and req.mode != "dp":
             raise UserError(f"{option} applies to dp releases only; add --epsilon E or drop {option}")
     if req.mode == "dp":
@@ -212,18 +233,24 @@ def _check_request(req: ReleaseRequest) -> None:
         check_labels_declared(req.labels, req.class_prompts)
     out, reports = Path(req.out).resolve(), req.reports.resolve()
     if reports == out or out in reports.parents or reports in out.parents:
-        raise UserError(f"--report-dir {req.reports} and --out {req.out} must not contain each other: the internal "
-                        "reports hold exact statistics of the private data and never sit in the release folder")
+        raise UserError(
+            f"--report-dir {req.reports} and --out {req.out} must not contain each other: the internal "
+            "reports hold exact statistics of the private data and never sit in the release folder"
+        )
     if req.rejected_out is not None:
         rej = Path(req.rejected_out).resolve()
         if rej == out or out in rej.parents:
-            raise UserError(f"--rejected-out {req.rejected_out} lies inside --out {req.out}; rejected data "
-                            "must never sit in the release folder: choose a path outside it")
+            raise UserError(
+                f"--rejected-out {req.rejected_out} lies inside --out {req.out}; rejected data "
+                "must never sit in the release folder: choose a path outside it"
+            )
         if Path(req.rejected_out).exists() and not req.force:
             raise UserError(f"--rejected-out {req.rejected_out}: already exists; pass --force to replace it")
 
 
-def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: Progress | None = None) -> ReleaseResult:
+def run_release(
+    req: ReleaseRequest, *, engine: Engine | None = None, progress: Progress | None = None
+) -> ReleaseResult:
     """Run a release. Raises ``UserError`` (exit 2) or ``GateBlocked`` (exit 3); returns on pass."""
     from privsynth import audit, gate, manifest
     from privsynth.budget import BudgetStore, record_keys
@@ -254,20 +281,30 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
 
     # 2. validate and split
     progress.stage("validate", f"reading {req.input}")
-    corpus, cleaning = read_corpus(req.input, text_col=req.text_col, label_col=req.label_col, id_col=req.id_col,
-                                   group_col=req.user_col, **({"min_class_size": 0, "allow_empty": True}
-                                                              if mode == "dp" else {}))
+    corpus, cleaning = read_corpus(
+        req.input,
+        text_col=req.text_col,
+        label_col=req.label_col,
+        id_col=req.id_col,
+        group_col=req.user_col,
+        **({"min_class_size": 0, "allow_empty": True} if mode == "dp" else {}),
+    )
     for line in cleaning.lines():
         progress.info(line)
     if mode == "dp":
         from privsynth.generate import check_domain, check_labels_declared
 
         check_domain(corpus, check_labels_declared(req.labels, req.class_prompts), req.input)
-    internal = {"input_file_hmac": file_hmac(req.input, key), "input_dataset_id": dataset_hmac(corpus.texts,
-                corpus.labels, key), "hmac_key_id": key_id(key), "records_read": cleaning.rows_read}
+    internal = {
+        "input_file_hmac": file_hmac(req.input, key),
+        "input_dataset_id": dataset_hmac(corpus.texts, corpus.labels, key),
+        "hmac_key_id": key_id(key),
+        "records_read": cleaning.rows_read,
+    }
     progress.stage("split", f"holdout fraction {req.holdout_fraction:g}")
-    members, holdout = split_corpus(corpus, fraction=req.holdout_fraction, seed=req.seed, key=key,
-                                    by_person=bool(req.user_col))
+    members, holdout = split_corpus(
+        corpus, fraction=req.holdout_fraction, seed=req.seed, key=key, by_person=bool(req.user_col)
+    )
     if mode != "dp":
         check_split((members, holdout), source=req.input, fraction=req.holdout_fraction, class_prompts=None)
         progress.info(f"{len(members)} members (used for generation), {len(holdout)} holdout (audit control only)")
@@ -288,44 +325,72 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
         pe = private_evolution(**req.dp_settings(), gate_share=policy.dp_gate.share)
         plan = pe.plan(n_classes=len(check_labels_declared(req.labels, req.class_prompts)), n_synthetic=req.n)
         policy.check_epsilon(req.epsilon, plan.delta)
-        progress.info(f"lifetime budget: spent {spent.epsilon:.4g} of {policy.release.max_epsilon_lifetime:g} "
-                      f"in {spent.runs} run(s); this run takes up to {req.epsilon:g}")
+        progress.info(
+            f"lifetime budget: spent {spent.epsilon:.4g} of {policy.release.max_epsilon_lifetime:g} "
+            f"in {spent.runs} run(s); this run takes up to {req.epsilon:g}"
+        )
     if req.dry_run:
         return _dry_run(req, policy, members, holdout, plan, spent if mode == "dp" else None, pe if plan else None)
 
-    with Staging(req.out, force=req.force) as stage, Staging(req.reports, force=req.force, private=True) as internal_stage:
+    with (
+        Staging(req.out, force=req.force) as stage,
+        Staging(req.reports, force=req.force, private=True) as internal_stage,
+    ):
         if mode == "dp":
-            store.charge(internal["input_dataset_id"], epsilon=req.epsilon, delta=plan.delta, records=records,
-                         lifetime=policy.release.max_epsilon_lifetime, run={"out": Path(req.out).name})
+            store.charge(
+                internal["input_dataset_id"],
+                epsilon=req.epsilon,
+                delta=plan.delta,
+                records=records,
+                lifetime=policy.release.max_epsilon_lifetime,
+                run={"out": Path(req.out).name},
+            )
 
         # 4. generate from members only (plus canaries: public words and random secrets)
         gen_texts, gen_labels, gen_users, canaries = _generation_input(members, req, plan)
         progress.stage("generate", f"mode {mode}")
         t_gen = time.monotonic()
-        generated = engine.generate(gen_texts, gen_labels, request=req, progress=progress,
-                                    **({"user_ids": gen_users} if gen_users is not None else {}),
-                                    **({"gate_share": policy.dp_gate.share} if mode == "dp" else {}))
+        generated = engine.generate(
+            gen_texts,
+            gen_labels,
+            request=req,
+            progress=progress,
+            **({"user_ids": gen_users} if gen_users is not None else {}),
+            **({"gate_share": policy.dp_gate.share} if mode == "dp" else {}),
+        )
         st = generated.stats
-        progress.info(f"generated {len(generated.texts)} synthetic records in {time.monotonic() - t_gen:.0f}s"
-                      + ("" if st.get("off_class_left") is None else
-                         f" (class check: {st['off_class_first_pass']} outputs in another class, "
-                         f"{st['off_class_left']} left)"))
+        progress.info(
+            f"generated {len(generated.texts)} synthetic records in {time.monotonic() - t_gen:.0f}s"
+            + (
+                ""
+                if st.get("off_class_left") is None
+                else f" (class check: {st['off_class_first_pass']} outputs in another class, "
+                f"{st['off_class_left']} left)"
+            )
+        )
 
         # 5. audit (the holdout's only use): the internal report, and in dp the per-record figures
         progress.stage("audit", "members vs holdout vs synthetic")
-        report = audit.run(engine.audit, members, holdout, generated.texts, policy=policy, canaries=canaries,
-                           seed=req.seed, mode=mode)
+        report = audit.run(
+            engine.audit, members, holdout, generated.texts, policy=policy, canaries=canaries, seed=req.seed, mode=mode
+        )
 
         # 6. gate
         progress.stage("gate", "DP statistics (ledger event 'gate')" if mode == "dp" else "exact audit")
         privacy = _privacy(req, generated)
         if mode == "dp":
-            decision = gate.decide_dp(report.records, rules=policy.dp_gate, ledger=generated.ledger,
-                                      plan=generated.plan, member_units=members.groups if req.user_col else None,
-                                      holdout_units=holdout.groups if req.user_col else None)
+            decision = gate.decide_dp(
+                report.records,
+                rules=policy.dp_gate,
+                ledger=generated.ledger,
+                plan=generated.plan,
+                member_units=members.groups if req.user_col else None,
+                holdout_units=holdout.groups if req.user_col else None,
+            )
             privacy.update(_dp_privacy(req, generated))
-            decision = gate.finish_dp(decision, spent=privacy["epsilon"], requested=req.epsilon,
-                                      cap=policy.release.max_epsilon_per_run)
+            decision = gate.finish_dp(
+                decision, spent=privacy["epsilon"], requested=req.epsilon, cap=policy.release.max_epsilon_per_run
+            )
             internal["dp_counts"] = {k: round(v, 1) for k, v in (generated.noisy_counts or {}).items()}
             internal["members_flagged_by_reason"] = dict(report.records.reasons.get("member", {}))
         else:
@@ -333,9 +398,16 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
         from privsynth.datacard import guarantee_text
 
         privacy["guarantee"] = guarantee_text(privacy)
-        context = report_context(mode=mode, privacy=privacy, policy=policy, decision=decision,
-                                 n_synthetic=len(generated.texts), generation=generated.stats,
-                                 rejected_kept=req.rejected_out is not None, internal=internal)
+        context = report_context(
+            mode=mode,
+            privacy=privacy,
+            policy=policy,
+            decision=decision,
+            n_synthetic=len(generated.texts),
+            generation=generated.stats,
+            rejected_kept=req.rejected_out is not None,
+            internal=internal,
+        )
 
         # 7. export: the internal reports always; the release folder only on a pass
         progress.stage("export", "release" if decision.passed else "reports only (blocked)")
@@ -345,13 +417,31 @@ def run_release(req: ReleaseRequest, *, engine: Engine | None = None, progress: 
                 write_bytes_atomic(req.rejected_out, csv_bytes(generated.texts, generated.labels))
                 progress.info(f"rejected synthetic data written to {req.rejected_out} (NOT a release)")
             internal_stage.commit()
-            raise GateBlocked(f"release blocked: {'; '.join(decision.reasons)}; see {req.reports / 'audit_report.html'}")
-        created = write_release(stage.path, generated=generated, privacy=privacy, policy=policy, seed=req.seed,
-                                signed=private_key is not None)
-        manifest.write_manifest(stage.path, created=created, command=req.redacted_command(), config=req.config(),
-                                seed=req.seed, privacy=privacy, n_synthetic=len(generated.texts),
-                                canaries=req.canaries, models=generated.models, policy=policy.to_dict(),
-                                gate=decision.to_dict(), private_key=private_key)
+            raise GateBlocked(
+                f"release blocked: {'; '.join(decision.reasons)}; see {req.reports / 'audit_report.html'}"
+            )
+        created = write_release(
+            stage.path,
+            generated=generated,
+            privacy=privacy,
+            policy=policy,
+            seed=req.seed,
+            signed=private_key is not None,
+        )
+        manifest.write_manifest(
+            stage.path,
+            created=created,
+            command=req.redacted_command(),
+            config=req.config(),
+            seed=req.seed,
+            privacy=privacy,
+            n_synthetic=len(generated.texts),
+            canaries=req.canaries,
+            models=generated.models,
+            policy=policy.to_dict(),
+            gate=decision.to_dict(),
+            private_key=private_key,
+        )
         internal_stage.commit()
         stage.commit()
     progress.info(f"internal reports (not for sharing): {req.reports}")
@@ -393,31 +483,61 @@ def _dp_privacy(req: ReleaseRequest, generated: Any) -> dict[str, Any]:
 
     led = generated.ledger
     plan = generated.plan
-    return {"epsilon": led.epsilon, "delta": led.delta, "accountant": led.accountant,
-            "epsilon_by_accountant": dict(plan.epsilons) if plan is not None else {},
-            "epsilon_requested": req.epsilon, "ledger": "ledger.json",
-            "labels": check_labels_declared(req.labels, req.class_prompts),
-            "class_prompts": req.class_prompts or {},
-            "class_judge": ("off" if generated.judge_trained is None else "trained" if generated.judge_trained
-                            else "reserved, not trained (the DP member count was below its minimum)")}
+    return {
+        "epsilon": led.epsilon,
+        "delta": led.delta,
+        "accountant": led.accountant,
+        "epsilon_by_accountant": dict(plan.epsilons) if plan is not None else {},
+        "epsilon_requested": req.epsilon,
+        "ledger": "ledger.json",
+        "labels": check_labels_declared(req.labels, req.class_prompts),
+        "class_prompts": req.class_prompts or {},
+        "class_judge": (
+            "off"
+            if generated.judge_trained is None
+            else "trained"
+            if generated.judge_trained
+            else "reserved, not trained (the DP member count was below its minimum)"
+        ),
+    }
 
 
-def _dry_run(req: ReleaseRequest, policy: Any, members: Any, holdout: Any, plan: Any, spent: Any, pe: Any) -> ReleaseResult:
+def _dry_run(
+    req: ReleaseRequest, policy: Any, members: Any, holdout: Any, plan: Any, spent: Any, pe: Any
+) -> ReleaseResult:
     """The plan and the budget (dp), and the exact sizes of the holder's file: shown to the data
     holder only, nothing written or spent."""
-    out: dict[str, Any] = {"mode": req.mode, "policy": policy.source or "defaults", "out": str(req.out),
-                           "reports": str(req.reports)}
+    out: dict[str, Any] = {
+        "mode": req.mode,
+        "policy": policy.source or "defaults",
+        "out": str(req.out),
+        "reports": str(req.reports),
+    }
     if req.mode == "dp":
         from privsynth.privacy.pe import dry_run
 
         sizes = members.class_counts() if not req.user_col else _people_per_class(members)
-        out.update({"epsilon": req.epsilon, "delta": plan.delta,
-                    "dp_plan": dry_run(pe, sizes, n_synthetic=req.n), "budget_spent": spent.epsilon,
-                    "budget_lifetime": policy.release.max_epsilon_lifetime,
-                    "budget_after_run": spent.epsilon + req.epsilon})
-    out.update({"your_data": {"note": "exact sizes of your file, shown to you only",
-                              "members": len(members), "holdout": len(holdout), "classes": members.class_counts(),
-                              **({"people": len(set(members.groups))} if req.user_col else {})}})
+        out.update(
+            {
+                "epsilon": req.epsilon,
+                "delta": plan.delta,
+                "dp_plan": dry_run(pe, sizes, n_synthetic=req.n),
+                "budget_spent": spent.epsilon,
+                "budget_lifetime": policy.release.max_epsilon_lifetime,
+                "budget_after_run": spent.epsilon + req.epsilon,
+            }
+        )
+    out.update(
+        {
+            "your_data": {
+                "note": "exact sizes of your file, shown to you only",
+                "members": len(members),
+                "holdout": len(holdout),
+                "classes": members.class_counts(),
+                **({"people": len(set(members.groups))} if req.user_col else {}),
+            }
+        }
+    )
     return ReleaseResult("dry-run", None, None, out)
 
 

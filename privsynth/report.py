@@ -48,9 +48,11 @@ GENERATION_LABELS = {
     "copies_redecoded": "outputs decoded again because they copied a member",
     "copies_retargeted": "outputs given a new target after copying 3 times",
 }
-GENERATION_NOTE = ("The class check reads each decoded output with a classifier: in mode none and noise one "
-                   "fitted on the members' embeddings, in mode dp one built from Private Evolution's survivors "
-                   "(DP outputs). An output still in another class keeps the label it was generated for.")
+GENERATION_NOTE = (
+    "The class check reads each decoded output with a classifier: in mode none and noise one "
+    "fitted on the members' embeddings, in mode dp one built from Private Evolution's survivors "
+    "(DP outputs). An output still in another class keeps the label it was generated for."
+)
 
 
 def release_section_html(context: dict[str, Any]) -> str:
@@ -62,18 +64,33 @@ def release_section_html(context: dict[str, Any]) -> str:
 
     rules = "".join(f"<tr><th>{e(k)}</th><td>{e(show(v))}</td></tr>" for k, v in context["policy_release"].items())
     gate = "".join(
-        f"<tr><td><code>{e(c['name'])}</code></td><td class=\"{'pass' if c['passed'] else 'fail'}\">"
-        f"{'pass' if c['passed'] else 'FAIL'}</td><td>{e(str(c['detail']))}</td></tr>" for c in context["gate_checks"])
+        f'<tr><td><code>{e(c["name"])}</code></td><td class="{"pass" if c["passed"] else "fail"}">'
+        f"{'pass' if c['passed'] else 'FAIL'}</td><td>{e(str(c['detail']))}</td></tr>"
+        for c in context["gate_checks"]
+    )
     verdict = "RELEASED" if context["decision"] == "pass" else "BLOCKED: nothing released"
     gen = context.get("generation") or {}
-    gen_rows = "".join(f"<tr><th>{e(label)}</th><td>{e(show(gen[key]))}</td></tr>"
-                       for key, label in GENERATION_LABELS.items() if gen.get(key) is not None)
-    gen_html = (f"<h3>Generation</h3><table>{gen_rows}</table>"
-                f"<p><small>{e(GENERATION_NOTE)}</small></p>") if gen_rows else ""
+    gen_rows = "".join(
+        f"<tr><th>{e(label)}</th><td>{e(show(gen[key]))}</td></tr>"
+        for key, label in GENERATION_LABELS.items()
+        if gen.get(key) is not None
+    )
+    gen_html = (
+        (f"<h3>Generation</h3><table>{gen_rows}</table><p><small>{e(GENERATION_NOTE)}</small></p>") if gen_rows else ""
+    )
     internal = context.get("internal") or {}
-    internal_html = ("<h3>For the data holder only</h3><table>" + "".join(
-        f"<tr><th>{e(str(k))}</th><td>{e(show(v) if not isinstance(v, dict) else json.dumps(v))}</td></tr>"
-        for k, v in internal.items()) + "</table>") if internal else ""
+    internal_html = (
+        (
+            "<h3>For the data holder only</h3><table>"
+            + "".join(
+                f"<tr><th>{e(str(k))}</th><td>{e(show(v) if not isinstance(v, dict) else json.dumps(v))}</td></tr>"
+                for k, v in internal.items()
+            )
+            + "</table>"
+        )
+        if internal
+        else ""
+    )
     return (
         f'<section class="release"><h2>Release decision: <span class="{e(context["decision"])}">{verdict}</span></h2>'
         f"<table><tr><th>What was released</th><td>{e(context['released'])}</td></tr>"
@@ -85,9 +102,17 @@ def release_section_html(context: dict[str, Any]) -> str:
     )
 
 
-def report_context(*, mode: str, privacy: dict[str, Any], policy: Any, decision: Any, n_synthetic: int,
-                   generation: dict[str, Any] | None = None, rejected_kept: bool = False,
-                   internal: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_context(
+    *,
+    mode: str,
+    privacy: dict[str, Any],
+    policy: Any,
+    decision: Any,
+    n_synthetic: int,
+    generation: dict[str, Any] | None = None,
+    rejected_kept: bool = False,
+    internal: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What the compliance document states above the audit: what, under which guarantee, why.
 
     ``internal`` carries what only the data holder may see (the input's keyed ids, exact
@@ -95,20 +120,29 @@ def report_context(*, mode: str, privacy: dict[str, Any], policy: Any, decision:
     from privsynth.export import DATA_CARD, LEDGER, SYNTHETIC
 
     if mode == "dp":
-        guarantee = (f"({privacy['epsilon']:.4g}, {privacy['delta']:.3g})-differential privacy, "
-                     f"add/remove-one-{privacy.get('unit', 'record')} adjacency, "
-                     f"{str(privacy.get('accountant')).upper()} accountant; covers everything in the release folder "
-                     f"and the decision to release (the gate read only DP statistics)")
-        not_covered = ("This report holds statistics computed on the private records; no epsilon covers it. In dp "
-                       "mode they decided nothing: the gate read only the noisy statistics of the ledger's gate event.")
+        guarantee = (
+            f"({privacy['epsilon']:.4g}, {privacy['delta']:.3g})-differential privacy, "
+            f"add/remove-one-{privacy.get('unit', 'record')} adjacency, "
+            f"{str(privacy.get('accountant')).upper()} accountant; covers everything in the release folder "
+            f"and the decision to release (the gate read only DP statistics)"
+        )
+        not_covered = (
+            "This report holds statistics computed on the private records; no epsilon covers it. In dp "
+            "mode they decided nothing: the gate read only the noisy statistics of the ledger's gate event."
+        )
     else:
         guarantee = "none: empirical audit only" + (" (embedding noise added)" if mode == "noise" else "")
-        not_covered = ("This report holds statistics computed on the private records; no epsilon covers it. The "
-                       "decision to release depends on the data.")
-    released = (f"{SYNTHETIC}: {n_synthetic} synthetic records, with {DATA_CARD}, "
-                f"{LEDGER + ', ' if mode == 'dp' else ''}manifest.json" if decision.passed
-                else f"nothing: the gate blocked the release; {n_synthetic} synthetic records were discarded"
-                + (" (kept outside the release folder on request)" if rejected_kept else ""))
+        not_covered = (
+            "This report holds statistics computed on the private records; no epsilon covers it. The "
+            "decision to release depends on the data."
+        )
+    released = (
+        f"{SYNTHETIC}: {n_synthetic} synthetic records, with {DATA_CARD}, "
+        f"{LEDGER + ', ' if mode == 'dp' else ''}manifest.json"
+        if decision.passed
+        else f"nothing: the gate blocked the release; {n_synthetic} synthetic records were discarded"
+        + (" (kept outside the release folder on request)" if rejected_kept else "")
+    )
     return {
         "decision": "pass" if decision.passed else "fail",
         "released": released,

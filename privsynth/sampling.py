@@ -36,15 +36,32 @@ def _cache_args(lm) -> tuple[str, dict]:
     to ``cache``), and the option that keeps only the last position's logits, where it exists."""
     base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
     names = _forward_args(type(base))
-    keep = ({"logits_to_keep": 1} if "logits_to_keep" in names
-            else {"num_logits_to_keep": 1} if "num_logits_to_keep" in names else {})
+    keep = (
+        {"logits_to_keep": 1}
+        if "logits_to_keep" in names
+        else {"num_logits_to_keep": 1}
+        if "num_logits_to_keep" in names
+        else {}
+    )
     return ("cache" if "cache" in names else "past_key_values"), keep
 
 
 @torch.no_grad()
-def sample_tokens(lm, prompt: dict[str, torch.Tensor], *, copies: int, max_new_tokens: int, end_id: int,
-                  pad_id: int, temperature: float, top_p: float, top_k: int = 50, greedy_first: bool = False,
-                  min_new_tokens: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+def sample_tokens(
+    lm,
+    prompt: dict[str, torch.Tensor],
+    *,
+    copies: int,
+    max_new_tokens: int,
+    end_id: int,
+    pad_id: int,
+    temperature: float,
+    top_p: float,
+    top_k: int = 50,
+    greedy_first: bool = False,
+    min_new_tokens: torch.Tensor | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
     """New token ids, ``[B * copies, max_new_tokens]`` (row ``b * copies + j`` is copy ``j`` of
     prompt ``b``), padded with ``pad_id`` after each row's end token.
 
@@ -62,8 +79,15 @@ def sample_tokens(lm, prompt: dict[str, torch.Tensor], *, copies: int, max_new_t
     out = torch.full((n, max_new_tokens), pad_id, dtype=torch.long, device=device)
     if max_new_tokens <= 0 or n == 0:
         return out
-    floors = (torch.zeros(B, dtype=torch.long) if min_new_tokens is None
-              else torch.as_tensor(min_new_tokens, dtype=torch.long).reshape(B)).to(device).repeat_interleave(copies)
+    floors = (
+        (
+            torch.zeros(B, dtype=torch.long)
+            if min_new_tokens is None
+            else torch.as_tensor(min_new_tokens, dtype=torch.long).reshape(B)
+        )
+        .to(device)
+        .repeat_interleave(copies)
+    )
     sampled = torch.ones(n, dtype=torch.bool, device=device)
     if greedy_first:
         sampled[::copies] = False

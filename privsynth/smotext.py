@@ -44,8 +44,16 @@ def nearest_same_class(X: np.ndarray, members: np.ndarray, k: int) -> np.ndarray
     return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 
 
-def interpolate(X: np.ndarray, y: np.ndarray, n_per_class: dict, *, k_neighbors: int = 5,
-                lam_range=(0.25, 0.75), rng: np.random.Generator, return_pairs: bool = False):
+def interpolate(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_per_class: dict,
+    *,
+    k_neighbors: int = 5,
+    lam_range=(0.25, 0.75),
+    rng: np.random.Generator,
+    return_pairs: bool = False,
+):
     """SMOTExT vector synthesis: (vectors, labels[, (i, j, lam)]) for the requested class sizes.
 
     X holds unit-norm vectors, y their labels. Pairs are (record, one of its k nearest
@@ -86,8 +94,10 @@ def class_sizes(counts: dict, n: int | None = None, n_per_class: int | dict | No
     if isinstance(n_per_class, dict):
         unknown = [c for c in n_per_class if c not in counts]
         if unknown:
-            raise UserError(f"n_per_class names class {unknown[0]!r}, which the data does not have; "
-                            f"classes: {sorted(map(str, counts))}")
+            raise UserError(
+                f"n_per_class names class {unknown[0]!r}, which the data does not have; "
+                f"classes: {sorted(map(str, counts))}"
+            )
         bad = {c: k for c, k in n_per_class.items() if not isinstance(k, int) or k < 1}
         if bad or not n_per_class:
             raise UserError(f"n_per_class needs sizes >= 1 for at least one class; got {dict(n_per_class)!r}")
@@ -125,7 +135,7 @@ def copy_key(text: str) -> str:
 
 def char_ngrams(text: str, n: int = 5) -> set[str]:
     t = normalize_text(text)
-    return {t[i: i + n] for i in range(max(1, len(t) - n + 1))}
+    return {t[i : i + n] for i in range(max(1, len(t) - n + 1))}
 
 
 def jaccard(a: set, b: set) -> float:
@@ -154,10 +164,20 @@ class SMOTExT:
         The check reads the members, as SMOTExT does: no formal guarantee either way.
     """
 
-    def __init__(self, *, k_neighbors: int = 5, lam_range=(0.25, 0.75), n_candidates: int = 8,
-                 max_new_tokens: int | None = None, encoder: Encoder | None = None, bridge=None,
-                 batch_size: int = 16, class_check_rounds: int = DEFAULT_CLASS_CHECK, random_state: int = 0,
-                 progress: bool = False):
+    def __init__(
+        self,
+        *,
+        k_neighbors: int = 5,
+        lam_range=(0.25, 0.75),
+        n_candidates: int = 8,
+        max_new_tokens: int | None = None,
+        encoder: Encoder | None = None,
+        bridge=None,
+        batch_size: int = 16,
+        class_check_rounds: int = DEFAULT_CLASS_CHECK,
+        random_state: int = 0,
+        progress: bool = False,
+    ):
         self.k_neighbors = k_neighbors
         self.lam_range = lam_range
         self.n_candidates = n_candidates
@@ -212,11 +232,19 @@ class SMOTExT:
         """Target vectors, labels and parent pairs (no decoding): the private read of members."""
         sizes = class_sizes(self.class_counts_, n, n_per_class)
         rng = np.random.default_rng(self.random_state)
-        return interpolate(self.X_, self.labels_, sizes, k_neighbors=self.k_neighbors,
-                           lam_range=self.lam_range, rng=rng, return_pairs=True)
+        return interpolate(
+            self.X_,
+            self.labels_,
+            sizes,
+            k_neighbors=self.k_neighbors,
+            lam_range=self.lam_range,
+            rng=rng,
+            return_pairs=True,
+        )
 
-    def generate(self, n: int | None = None, n_per_class: int | None = None, *,
-                 transform=None) -> tuple[list[str], list[str]]:
+    def generate(
+        self, n: int | None = None, n_per_class: int | None = None, *, transform=None
+    ) -> tuple[list[str], list[str]]:
         """Synthetic (texts, labels); class sizes follow the input unless n or n_per_class is given.
 
         transform: applied to every target vector before decoding (mode noise).
@@ -227,8 +255,9 @@ class SMOTExT:
         texts = self.decode(V, pairs, transform=transform)
         return texts, [str(y) for y in Y]
 
-    def decode(self, V: np.ndarray, pairs: list[tuple[int, int, float]], *, seed_offset: int = 0,
-               transform=None) -> list[str]:
+    def decode(
+        self, V: np.ndarray, pairs: list[tuple[int, int, float]], *, seed_offset: int = 0, transform=None
+    ) -> list[str]:
         """Decode targets, rejecting exact copies of any member and near copies of either parent.
 
         With the class check on, a record whose output reads as another class is decoded again
@@ -241,7 +270,7 @@ class SMOTExT:
         from privsynth.bridge import token_budget
 
         bridge = self._bridge()
-        parent_budget = (token_budget(bridge.tokenizer, self.texts_) if self.max_new_tokens is None else None)
+        parent_budget = token_budget(bridge.tokenizer, self.texts_) if self.max_new_tokens is None else None
 
         def budget(pair) -> int:
             if parent_budget is None:
@@ -257,9 +286,17 @@ class SMOTExT:
             if self.class_model_ is not None:
                 wanted = np.asarray([want[k] for k in rows], dtype=object)
                 accept = lambda E, r: self.class_model_.predict(E) == wanted[r]  # noqa: E731
-            out = bridge.decode(Vr, encoder=self.encoder_, n_candidates=self.n_candidates,
-                                max_new_tokens=[budget(p) for p in prs], batch_size=self.batch_size,
-                                seed=seed, progress=progress, accept=accept, return_accepted=accept is not None)
+            out = bridge.decode(
+                Vr,
+                encoder=self.encoder_,
+                n_candidates=self.n_candidates,
+                max_new_tokens=[budget(p) for p in prs],
+                batch_size=self.batch_size,
+                seed=seed,
+                progress=progress,
+                accept=accept,
+                return_accepted=accept is not None,
+            )
             return (list(out[0]), out[1]) if accept is not None else (list(out), None)
 
         base = self.random_state + seed_offset
@@ -283,9 +320,11 @@ class SMOTExT:
         still = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
         if still:
             classes = sorted({str(self.labels_[pairs[k][0]]) for k in still})
-            raise UserError(f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
-                            f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
-                            f"(deduplicate the input) or be too small for SMOTExT")
+            raise UserError(
+                f"{len(still)} synthetic record(s) of class(es) {classes} still copied a member after "
+                f"3 re-decodes and 3 new targets; the class may hold many near-duplicate records "
+                f"(deduplicate the input) or be too small for SMOTExT"
+            )
         if in_class is not None:
             self.class_mismatch_ = int(np.size(in_class) - np.count_nonzero(in_class))
         return texts
@@ -324,8 +363,15 @@ class SMOTExT:
         labels = [self.labels_[pairs[k][0]] for k in bad]
         for lab in dict.fromkeys(labels):
             ks = [k for k, lab_k in zip(bad, labels) if lab_k == lab]
-            Z, _, fresh = interpolate(self.X_, self.labels_, {lab: len(ks)}, k_neighbors=self.k_neighbors,
-                                      lam_range=self.lam_range, rng=rng, return_pairs=True)
+            Z, _, fresh = interpolate(
+                self.X_,
+                self.labels_,
+                {lab: len(ks)},
+                k_neighbors=self.k_neighbors,
+                lam_range=self.lam_range,
+                rng=rng,
+                return_pairs=True,
+            )
             if transform is not None:
                 Z = transform(Z)
             for k, z, pair in zip(ks, Z, fresh):

@@ -53,15 +53,20 @@ def check_split(split: Split, *, source: Any, fraction: float, class_prompts: di
     if len(holdout) < MIN_HOLDOUT:
         raise UserError(
             f"{source}: the holdout has {len(holdout)} records; the audit needs at least {MIN_HOLDOUT}: "
-            f"add records or raise --holdout-fraction (now {fraction:g})")
+            f"add records or raise --holdout-fraction (now {fraction:g})"
+        )
     all_labels = set(members.labels) | set(holdout.labels)
     unknown = sorted(set(class_prompts or {}) - {str(x) for x in all_labels})
     if unknown:
-        raise UserError(f"--class-prompt names label(s) {unknown} that {source} does not have; "
-                        f"its labels are {sorted(str(x) for x in all_labels)}")
+        raise UserError(
+            f"--class-prompt names label(s) {unknown} that {source} does not have; "
+            f"its labels are {sorted(str(x) for x in all_labels)}"
+        )
     small = [lab for lab, c in members.class_counts().items() if c < 2]
     missing = sorted(all_labels - set(members.labels))
     if small or missing:
         lab = missing[0] if missing else small[0]
-        raise UserError(f"{source}: class {lab!r} has fewer than 2 records left for generation after the "
-                        f"holdout split; add records or lower --holdout-fraction")
+        raise UserError(
+            f"{source}: class {lab!r} has fewer than 2 records left for generation after the "
+            f"holdout split; add records or lower --holdout-fraction"
+        )

@@ -1,11 +1,11 @@
 """Train the bridge on PUBLIC text: projector (+ LoRA on the LM), encoder and LM frozen.
 
-Objective: next-token loss of a sentence given its own soft tokens (xRAG's paraphrase
-pre-training). With `pair_rate` > 0, that share of each batch is two short sentences joined
-into one text, encoded as a whole: the encoder puts such a text between its two halves, so the
-decoder learns what the in-between vectors that SMOTExT interpolates should decode to. Runs on CPU or CUDA, logs one JSON line per logged step, checkpoints so an
-interrupted run resumes where it stopped, and writes CPU-loadable safetensors.
-"""
+Objective: next-token loss of a sentence given its own soft tokens (xRAG's paraphrase pre-
+training). With `pair_rate` > 0, that share of each batch is two short sentences joined into
+one text, encoded as a whole: the encoder puts such a text between its two halves, so the
+decoder learns what the in-between vectors that SMOTExT interpolates should decode to. Runs on
+CPU or CUDA, logs one JSON line per logged step, checkpoints so an interrupted run resumes
+where it stopped, and writes CPU-loadable safetensors."""
 
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ class TrainConfig:
     eval_every: int = 0
 
 
-def make_batch(texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: float,
-               rng: np.random.Generator) -> list[str]:
+def make_batch(
+    texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: float, rng: np.random.Generator
+) -> list[str]:
     """The texts at idx; a pair_rate share become '<short a> <short b>' (both from `short`)."""
     batch = [texts[i] for i in idx]
     if pair_rate <= 0 or len(short) < 2:
@@ -86,9 +87,14 @@ def make_batch(texts: list[str], idx: np.ndarray, short: np.ndarray, pair_rate: 
     return batch
 
 
-def pooled_batch(texts: list[str], vectors: np.ndarray, idx: np.ndarray,
-                 pair_pool: tuple[list[str], np.ndarray] | None, pair_rate: float,
-                 rng: np.random.Generator) -> tuple[list[str], torch.Tensor]:
+def pooled_batch(
+    texts: list[str],
+    vectors: np.ndarray,
+    idx: np.ndarray,
+    pair_pool: tuple[list[str], np.ndarray] | None,
+    pair_rate: float,
+    rng: np.random.Generator,
+) -> tuple[list[str], torch.Tensor]:
     """The texts at idx with their precomputed vectors; a pair_rate share drawn from the pool."""
     batch = [texts[i] for i in idx]
     vecs = np.array(vectors[idx], dtype=np.float32)
@@ -100,11 +106,20 @@ def pooled_batch(texts: list[str], vectors: np.ndarray, idx: np.ndarray,
     return batch, torch.from_numpy(vecs)
 
 
-def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig | None = None,
-          train_config: TrainConfig | None = None, encoder: Encoder | None = None,
-          lm=None, tokenizer=None, log=print, vectors: np.ndarray | None = None,
-          pair_pool: tuple[list[str], np.ndarray] | None = None,
-          heldout: tuple[list[str], np.ndarray] | None = None) -> Bridge:
+def train(
+    texts: list[str],
+    out_dir: str | Path,
+    *,
+    bridge_config: BridgeConfig | None = None,
+    train_config: TrainConfig | None = None,
+    encoder: Encoder | None = None,
+    lm=None,
+    tokenizer=None,
+    log=print,
+    vectors: np.ndarray | None = None,
+    pair_pool: tuple[list[str], np.ndarray] | None = None,
+    heldout: tuple[list[str], np.ndarray] | None = None,
+) -> Bridge:
     """Train a bridge on `texts` into out_dir (bridge.safetensors, train_log.jsonl, checkpoint).
 
     Resumes from out_dir/checkpoint.pt when present. `vectors` (aligned with `texts`) and
@@ -130,8 +145,9 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
         if str(tc.init_from).endswith(".safetensors"):
             bridge.load_trainable(tc.init_from)
         else:
-            bridge.load_state_dict(torch.load(tc.init_from, map_location=tc.device,
-                                              weights_only=False)["trainable"], strict=False)
+            bridge.load_state_dict(
+                torch.load(tc.init_from, map_location=tc.device, weights_only=False)["trainable"], strict=False
+            )
         log(f"initialised from {tc.init_from}")
     if ckpt.exists():
         state = torch.load(ckpt, map_location=tc.device, weights_only=False)
@@ -146,8 +162,9 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
     pair_rng = np.random.default_rng([tc.seed, start])
     bridge.train()
     log_path = out / "train_log.jsonl"
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(tc.device).startswith("cuda")
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if str(tc.device).startswith("cuda") else contextlib.nullcontext()
+    )
     t0, window, step, best = time.time(), [], start, float("inf")
 
     def heldout_loss() -> float:
@@ -156,15 +173,15 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
         total = 0.0
         with torch.no_grad(), autocast:
             for i in range(0, len(texts_h), 100):
-                chunk = texts_h[i: i + 100]
-                v = torch.from_numpy(np.asarray(vecs_h[i: i + 100], dtype=np.float32)).to(tc.device)
+                chunk = texts_h[i : i + 100]
+                v = torch.from_numpy(np.asarray(vecs_h[i : i + 100], dtype=np.float32)).to(tc.device)
                 total += bridge.loss(v, chunk, per_sample=True).float().sum().item()
         bridge.train()
         return total / len(texts_h)
 
     while step < plan["total"]:
         pos = (step * tc.batch_size) % len(order)
-        idx = order[pos: pos + tc.batch_size]
+        idx = order[pos : pos + tc.batch_size]
         if len(idx) < tc.batch_size:
             idx = np.concatenate([idx, order[: tc.batch_size - len(idx)]])
         if vectors is None:
@@ -188,8 +205,13 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
         last = step == plan["total"]
         evaluate = heldout is not None and (last or bool(tc.eval_every and step % tc.eval_every == 0))
         if step % tc.log_every == 0 or last or evaluate:
-            rec = {"step": step, "loss": float(np.mean(window)), "lr": sched.get_last_lr()[0],
-                   "elapsed_s": round(time.time() - t0, 1), "total_steps": plan["total"]}
+            rec = {
+                "step": step,
+                "loss": float(np.mean(window)),
+                "lr": sched.get_last_lr()[0],
+                "elapsed_s": round(time.time() - t0, 1),
+                "total_steps": plan["total"],
+            }
             if evaluate:
                 rec["heldout_loss"] = heldout_loss()
                 if rec["heldout_loss"] < best:
@@ -201,11 +223,11 @@ def train(texts: list[str], out_dir: str | Path, *, bridge_config: BridgeConfig 
             log(f"step {rec['step']}/{plan['total']} loss {rec['loss']:.3f}{held} ({rec['elapsed_s']}s)")
             window = []
         if step % tc.ckpt_every == 0 or last:
-            trainable = {k: v for k, v in bridge.state_dict().items()
-                         if k.startswith("projector.") or "lora_" in k}
+            trainable = {k: v for k, v in bridge.state_dict().items() if k.startswith("projector.") or "lora_" in k}
             tmp = ckpt.with_suffix(".tmp")
-            torch.save({"trainable": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step}, tmp)
+            torch.save(
+                {"trainable": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step}, tmp
+            )
             tmp.replace(ckpt)
             bridge.save(out / "bridge.safetensors")
     bridge.eval()

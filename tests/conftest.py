@@ -8,10 +8,16 @@ import pytest
 import torch
 
 CORPUS = [
-    "the cat sat on the mat", "a dog ran in the park", "free prize call now to claim",
-    "win cash now text back", "see you at lunch tomorrow", "are we still on for dinner",
-    "urgent your account has a reward", "call this number to win a holiday",
-    "i will be late tonight sorry", "ok see you soon then",
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "free prize call now to claim",
+    "win cash now text back",
+    "see you at lunch tomorrow",
+    "are we still on for dinner",
+    "urgent your account has a reward",
+    "call this number to win a holiday",
+    "i will be late tonight sorry",
+    "ok see you soon then",
 ]
 
 
@@ -22,8 +28,9 @@ class HashingEncoder:
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.dim = dim
-        self._hv = HashingVectorizer(n_features=dim, analyzer="char_wb", ngram_range=(2, 4),
-                                     alternate_sign=False, norm="l2")
+        self._hv = HashingVectorizer(
+            n_features=dim, analyzer="char_wb", ngram_range=(2, 4), alternate_sign=False, norm="l2"
+        )
 
     def encode(self, texts, show_progress=None) -> np.ndarray:
         v = self._hv.transform(list(texts)).toarray().astype(np.float32)
@@ -53,10 +60,18 @@ def make_tiny_lm(tokenizer, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                      bos_token_id=tokenizer.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 

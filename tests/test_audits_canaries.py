@@ -45,7 +45,9 @@ def test_unplanted_canaries_show_chance_exposure(texts):
 
 def test_bad_canary_file_names_the_row(tmp_path):
     f = tmp_path / "c.jsonl"
-    f.write_text('{"id": "a", "text": "code ABC", "secret": "ABC"}\n{"id": "b", "text": "no secret", "secret": "XYZ"}\n')
+    f.write_text(
+        '{"id": "a", "text": "code ABC", "secret": "ABC"}\n{"id": "b", "text": "no secret", "secret": "XYZ"}\n'
+    )
     with pytest.raises(AuditInputError, match=r"row 2: the secret does not occur"):
         read_canaries(f)
 
@@ -57,4 +59,5 @@ def test_canaries_carry_no_input_text(texts):
     corpus = {t.casefold() for t in texts}
     assert not any(c.text.casefold() in corpus or c.prefix.casefold().strip() in corpus for c in cs)
     import inspect
+
     assert "texts" not in inspect.signature(make_canaries).parameters

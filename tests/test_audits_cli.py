@@ -25,7 +25,7 @@ def _ham(n: int, start: int = 0) -> list[dict]:
         if r["text"] not in seen:
             seen.add(r["text"])
             out.append(r)
-    return out[start:start + n]
+    return out[start : start + n]
 
 
 def _write(path: Path, rows: list[dict], fields=("id", "text", "label")) -> Path:
@@ -48,15 +48,28 @@ def sets(tmp_path_factory):
     holdout = _ham(60, start=60)
     synthetic = _ham(60, start=120)
     synthetic[5] = {**synthetic[5], "text": f"ok so {EMAIL} and {PHONE} then, see you"}
-    return {"m": _write(d / "m.csv", members), "h": _write(d / "h.csv", holdout),
-            "s": _write(d / "s.csv", synthetic), "dir": d}
+    return {
+        "m": _write(d / "m.csv", members),
+        "h": _write(d / "h.csv", holdout),
+        "s": _write(d / "s.csv", synthetic),
+        "dir": d,
+    }
 
 
 def test_planted_email_and_phone_leak_and_never_appear_in_outputs(sets, tmp_path, caplog):
     out = tmp_path / "out"
     with caplog.at_level(logging.DEBUG):
-        r = _invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(sets["s"]),
-                    "--out", str(out), "-v")
+        r = _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(sets["s"]),
+            "--out",
+            str(out),
+            "-v",
+        )
     assert r.exit_code == 3, r.output
     report = json.loads((out / "audit_report.json").read_text())
     pii = next(c for c in report["checks"] if c["name"] == "pii_leaks")
@@ -74,8 +87,15 @@ def test_report_follows_the_json_contract(sets, tmp_path):
     assert report["schema_version"] == 1 and report["decision"] in ("pass", "fail")
     assert "INTERNAL" in report["notice"]
     names = [c["name"] for c in report["checks"]]
-    for required in ("exact_duplicates", "near_duplicates", "dcr_share", "mia_auc", "mia_tpr_at_1pct_fpr",
-                     "empirical_epsilon", "pii_leaks"):
+    for required in (
+        "exact_duplicates",
+        "near_duplicates",
+        "dcr_share",
+        "mia_auc",
+        "mia_tpr_at_1pct_fpr",
+        "empirical_epsilon",
+        "pii_leaks",
+    ):
         assert required in names
     for c in report["checks"]:
         assert set(c) == {"name", "value", "ci_low", "ci_high", "threshold", "passed", "evidence"}
@@ -97,8 +117,18 @@ def test_clean_audit_of_disjoint_records_exits_zero(tmp_path):
     policy = tmp_path / "p.toml"
     policy.write_text("[audit.mia_tpr_at_0_1pct_fpr]\nenabled = false\n[audit.pii_leaks_quasi]\nbound = 1\n")
     m, h, s = (_write(tmp_path / f"{k}.csv", _ham(150, start=150 * i)) for i, k in enumerate("mhs"))
-    r = _invoke("--members", str(m), "--holdout", str(h), "--synthetic", str(s), "--out", str(tmp_path / "o"),
-                "--policy", str(policy))
+    r = _invoke(
+        "--members",
+        str(m),
+        "--holdout",
+        str(h),
+        "--synthetic",
+        str(s),
+        "--out",
+        str(tmp_path / "o"),
+        "--policy",
+        str(policy),
+    )
     report = json.loads((tmp_path / "o" / "audit_report.json").read_text())
     assert [c["name"] for c in report["checks"] if not c["passed"]] == []
     assert r.exit_code == 0 and report["decision"] == "pass"
@@ -115,49 +145,137 @@ def _one_line_error(r, *needles):
 
 def test_empty_set_is_an_input_error(sets, tmp_path):
     empty = _write(tmp_path / "e.csv", [])
-    _one_line_error(_invoke("--members", str(empty), "--holdout", str(sets["h"]), "--synthetic", str(sets["s"]),
-                            "--out", str(tmp_path / "o")), str(empty), "no records")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(empty),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(sets["s"]),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        str(empty),
+        "no records",
+    )
 
 
 def test_small_holdout_is_refused(sets, tmp_path):
     small = _write(tmp_path / "h.csv", _ham(19, start=60))
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(small), "--synthetic", str(sets["s"]),
-                            "--out", str(tmp_path / "o")), "19 records", "at least 20", "meaningless")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(small),
+            "--synthetic",
+            str(sets["s"]),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        "19 records",
+        "at least 20",
+        "meaningless",
+    )
 
 
 def test_missing_text_column_names_file_and_option(sets, tmp_path):
     bad = _write(tmp_path / "s.csv", [{"id": "a", "body": "hi"}], fields=("id", "body"))
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(bad),
-                            "--out", str(tmp_path / "o")), str(bad), "no column 'text'", "--text-col")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        str(bad),
+        "no column 'text'",
+        "--text-col",
+    )
 
 
 def test_row_with_wrong_field_count_names_the_row(sets, tmp_path):
     bad = tmp_path / "s.csv"
     bad.write_text("id,text,label\na,hello there,ham\nb,too,many,fields\n", encoding="utf-8")
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(bad),
-                            "--out", str(tmp_path / "o")), str(bad), "row 3")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        str(bad),
+        "row 3",
+    )
 
 
 def test_non_utf8_bytes_name_file_and_row(sets, tmp_path):
     bad = tmp_path / "s.csv"
     bad.write_bytes(b"id,text\na,fine\nb,caf\xe9 latte\n")
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(bad),
-                            "--out", str(tmp_path / "o")), str(bad), "row 3", "UTF-8")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        str(bad),
+        "row 3",
+        "UTF-8",
+    )
 
 
 def test_jsonl_input_and_custom_text_column(sets, tmp_path):
     rows = _ham(60, start=120)
     bad = tmp_path / "s.jsonl"
     bad.write_text("".join(json.dumps({"id": r["id"], "body": r["text"]}) + "\n" for r in rows))
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(bad),
-                            "--out", str(tmp_path / "o")), "row 1", "no column 'text'")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ),
+        "row 1",
+        "no column 'text'",
+    )
 
 
 def test_unknown_policy_check_is_a_usage_error(sets, tmp_path):
     p = tmp_path / "p.toml"
-    p.write_text('[audit.mia_roc]\nbound = 1\n')
-    _one_line_error(_invoke("--members", str(sets["m"]), "--holdout", str(sets["h"]), "--synthetic", str(sets["s"]),
-                            "--out", str(tmp_path / "o"), "--policy", str(p)), "unknown check 'mia_roc'")
+    p.write_text("[audit.mia_roc]\nbound = 1\n")
+    _one_line_error(
+        _invoke(
+            "--members",
+            str(sets["m"]),
+            "--holdout",
+            str(sets["h"]),
+            "--synthetic",
+            str(sets["s"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--policy",
+            str(p),
+        ),
+        "unknown check 'mia_roc'",
+    )
 
 
 def test_quasi_check_counts_a_full_name_but_not_one_common_word():

@@ -39,7 +39,9 @@ def test_permutation_interval_and_p_value():
 
 
 def _clustered_release(rng: np.random.Generator, centres: np.ndarray, copies: int) -> np.ndarray:
-    return _unit(np.repeat(centres, copies, axis=0) + 0.02 * rng.standard_normal((len(centres) * copies, centres.shape[1])))
+    return _unit(
+        np.repeat(centres, copies, axis=0) + 0.02 * rng.standard_normal((len(centres) * copies, centres.shape[1]))
+    )
 
 
 def test_clustered_release_that_saw_no_member_gets_a_wide_interval_and_passes():

@@ -18,15 +18,22 @@ def test_no_module_in_audits_imports_privsynth():
     offenders = []
     for path in AUDITS.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "privsynth"]
     assert offenders == []
 
 
 def test_importing_every_audits_module_loads_no_privsynth():
-    code = ("import sys, audits, audits.cli, audits.runner, audits.checks, audits.report, audits.html; "
-            "bad = [m for m in sys.modules if m.split('.')[0] == 'privsynth']; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, audits, audits.cli, audits.runner, audits.checks, audits.report, audits.html; "
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'privsynth']; print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=AUDITS.parent)
     assert r.returncode == 0, r.stdout + r.stderr
 

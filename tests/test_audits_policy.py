@@ -23,22 +23,25 @@ def test_default_policy_holds_the_documented_thresholds():
 
 def test_user_policy_overrides_one_key_and_release_table_is_ignored(tmp_path):
     f = tmp_path / "p.toml"
-    f.write_text('[audit.mia_auc]\nbound = 0.55\n[release]\nepsilon_cap = 8.0\n')
+    f.write_text("[audit.mia_auc]\nbound = 0.55\n[release]\nepsilon_cap = 8.0\n")
     p = load_policy(f)
     assert p.thresholds["mia_auc"] == Threshold("<=", 0.55, "ci_high")
     assert p.release == {"epsilon_cap": 8.0}
 
 
-@pytest.mark.parametrize("text,needle", [
-    ('[audit.mia_aucc]\nop = "<="\nbound = 0.5\non = "value"\n', "unknown check 'mia_aucc'"),
-    ('[gate]\nx = 1\n', "unknown table [gate]"),
-    ('[audit.mia_auc]\nop = "<"\n', "op must be one of"),
-    ('[audit.mia_auc]\non = "median"\n', "on must be one of"),
-    ('[audit.mia_auc]\nbound = "high"\n', "bound must be a number"),
-    ('[audit.mia_auc]\nlimit = 1\n', "unknown key 'limit'"),
-    ('[audit.pii_leaks]\nenabled = false\n', "required"),
-    ('[audit\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ('[audit.mia_aucc]\nop = "<="\nbound = 0.5\non = "value"\n', "unknown check 'mia_aucc'"),
+        ("[gate]\nx = 1\n", "unknown table [gate]"),
+        ('[audit.mia_auc]\nop = "<"\n', "op must be one of"),
+        ('[audit.mia_auc]\non = "median"\n', "on must be one of"),
+        ('[audit.mia_auc]\nbound = "high"\n', "bound must be a number"),
+        ("[audit.mia_auc]\nlimit = 1\n", "unknown key 'limit'"),
+        ("[audit.pii_leaks]\nenabled = false\n", "required"),
+        ("[audit\n", "not valid TOML"),
+    ],
+)
 def test_bad_policy_is_an_error_naming_the_problem(tmp_path, text, needle):
     f = tmp_path / "p.toml"
     f.write_text(text)

@@ -34,7 +34,7 @@ def sms_thirds(seed: int = 0) -> tuple[list[Record], list[Record], list[Record]]
     random.Random(seed).shuffle(keys)
     k = len(keys) // 3
     part = lambda ks: [rec for key in ks for rec in groups[key]]  # noqa: E731
-    return part(keys[:k]), part(keys[k:2 * k]), part(keys[2 * k:])
+    return part(keys[:k]), part(keys[k : 2 * k]), part(keys[2 * k :])
 
 
 @pytest.fixture(scope="module")
@@ -156,5 +156,3 @@ def _distinct_texts(records):
 def _mia_minilm(m, h, s):
     results, _ = mia.membership_inference(AuditData.build(m, h, s, encoder=None))
     return {r.name: r for r in results}["mia_auc"].value
-
-

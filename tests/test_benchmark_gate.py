@@ -20,8 +20,10 @@ class TinyPool(gc.Pool):
     def __init__(self, n=600):
         self.enc = load_encoder("hashing")
         rng = np.random.default_rng(0)
-        words = ("lunch prize call dinner late home cash win train movie tonight later ok sorry meet text phone "
-                 "free club week love work bus rain shop coffee friday").split()
+        words = (
+            "lunch prize call dinner late home cash win train movie tonight later ok sorry meet text phone "
+            "free club week love work bus rain shop coffee friday"
+        ).split()
         self.test = [splits.Record(f"r{i}", " ".join(rng.choice(words, 7)) + f" {i}", "a") for i in range(n)]
         self.et = self.enc.encode([r.text for r in self.test])
         syn = [f"synthetic line {i} of text" for i in range(300)]

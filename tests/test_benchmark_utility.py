@@ -72,9 +72,17 @@ def _entry(dataset, row, seed, f1, spam=None, epsilon=None, status="ok"):
     m = {"macro_f1": f1, "accuracy": f1 + 0.05}
     if spam is not None:
         m["spam_f1"] = spam
-    return {"key": report.entry_key(dataset, row, seed), "dataset": dataset, "row": row, "seed": seed,
-            "label": row, "epsilon": epsilon, "fingerprint": "fp", "status": status,
-            "metrics": {"tfidf_lr": dict(m), "minilm_lr": dict(m)}}
+    return {
+        "key": report.entry_key(dataset, row, seed),
+        "dataset": dataset,
+        "row": row,
+        "seed": seed,
+        "label": row,
+        "epsilon": epsilon,
+        "fingerprint": "fp",
+        "status": status,
+        "metrics": {"tfidf_lr": dict(m), "minilm_lr": dict(m)},
+    }
 
 
 def test_store_resumes_finished_entries_and_recomputes_changed_ones(tmp_path):
@@ -102,8 +110,11 @@ def test_fingerprint_is_stable_and_order_free():
 
 
 def test_summary_gives_mean_and_sample_sd_over_seeds_and_lists_failures():
-    entries = [_entry("sms", "real", 0, 0.90, 0.80), _entry("sms", "real", 1, 0.94, 0.84),
-               {**_entry("sms", "synth-dp-eps1", 0, 0.0, 0.0, 1.0), "status": "refused", "error": "class too small"}]
+    entries = [
+        _entry("sms", "real", 0, 0.90, 0.80),
+        _entry("sms", "real", 1, 0.94, 0.84),
+        {**_entry("sms", "synth-dp-eps1", 0, 0.0, 0.0, 1.0), "status": "refused", "error": "class too small"},
+    ]
     s = {x["row"]: x for x in report.summarize(entries)}
     f1 = s["real"]["metrics"]["tfidf_lr"]["macro_f1"]
     assert f1["mean"] == pytest.approx(0.92) and f1["sd"] == pytest.approx(0.0282843, rel=1e-4) and f1["n"] == 2
@@ -118,16 +129,23 @@ def test_markdown_table_has_one_table_per_dataset_and_spam_columns_only_for_sms(
     assert "spam F1" in sms and "spam F1" not in rt
     assert "| real | - | 2 | 0.910 ± 0.014 |" in sms
     assert "| real | - | 1 | 0.700 |" in rt
-    synth = [{**_entry("rt", "synth-none", k, 0.6), "audit": {"mia_auc": 0.5, "failed_checks": f}}
-             for k, f in enumerate((["nndr_share"], [], ["dcr_share", "nndr_share"]))]
+    synth = [
+        {**_entry("rt", "synth-none", k, 0.6), "audit": {"mia_auc": 0.5, "failed_checks": f}}
+        for k, f in enumerate((["nndr_share"], [], ["dcr_share", "nndr_share"]))
+    ]
     row = report.markdown_table(report.summarize(synth)).splitlines()[-2]
     assert row.endswith("| 2/3 (dcr_share, nndr_share) |"), row
 
 
 def test_verdicts_compare_against_the_targets():
-    entries = [_entry("sms", "real", 0, 1.0, 0.80), _entry("sms", "synth-none", 0, 0.98, 0.7),
-               _entry("sms", "synth-dp-eps4", 0, 0.90, 0.6, 4.0), _entry("sms", "dpsgd-eps4", 0, 0.85, 0.5, 4.0),
-               _entry("sms", "real+synth-spam", 0, 1.0, 0.86), _entry("sms", "eda", 0, 1.0, 0.87)]
+    entries = [
+        _entry("sms", "real", 0, 1.0, 0.80),
+        _entry("sms", "synth-none", 0, 0.98, 0.7),
+        _entry("sms", "synth-dp-eps4", 0, 0.90, 0.6, 4.0),
+        _entry("sms", "dpsgd-eps4", 0, 0.85, 0.5, 4.0),
+        _entry("sms", "real+synth-spam", 0, 1.0, 0.86),
+        _entry("sms", "eda", 0, 1.0, 0.87),
+    ]
     v = {(x["classifier"], x["target"]): x["status"] for x in report.verdicts(report.summarize(entries))}
     assert v[("tfidf_lr", "synth-none macro-F1 >= 97% of train-on-real")] == "MET"
     assert v[("tfidf_lr", "synth-dp-eps4 macro-F1 >= 92% of train-on-real")] == "MISSED"
@@ -138,8 +156,12 @@ def test_verdicts_compare_against_the_targets():
 
 
 def test_plot_writes_a_png(tmp_path):
-    entries = [_entry("sms", "real", 0, 0.9, 0.8), _entry("sms", "synth-dp-eps4", 0, 0.8, 0.7, 4.0),
-               _entry("sms", "dpsgd-eps1", 0, 0.6, 0.5, 1.0), _entry("sms", "dpsgd-eps4", 0, 0.7, 0.6, 4.0)]
+    entries = [
+        _entry("sms", "real", 0, 0.9, 0.8),
+        _entry("sms", "synth-dp-eps4", 0, 0.8, 0.7, 4.0),
+        _entry("sms", "dpsgd-eps1", 0, 0.6, 0.5, 1.0),
+        _entry("sms", "dpsgd-eps4", 0, 0.7, 0.6, 4.0),
+    ]
     report.plot(report.summarize(entries), tmp_path / "u.png")
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -162,8 +184,12 @@ def test_eda_operations_keep_words_and_are_seeded():
     texts = ["win a free prize now call", "claim your cash reward today", "urgent text back to win"]
     assert eda_minority(texts, 7, seed=1) == eda_minority(texts, 7, seed=1)
     assert len(eda_minority(texts, 7, seed=1)) == 7
-    assert EDA_OPERATIONS == {"random_swap": True, "random_deletion": True,
-                              "synonym_replacement": False, "random_insertion": False}
+    assert EDA_OPERATIONS == {
+        "random_swap": True,
+        "random_deletion": True,
+        "synonym_replacement": False,
+        "random_insertion": False,
+    }
 
 
 def test_row_selection_accepts_patterns_and_refuses_unknown_rows():
@@ -179,20 +205,27 @@ def test_row_selection_accepts_patterns_and_refuses_unknown_rows():
 def test_class_keeping_scores_each_class_and_the_macro_mean():
     import utility
 
-    real = ["win a free prize now", "claim your cash prize", "free entry win cash",
-            "see you at lunch", "are we meeting later", "call me when you get home"]
+    real = [
+        "win a free prize now",
+        "claim your cash prize",
+        "free entry win cash",
+        "see you at lunch",
+        "are we meeting later",
+        "call me when you get home",
+    ]
     labels = ["spam", "spam", "spam", "ham", "ham", "ham"]
     syn = ["free cash prize to win", "meeting you for lunch later", "win free entry", "cash prize claim"]
     kept = utility.class_keeping(real, labels, syn, ["spam", "ham", "spam", "ham"], utility.Config())
     assert kept["spam"] == 1.0  # both spam-like records keep their label
-    assert kept["ham"] == 0.5   # the spam-like record labelled ham does not
+    assert kept["ham"] == 0.5  # the spam-like record labelled ham does not
     assert kept["macro"] == pytest.approx(0.75)
     assert utility.class_keeping(real, labels, [], [], utility.Config()) == {}
     # the same through vectors: here a hashing encoder stands in for MiniLM
     from conftest import HashingEncoder
 
-    kept = utility.class_keeping(real, labels, syn, ["spam", "ham", "spam", "ham"], utility.Config(),
-                                 embed=HashingEncoder().encode)
+    kept = utility.class_keeping(
+        real, labels, syn, ["spam", "ham", "spam", "ham"], utility.Config(), embed=HashingEncoder().encode
+    )
     assert kept["spam"] == 1.0 and kept["ham"] == 0.5
 
 
@@ -212,16 +245,22 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     base, other = utility.Config(), utility.Config(pe_vote="own-class", pe_lam="0.02,0.25", pe_elite=0.5)
     for row in ("real", "synth-none", "synth-noise", "real+synth-spam", "dpsgd-eps4"):
         assert utility.entry_fingerprint(base, "sms", row) == utility.entry_fingerprint(other, "sms", row), row
-    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(other, "sms",
-                                                                                                 "synth-dp-eps4")
     assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(
-        utility.Config(pe_minlen=0.8), "sms", "synth-dp-eps4")
+        other, "sms", "synth-dp-eps4"
+    )
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(
+        utility.Config(pe_minlen=0.8), "sms", "synth-dp-eps4"
+    )
     # the class judge (on by default) recomputes the dp rows only
     off = utility.Config(pe_judge=0.0)
-    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(off, "sms", "synth-dp-eps4")
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(
+        off, "sms", "synth-dp-eps4"
+    )
     assert utility.entry_fingerprint(base, "sms", "synth-none") == utility.entry_fingerprint(off, "sms", "synth-none")
     wide = utility.Config(pe_final_k=31)
-    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(wide, "sms", "synth-dp-eps4")
+    assert utility.entry_fingerprint(base, "sms", "synth-dp-eps4") != utility.entry_fingerprint(
+        wide, "sms", "synth-dp-eps4"
+    )
     assert utility.entry_fingerprint(base, "sms", "synth-none") == utility.entry_fingerprint(wide, "sms", "synth-none")
     # options added later, at their neutral values, leave recorded entries valid: the dp rows of
     # results/utility_vote.json match a run without a gate share; with the release gate's share
@@ -230,8 +269,11 @@ def test_private_evolution_options_change_only_the_dp_rows_fingerprints():
     cfg = {k: v for k, v in recorded["config"].items() if k in {f.name for f in dataclasses.fields(utility.Config)}}
     cfg.setdefault("pe_judge", 0.0)  # rows recorded without a class judge
     fps = {e["fingerprint"] for e in recorded["entries"] if e["row"] == "synth-dp-eps4"}
-    assert fps == {utility.entry_fingerprint(utility.Config(**cfg, pe_gate_share=0.0), "sms", "synth-dp-eps4")} \
+    assert (
+        fps
+        == {utility.entry_fingerprint(utility.Config(**cfg, pe_gate_share=0.0), "sms", "synth-dp-eps4")}
         == {"417223a513eb4b87"}
+    )
     assert utility.entry_fingerprint(utility.Config(**cfg), "sms", "synth-dp-eps4") not in fps
 
 
@@ -292,13 +334,29 @@ def test_prompts_only_row_reads_labels_but_no_member_text(tiny_bridge):
     labels = ["spam"] * 3 + ["ham"] * 9
     texts = Untouchable(["secret"] * 12)
     prompts = {"spam": "win a prize now", "ham": "see you at lunch"}
-    out_t, out_y, info = generate_privsynth("prompts", texts, labels, seed=0, cfg=Config(),
-                                            models=SimpleNamespace(bridge=tiny_bridge), n=8, class_prompts=prompts)
+    out_t, out_y, info = generate_privsynth(
+        "prompts",
+        texts,
+        labels,
+        seed=0,
+        cfg=Config(),
+        models=SimpleNamespace(bridge=tiny_bridge),
+        n=8,
+        class_prompts=prompts,
+    )
     assert len(out_t) == 8 and out_y.count("spam") == 2 and out_y.count("ham") == 6
     assert all(isinstance(t, str) and t for t in out_t)
     assert info["members_read"].startswith("labels only") and ROWS["prompts-only"].default is False
-    again = generate_privsynth("prompts", texts, labels, seed=0, cfg=Config(),
-                               models=SimpleNamespace(bridge=tiny_bridge), n=8, class_prompts=prompts)
+    again = generate_privsynth(
+        "prompts",
+        texts,
+        labels,
+        seed=0,
+        cfg=Config(),
+        models=SimpleNamespace(bridge=tiny_bridge),
+        n=8,
+        class_prompts=prompts,
+    )
     assert again[0] == out_t
 
 
@@ -316,8 +374,9 @@ def test_generate_only_writes_a_generation_that_a_later_run_reuses(tiny_bridge, 
     train = [splits.Record(str(i), f"text {i}", "spam" if i < 4 else "ham") for i in range(12)]
     data = utility.Data(train, train[:4])
     models = SimpleNamespace(_bridge=tiny_bridge, bridge=tiny_bridge)
-    out = utility.run_entry("sms", "prompts-only", 0, data, cfg, models, tmp_path, print, fingerprint=fp,
-                            generate_only=True)
+    out = utility.run_entry(
+        "sms", "prompts-only", 0, data, cfg, models, tmp_path, print, fingerprint=fp, generate_only=True
+    )
     files = list(tmp_path.glob(f"sms-prompts-only-seed0-{fp}.json"))
     assert out is None and len(files) == 1
     saved = json.loads(files[0].read_text())
@@ -335,17 +394,39 @@ def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_
     test = [splits.Record(f"t{i}", f"test {i}", "spam" if i < 2 else "ham") for i in range(6)]
     monkeypatch.setattr(utility, "load_data", lambda ds, cfg: utility.Data(train, test))
     calls = []
-    monkeypatch.setattr(utility, "run_audit", lambda m, h, s, seed, enc: calls.append((m, h, s, seed)) or
-                        {"failed_checks": [], "decision": "pass"})
+    monkeypatch.setattr(
+        utility,
+        "run_audit",
+        lambda m, h, s, seed, enc: calls.append((m, h, s, seed)) or {"failed_checks": [], "decision": "pass"},
+    )
     gen = tmp_path / "gen.json"
     gen.write_text(json.dumps({"texts": ["syn a", "syn b"], "labels": ["spam", "spam"], "info": {}}))
     store = report.ResultStore(tmp_path / "u.json", {}, {"started": "now"})
     for row in ("real+synth-spam", "synth-none"):
-        store.add({"key": f"sms/{row}/1", "dataset": "sms", "row": row, "seed": 1, "metrics": {"x": 1},
-                   "audit": {"failed_checks": ["dcr_share"]}, "synthetic_file": str(gen),
-                   "fingerprint": utility.entry_fingerprint(utility.Config(), "sms", row)})
-    store.add({"key": "sms/synth-dp-eps1/1", "dataset": "sms", "row": "synth-dp-eps1", "seed": 1, "metrics": {"x": 3},
-               "audit": {"failed_checks": ["old"]}, "synthetic_file": str(gen), "fingerprint": "other options"})
+        store.add(
+            {
+                "key": f"sms/{row}/1",
+                "dataset": "sms",
+                "row": row,
+                "seed": 1,
+                "metrics": {"x": 1},
+                "audit": {"failed_checks": ["dcr_share"]},
+                "synthetic_file": str(gen),
+                "fingerprint": utility.entry_fingerprint(utility.Config(), "sms", row),
+            }
+        )
+    store.add(
+        {
+            "key": "sms/synth-dp-eps1/1",
+            "dataset": "sms",
+            "row": "synth-dp-eps1",
+            "seed": 1,
+            "metrics": {"x": 3},
+            "audit": {"failed_checks": ["old"]},
+            "synthetic_file": str(gen),
+            "fingerprint": "other options",
+        }
+    )
     store.add({"key": "sms/real/1", "dataset": "sms", "row": "real", "seed": 1, "metrics": {"x": 2}})
     from types import SimpleNamespace
 
@@ -355,9 +436,16 @@ def test_reaudit_replaces_the_audit_of_recorded_entries_with_the_right_sets(tmp_
     assert len(m2) == 10 and len(h2) == 6 and seed1 == 1 and len(calls) == 2
     saved = json.loads((tmp_path / "u.json").read_text())["entries"]
     assert {e["key"]: e["audit"]["failed_checks"] for e in saved if "audit" in e} == {
-        "sms/real+synth-spam/1": [], "sms/synth-none/1": [], "sms/synth-dp-eps1/1": ["old"]}  # other options: kept
+        "sms/real+synth-spam/1": [],
+        "sms/synth-none/1": [],
+        "sms/synth-dp-eps1/1": ["old"],
+    }  # other options: kept
     assert sorted((e["key"], e["metrics"]["x"]) for e in saved) == [
-        ("sms/real+synth-spam/1", 1), ("sms/real/1", 2), ("sms/synth-dp-eps1/1", 3), ("sms/synth-none/1", 1)]
+        ("sms/real+synth-spam/1", 1),
+        ("sms/real/1", 2),
+        ("sms/synth-dp-eps1/1", 3),
+        ("sms/synth-none/1", 1),
+    ]
 
 
 def test_reaudit_keeps_to_the_selected_datasets_and_rows(tmp_path, monkeypatch):
@@ -373,10 +461,25 @@ def test_reaudit_keeps_to_the_selected_datasets_and_rows(tmp_path, monkeypatch):
     gen.write_text(json.dumps({"texts": ["s"], "labels": ["ham"], "info": {}}))
     store = report.ResultStore(tmp_path / "u.json", {}, {"started": "now"})
     for ds, row in (("sms", "synth-none"), ("rt", "synth-none"), ("sms", "synth-dp-eps4")):
-        store.add({"key": f"{ds}/{row}/0", "dataset": ds, "row": row, "seed": 0, "audit": {}, "synthetic_file": str(gen),
-                   "fingerprint": utility.entry_fingerprint(utility.Config(), ds, row)})
-    utility.reaudit(store, utility.Config(), SimpleNamespace(audit_encoder=None), lambda m: None,
-                    datasets=["sms"], rows=["synth-none", "synth-noise"])
+        store.add(
+            {
+                "key": f"{ds}/{row}/0",
+                "dataset": ds,
+                "row": row,
+                "seed": 0,
+                "audit": {},
+                "synthetic_file": str(gen),
+                "fingerprint": utility.entry_fingerprint(utility.Config(), ds, row),
+            }
+        )
+    utility.reaudit(
+        store,
+        utility.Config(),
+        SimpleNamespace(audit_encoder=None),
+        lambda m: None,
+        datasets=["sms"],
+        rows=["synth-none", "synth-noise"],
+    )
     assert seen == [("sms", "synth-none")]
 
 

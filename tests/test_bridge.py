@@ -26,7 +26,9 @@ def test_only_projector_and_lora_are_trainable(tiny_bridge):
     assert names and all(n.startswith("projector.") or "lora_" in n for n in names)
 
 
-def test_save_and_load_round_trip_gives_the_same_text(tmp_path, tiny_bridge, tiny_tokenizer, hashing_encoder, corpus_texts):
+def test_save_and_load_round_trip_gives_the_same_text(
+    tmp_path, tiny_bridge, tiny_tokenizer, hashing_encoder, corpus_texts
+):
     path = tmp_path / "b.safetensors"
     tiny_bridge.save(path, dtype=torch.float32)
     lm = make_tiny_lm(tiny_tokenizer)  # same seed: same frozen base weights
@@ -39,8 +41,9 @@ def test_save_and_load_round_trip_gives_the_same_text(tmp_path, tiny_bridge, tin
 def test_decode_keeps_the_candidate_closest_to_the_target(tiny_bridge, hashing_encoder, corpus_texts):
     v = hashing_encoder.encode(corpus_texts[:4])
     cands = tiny_bridge.generate(v, max_new_tokens=6, n_candidates=4, seed=0)  # decode seeds batch 0 with 0
-    texts, scores = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
-                                       batch_size=4, seed=0, return_scores=True)
+    texts, scores = tiny_bridge.decode(
+        v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6, batch_size=4, seed=0, return_scores=True
+    )
     for i in range(4):
         sims = hashing_encoder.encode(cands[i]) @ v[i]
         assert texts[i] in cands[i]
@@ -58,9 +61,17 @@ def test_decode_prefers_an_accepted_candidate_over_a_closer_one(tiny_bridge, has
         calls.append(len(rows))
         return np.einsum("md,md->m", E, v[rows]) < best[rows] - 1e-5
 
-    texts, scores, accepted = tiny_bridge.decode(v, encoder=hashing_encoder, n_candidates=4, max_new_tokens=6,
-                                                 batch_size=4, seed=0, return_scores=True, accept=not_the_closest,
-                                                 return_accepted=True)
+    texts, scores, accepted = tiny_bridge.decode(
+        v,
+        encoder=hashing_encoder,
+        n_candidates=4,
+        max_new_tokens=6,
+        batch_size=4,
+        seed=0,
+        return_scores=True,
+        accept=not_the_closest,
+        return_accepted=True,
+    )
     assert calls == [16]  # every candidate of the batch, once
     for i in range(4):
         ok = sims[i] < best[i] - 1e-5
@@ -109,8 +120,9 @@ def test_min_new_tokens_holds_back_the_end_token(tiny_bridge, hashing_encoder, c
         assert all(t == "" for cs in tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8) for t in cs)
         ids = tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8, min_new_tokens=5)
         assert all(len(tiny_bridge.tokenizer(t).input_ids) >= 3 for cs in ids for t in cs)
-        texts = tiny_bridge.decode(V, encoder=hashing_encoder, n_candidates=2, max_new_tokens=8,
-                                   min_new_tokens=[4, 0, 4, 0], batch_size=4)
+        texts = tiny_bridge.decode(
+            V, encoder=hashing_encoder, n_candidates=2, max_new_tokens=8, min_new_tokens=[4, 0, 4, 0], batch_size=4
+        )
         assert texts[1] == texts[3] == "" and texts[0] and texts[2]
         mixed = tiny_bridge.generate(V, n_candidates=3, max_new_tokens=8, min_new_tokens=np.array([0, 5, 0, 5]))
         assert [all(cs) for cs in mixed] == [False, True, False, True]
@@ -143,40 +155,62 @@ def test_pair_batches_join_two_short_texts_and_are_seeded():
     joined = make_batch(texts, idx, short, 1.0, np.random.default_rng(0))
     for t in joined:
         a, b = [x for x in (texts[i] for i in short) if t.startswith(x + " ")], t
-        assert a and b[len(a[0]) + 1:] in [texts[i] for i in short] and b[len(a[0]) + 1:] != a[0]
+        assert a and b[len(a[0]) + 1 :] in [texts[i] for i in short] and b[len(a[0]) + 1 :] != a[0]
     assert joined == make_batch(texts, idx, short, 1.0, np.random.default_rng(0))
 
 
-def test_training_checkpoints_resumes_and_can_start_from_other_weights(tmp_path, tiny_tokenizer, hashing_encoder,
-                                                                        corpus_texts):
+def test_training_checkpoints_resumes_and_can_start_from_other_weights(
+    tmp_path, tiny_tokenizer, hashing_encoder, corpus_texts
+):
     import json
 
     from privsynth.train_bridge import TrainConfig, train
 
     cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
     kw = dict(bridge_config=cfg, encoder=hashing_encoder, tokenizer=tiny_tokenizer, log=lambda m: None)
-    train(corpus_texts, tmp_path / "a", lm=make_tiny_lm(tiny_tokenizer),
-          train_config=TrainConfig(steps=2, batch_size=4, warmup=1, log_every=1, ckpt_every=1, pair_rate=0.5), **kw)
+    train(
+        corpus_texts,
+        tmp_path / "a",
+        lm=make_tiny_lm(tiny_tokenizer),
+        train_config=TrainConfig(steps=2, batch_size=4, warmup=1, log_every=1, ckpt_every=1, pair_rate=0.5),
+        **kw,
+    )
     assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["step"] == 2
     # a longer run in the same folder resumes at step 2 instead of starting again
-    train(corpus_texts, tmp_path / "a", lm=make_tiny_lm(tiny_tokenizer),
-          train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=1, ckpt_every=1), **kw)
+    train(
+        corpus_texts,
+        tmp_path / "a",
+        lm=make_tiny_lm(tiny_tokenizer),
+        train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=1, ckpt_every=1),
+        **kw,
+    )
     steps = [json.loads(line)["step"] for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
     # init_from starts a new run (fresh optimiser, step 0) from those weights
     logs = []
-    b = train(corpus_texts, tmp_path / "b", lm=make_tiny_lm(tiny_tokenizer),
-              train_config=TrainConfig(steps=1, batch_size=4, warmup=1, init_from=str(tmp_path / "a" / "checkpoint.pt")),
-              **{**kw, "log": logs.append})
+    b = train(
+        corpus_texts,
+        tmp_path / "b",
+        lm=make_tiny_lm(tiny_tokenizer),
+        train_config=TrainConfig(steps=1, batch_size=4, warmup=1, init_from=str(tmp_path / "a" / "checkpoint.pt")),
+        **{**kw, "log": logs.append},
+    )
     assert any("initialised from" in m for m in logs)
-    assert Bridge.load(tmp_path / "b" / "bridge.safetensors", lm=make_tiny_lm(tiny_tokenizer),
-                       tokenizer=tiny_tokenizer).config == b.config
+    assert (
+        Bridge.load(
+            tmp_path / "b" / "bridge.safetensors", lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer
+        ).config
+        == b.config
+    )
 
 
 def test_clean_sample_keeps_the_message_and_drops_the_wrapping():
     from privsynth.bridge import clean_sample
 
-    assert clean_sample("Here's a possible SMS message:\n\n\"WIN a free cruise! Text YES\"") == "WIN a free cruise! Text YES"
+    assert (
+        clean_sample('Here\'s a possible SMS message:\n\n"WIN a free cruise! Text YES"')
+        == "WIN a free cruise! Text YES"
+    )
     assert clean_sample("SMS: Call me later") == "Call me later"
     assert clean_sample("Hey Sam,\nsee you at 5") == "Hey Sam, see you at 5"
     assert clean_sample(" ".join(["w"] * 60)).count("w") == 40
@@ -192,13 +226,15 @@ def test_sample_prompted_is_seeded_and_reads_the_plain_lm_without_lora(tiny_brid
     assert a == tiny_bridge.sample_prompted("write a message", 5, max_new_tokens=8, seed=3)
     assert a != tiny_bridge.sample_prompted("write a message", 5, max_new_tokens=8, seed=4)
     assert len(a) == 5 and all(t.strip() for t in a)
-    plain = Bridge(BridgeConfig(d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
-                   lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer).eval()
+    plain = Bridge(
+        BridgeConfig(d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
+        lm=make_tiny_lm(tiny_tokenizer),
+        tokenizer=tiny_tokenizer,
+    ).eval()
     assert plain.sample_prompted("write a message", 5, max_new_tokens=8, seed=3) == a
 
 
-def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tokenizer, hashing_encoder,
-                                                              corpus_texts):
+def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tokenizer, hashing_encoder, corpus_texts):
     """The GPU path: vectors computed beforehand (no encoder), a pair pool, steps set by a time budget,
     and a start from a bridge file of the same configuration."""
     import json
@@ -211,28 +247,63 @@ def test_training_from_precomputed_vectors_with_a_time_budget(tmp_path, tiny_tok
     batch, bv = pooled_batch(corpus_texts, vecs, np.arange(6), pool, 1.0, np.random.default_rng(0))
     assert set(batch) <= set(pool[0]) and np.allclose(bv.numpy(), pool[1][[pool[0].index(t) for t in batch]])
     with pytest.raises(UserError, match="3 rows for 10 texts"):
-        train(corpus_texts, tmp_path / "x", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
-              vectors=vecs[:3], log=lambda m: None)
-    first = train(corpus_texts, tmp_path / "a", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer),
-                  tokenizer=tiny_tokenizer, vectors=vecs, pair_pool=pool, log=lambda m: None,
-                  train_config=TrainConfig(steps=2, batch_size=4, warmup=1, pair_rate=0.5))
+        train(
+            corpus_texts,
+            tmp_path / "x",
+            bridge_config=cfg,
+            lm=make_tiny_lm(tiny_tokenizer),
+            tokenizer=tiny_tokenizer,
+            vectors=vecs[:3],
+            log=lambda m: None,
+        )
+    first = train(
+        corpus_texts,
+        tmp_path / "a",
+        bridge_config=cfg,
+        lm=make_tiny_lm(tiny_tokenizer),
+        tokenizer=tiny_tokenizer,
+        vectors=vecs,
+        pair_pool=pool,
+        log=lambda m: None,
+        train_config=TrainConfig(steps=2, batch_size=4, warmup=1, pair_rate=0.5),
+    )
     logs = []
-    train(corpus_texts, tmp_path / "b", bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
-          vectors=vecs, pair_pool=pool, log=logs.append, heldout=(corpus_texts[:3], vecs[:3]),
-          train_config=TrainConfig(steps=10_000, batch_size=4, warmup=1, log_every=1, max_seconds=1.0, eval_every=2,
-                                   calibrate_steps=2, init_from=str(tmp_path / "a" / "bridge.safetensors")))
+    train(
+        corpus_texts,
+        tmp_path / "b",
+        bridge_config=cfg,
+        lm=make_tiny_lm(tiny_tokenizer),
+        tokenizer=tiny_tokenizer,
+        vectors=vecs,
+        pair_pool=pool,
+        log=logs.append,
+        heldout=(corpus_texts[:3], vecs[:3]),
+        train_config=TrainConfig(
+            steps=10_000,
+            batch_size=4,
+            warmup=1,
+            log_every=1,
+            max_seconds=1.0,
+            eval_every=2,
+            calibrate_steps=2,
+            init_from=str(tmp_path / "a" / "bridge.safetensors"),
+        ),
+    )
     assert any("initialised from" in m for m in logs) and any("steps fit in 1 s" in m for m in logs)
     recs = [json.loads(line) for line in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
     assert 2 <= recs[-1]["step"] == recs[-1]["total_steps"] < 10_000
     assert recs[-1]["elapsed_s"] < 10
     held = [r["heldout_loss"] for r in recs if "heldout_loss" in r]
     total = recs[-1]["total_steps"]  # how many fit in 1 s depends on the machine's load
-    assert len(held) == total // 2 + total % 2 and all(np.isfinite(held))  # every 2nd step and the last and (tmp_path / "b" / "bridge_best.safetensors").exists()
+    assert len(held) == total // 2 + total % 2 and all(
+        np.isfinite(held)
+    )  # every 2nd step and the last and (tmp_path / "b" / "bridge_best.safetensors").exists()
     # the start really came from run a: at step 0 run b's weights were a's
     other = BridgeConfig(d_hidden=32, n_tokens=3, lora_r=4, lora_alpha=8, max_target_tokens=16)
     with pytest.raises(UserError, match="configuration differs"):
         Bridge(other, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer).load_trainable(
-            tmp_path / "a" / "bridge.safetensors")
+            tmp_path / "a" / "bridge.safetensors"
+        )
     fresh = Bridge(cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
     fresh.load_trainable(tmp_path / "a" / "bridge.safetensors")
     for k, v in first.trainable_state_dict().items():
@@ -246,33 +317,51 @@ def test_the_end_token_is_pinned_by_its_string(tmp_path, tiny_tokenizer, hashing
     b = Bridge(cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
     assert b.config.end_token == "<eos>" and b.end_id == tiny_tokenizer.eos_token_id
     b.save(tmp_path / "b.safetensors")
-    assert Bridge.load(tmp_path / "b.safetensors", lm=make_tiny_lm(tiny_tokenizer),
-                       tokenizer=tiny_tokenizer).config.end_token == "<eos>"
-    other = Bridge(BridgeConfig(**{**cfg.__dict__, "end_token": "cat"}),
-                   lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer)
+    assert (
+        Bridge.load(
+            tmp_path / "b.safetensors", lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer
+        ).config.end_token
+        == "<eos>"
+    )
+    other = Bridge(
+        BridgeConfig(**{**cfg.__dict__, "end_token": "cat"}), lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer
+    )
     assert other.end_id == tiny_tokenizer.convert_tokens_to_ids("cat") != b.end_id
     other.projector.load_state_dict(b.projector.state_dict())
     v = torch.from_numpy(hashing_encoder.encode(corpus_texts[:2]))
     with torch.no_grad():  # same weights, other end token: another target, another loss
-        assert not torch.allclose(b.loss(v, corpus_texts[:2], per_sample=True),
-                                  other.loss(v, corpus_texts[:2], per_sample=True))
+        assert not torch.allclose(
+            b.loss(v, corpus_texts[:2], per_sample=True), other.loss(v, corpus_texts[:2], per_sample=True)
+        )
     with pytest.raises(UserError, match="not in the LM's vocabulary"):
-        Bridge(BridgeConfig(**{**cfg.__dict__, "end_token": "<nope>"}), lm=make_tiny_lm(tiny_tokenizer),
-               tokenizer=tiny_tokenizer)
+        Bridge(
+            BridgeConfig(**{**cfg.__dict__, "end_token": "<nope>"}),
+            lm=make_tiny_lm(tiny_tokenizer),
+            tokenizer=tiny_tokenizer,
+        )
     with pytest.raises(UserError, match="configuration differs"):
         other.load_trainable(tmp_path / "b.safetensors")
 
 
-def test_held_out_loss_runs_on_its_own_schedule_not_only_on_log_steps(tmp_path, tiny_tokenizer, hashing_encoder,
-                                                                      corpus_texts):
+def test_held_out_loss_runs_on_its_own_schedule_not_only_on_log_steps(
+    tmp_path, tiny_tokenizer, hashing_encoder, corpus_texts
+):
     import json
 
     from privsynth.train_bridge import TrainConfig, train
 
     cfg = BridgeConfig(d_hidden=32, n_tokens=2, lora_r=4, lora_alpha=8, max_target_tokens=16)
     vecs = hashing_encoder.encode(corpus_texts)
-    train(corpus_texts, tmp_path, bridge_config=cfg, lm=make_tiny_lm(tiny_tokenizer), tokenizer=tiny_tokenizer,
-          vectors=vecs, heldout=(corpus_texts[:3], vecs[:3]), log=lambda m: None,
-          train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=10, eval_every=2))
+    train(
+        corpus_texts,
+        tmp_path,
+        bridge_config=cfg,
+        lm=make_tiny_lm(tiny_tokenizer),
+        tokenizer=tiny_tokenizer,
+        vectors=vecs,
+        heldout=(corpus_texts[:3], vecs[:3]),
+        log=lambda m: None,
+        train_config=TrainConfig(steps=4, batch_size=4, warmup=1, log_every=10, eval_every=2),
+    )
     recs = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs if "heldout_loss" in r] == [2, 4]

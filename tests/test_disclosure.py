@@ -31,11 +31,30 @@ def dp_release(tmp_path_factory):
     (tmp / "lenient.toml").write_text(LENIENT_POLICY)
     write_input(tmp / "in.csv", n=240)
     key = Ed25519PrivateKey.generate()
-    (tmp / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
-    args = [tmp / "in.csv", "--out", tmp / "rel", "--epsilon", "4", "--policy", tmp / "lenient.toml",
-            "--class-prompt", "a=write a short note", "--class-prompt", "b=write a longer note", "--canaries", "3",
-            "--sign-key", tmp / "k.pem", "--holdout-fraction", "0.5", "--seed", "1"]
+    (tmp / "k.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    args = [
+        tmp / "in.csv",
+        "--out",
+        tmp / "rel",
+        "--epsilon",
+        "4",
+        "--policy",
+        tmp / "lenient.toml",
+        "--class-prompt",
+        "a=write a short note",
+        "--class-prompt",
+        "b=write a longer note",
+        "--canaries",
+        "3",
+        "--sign-key",
+        tmp / "k.pem",
+        "--holdout-fraction",
+        "0.5",
+        "--seed",
+        "1",
+    ]
     res = CliRunner().invoke(release_command, [str(a) for a in args], catch_exceptions=False)
     mp.undo()
     assert res.exit_code == 0, res.output
@@ -52,12 +71,24 @@ def test_every_field_of_a_real_dp_release_is_declared_public_or_covered_by_the_l
 
 
 def test_the_release_folder_holds_only_what_the_guarantee_covers(dp_release):
-    assert sorted(p.name for p in dp_release.iterdir()) == ["DATA_CARD.md", "ledger.json", "manifest.json",
-                                                           "manifest.json.sig", "synthetic.csv"]
+    assert sorted(p.name for p in dp_release.iterdir()) == [
+        "DATA_CARD.md",
+        "ledger.json",
+        "manifest.json",
+        "manifest.json.sig",
+        "synthetic.csv",
+    ]
     m = json.loads((dp_release / "manifest.json").read_text())
     keys = {seg for path in disclosure.walk(m) if not path.startswith("policy/") for seg in path.split("/")}
-    assert not keys & {"members", "holdout", "records_read", "dataset_id", "file_hmac", "empirical_epsilon",
-                       "internal_files"}
+    assert not keys & {
+        "members",
+        "holdout",
+        "records_read",
+        "dataset_id",
+        "file_hmac",
+        "empirical_epsilon",
+        "internal_files",
+    }
 
 
 def test_the_check_fails_on_a_field_the_table_does_not_name(dp_release):
@@ -75,8 +106,12 @@ def test_the_ledger_of_a_real_dp_release_is_recomputed_by_opacus_prv_and_dp_acco
     from test_privacy_accountant import assert_ledger_matches_libraries, golden_pld, golden_prv
 
     ledger = json.loads((dp_release / "ledger.json").read_text())
-    assert [e["purpose"].split(":")[0].split(",")[0] for e in ledger["events"]] == ["counts", "class judge", "votes",
-                                                                                   "gate"]
+    assert [e["purpose"].split(":")[0].split(",")[0] for e in ledger["events"]] == [
+        "counts",
+        "class judge",
+        "votes",
+        "gate",
+    ]
     assert_ledger_matches_libraries(ledger)  # within 1% of each, never below PLD
     events = [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in ledger["events"]]
     prv, pld = golden_prv(events, ledger["delta"]), golden_pld(events, ledger["delta"])

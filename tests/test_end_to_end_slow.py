@@ -35,8 +35,10 @@ def test_shipped_bridge_decodes_offline_close_to_its_target():
     from privsynth.encoder import Encoder
 
     enc, bridge = Encoder(), Bridge.load()
-    texts = ["The committee approved the new budget for the city schools.",
-             "She walked along the river in the cold morning light."]
+    texts = [
+        "The committee approved the new budget for the city schools.",
+        "She walked along the river in the cold morning light.",
+    ]
     v = enc.encode(texts)
     out, scores = bridge.decode(v, encoder=enc, n_candidates=4, return_scores=True)
     assert all(isinstance(t, str) and t for t in out)
@@ -47,8 +49,10 @@ def test_shipped_bridge_decodes_offline_close_to_its_target():
 def test_generate_cli_with_real_models_keeps_labels_and_copies_nothing(tmp_path, sample_csv):
     path, rows = sample_csv
     out = tmp_path / "syn.csv"
-    res = CliRunner().invoke(cli, ["generate", str(path), "--out", str(out), "--n-per-class", "3",
-                                   "--candidates", "2", "--seed", "1", "--quiet"])
+    res = CliRunner().invoke(
+        cli,
+        ["generate", str(path), "--out", str(out), "--n-per-class", "3", "--candidates", "2", "--seed", "1", "--quiet"],
+    )
     assert res.exit_code == 0, res.output
     got = list(csv.DictReader(open(out, encoding="utf-8")))
     assert [r["label"] for r in got] == ["ham"] * 3 + ["spam"] * 3
@@ -61,8 +65,26 @@ def test_generate_dp_with_real_models_writes_a_recomputable_ledger(tmp_path, sam
 
     path, _ = sample_csv
     out = tmp_path / "dp.csv"
-    res = CliRunner().invoke(cli, ["generate", str(path), "--out", str(out), "--privacy", "dp", "--epsilon", "8",
-                                   "--n-per-class", "2", "--rounds", "1", "--candidates", "1", "--quiet"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "generate",
+            str(path),
+            "--out",
+            str(out),
+            "--privacy",
+            "dp",
+            "--epsilon",
+            "8",
+            "--n-per-class",
+            "2",
+            "--rounds",
+            "1",
+            "--candidates",
+            "1",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     ledger = json.loads((tmp_path / "dp.ledger.json").read_text())
     assert ledger["epsilon"] <= 8.0

@@ -26,10 +26,12 @@ def keypair(tmp_path, name="k"):
     key = Ed25519PrivateKey.generate()
     priv = tmp_path / f"{name}.pem"
     pub = tmp_path / f"{name}.pub.pem"
-    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    priv.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    pub.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return key, priv, pub
 
 
@@ -44,9 +46,12 @@ def make_release(tmp_path, *, signed_with=None, dp=True):
         led.record(purpose="votes", noise_multiplier=5.0, steps=3)
         (out / "ledger.json").write_text(json.dumps(led.to_dict(), indent=2))
         privacy = {"mode": "dp", "epsilon": led.epsilon, "delta": 1e-5, "ledger": "ledger.json"}
-    manifest = {"schema_version": 1, "files": {p.name: sha256_file(p) for p in sorted(out.iterdir())},
-                "privacy": privacy,
-                "signature": {"signed": signed_with is not None}}
+    manifest = {
+        "schema_version": 1,
+        "files": {p.name: sha256_file(p) for p in sorted(out.iterdir())},
+        "privacy": privacy,
+        "signature": {"signed": signed_with is not None},
+    }
     raw = manifest_bytes(manifest)
     (out / "manifest.json").write_bytes(raw)
     if signed_with is not None:

@@ -31,17 +31,20 @@ def test_user_file_overrides_keys_of_either_table(tmp_path):
     assert pol.audit_policy.thresholds["mia_auc"].bound == 0.55
 
 
-@pytest.mark.parametrize("text, named", [
-    ("[release]\nmax_epsilon_per_rum = 2\n", "max_epsilon_per_rum"),
-    ("[release]\nmax_epsilon_per_run = \"ten\"\n", "max_epsilon_per_run"),
-    ("[release]\nmax_epsilon_per_run = -1\n", "max_epsilon_per_run"),
-    ("[release]\nrequire_formal_guarantee = 1\n", "require_formal_guarantee"),
-    ("[release]\nmax_epsilon_per_run = 30\n", "max_epsilon_lifetime"),
-    ("[audit.mia_auk]\nbound = 0.5\n", "mia_auk"),
-    ("[audit.mia_auc]\nbound = \"low\"\n", "mia_auc"),
-    ("[gate]\nx = 1\n", "gate"),
-    ("[release\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("[release]\nmax_epsilon_per_rum = 2\n", "max_epsilon_per_rum"),
+        ('[release]\nmax_epsilon_per_run = "ten"\n', "max_epsilon_per_run"),
+        ("[release]\nmax_epsilon_per_run = -1\n", "max_epsilon_per_run"),
+        ("[release]\nrequire_formal_guarantee = 1\n", "require_formal_guarantee"),
+        ("[release]\nmax_epsilon_per_run = 30\n", "max_epsilon_lifetime"),
+        ("[audit.mia_auk]\nbound = 0.5\n", "mia_auk"),
+        ('[audit.mia_auc]\nbound = "low"\n', "mia_auc"),
+        ("[gate]\nx = 1\n", "gate"),
+        ("[release\n", "not valid TOML"),
+    ],
+)
 def test_unknown_key_or_bad_value_is_an_error_naming_it(tmp_path, text, named):
     with pytest.raises(UserError, match=named):
         load_policy(write(tmp_path, text))
@@ -65,7 +68,9 @@ def test_epsilon_above_the_cap_and_modes_without_guarantee_are_refused(tmp_path)
 def test_policy_show_prints_the_merged_policy_as_toml(tmp_path):
     import tomllib
 
-    res = CliRunner().invoke(policy_group, ["show", "--policy", str(write(tmp_path, "[audit.mia_auc]\nbound = 0.55\n"))])
+    res = CliRunner().invoke(
+        policy_group, ["show", "--policy", str(write(tmp_path, "[audit.mia_auc]\nbound = 0.55\n"))]
+    )
     assert res.exit_code == 0, res.output
     shown = tomllib.loads(res.output)
     assert shown["release"]["max_epsilon_lifetime"] == 20.0

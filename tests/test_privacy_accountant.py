@@ -76,12 +76,15 @@ def test_rdp_is_looser_than_pld_by_a_few_percent_for_plain_gaussian():
     assert 1.03 < rdp / pld < 1.15
 
 
-@pytest.mark.parametrize("events", [
-    [(16.7, 1.0, 1), (8.57, 1.0, 5)],
-    [(1.5, 1.0, 3)],
-    [(30.0, 1.0, 20)],
-    [(1.1, 0.01, 1000)],
-])
+@pytest.mark.parametrize(
+    "events",
+    [
+        [(16.7, 1.0, 1), (8.57, 1.0, 5)],
+        [(1.5, 1.0, 3)],
+        [(30.0, 1.0, 20)],
+        [(1.1, 0.01, 1000)],
+    ],
+)
 def test_every_accountant_agrees_with_its_library_on_mixed_events(events):
     delta = 1e-5
     assert create_accountant("pld").epsilon(events, delta=delta) == pytest.approx(golden_pld(events, delta), rel=1e-6)
@@ -96,7 +99,11 @@ def test_ledger_from_each_accountant_passes_acceptance_when_named_tight_or_rdp(n
     led.record(purpose="votes", noise_multiplier=8.57, steps=5)
     d = led.to_dict()
     if name == "rdp":  # RDP is the loose one: it must still be within opacus' RDP bound
-        assert golden_pld([(16.7, 1, 1), (8.57, 1, 5)], 1e-5) <= d["epsilon"] <= golden_rdp([(16.7, 1, 1), (8.57, 1, 5)], 1e-5)
+        assert (
+            golden_pld([(16.7, 1, 1), (8.57, 1, 5)], 1e-5)
+            <= d["epsilon"]
+            <= golden_rdp([(16.7, 1, 1), (8.57, 1, 5)], 1e-5)
+        )
     else:
         assert_ledger_matches_libraries(d)
 

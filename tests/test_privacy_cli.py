@@ -15,8 +15,10 @@ DP = ["--privacy", "dp", "--labels", "spam,ham"]
 def data(tmp_path, monkeypatch):
     monkeypatch.setenv("PRIVSYNTH_HOME", str(tmp_path / "home"))
     path = tmp_path / "in.csv"
-    lines = ["id,text,label"] + [f"r{i},message number {i} about {'prizes' if i % 3 else 'lunch'},{'spam' if i % 3 else 'ham'}"
-                                 for i in range(ROWS)]
+    lines = ["id,text,label"] + [
+        f"r{i},message number {i} about {'prizes' if i % 3 else 'lunch'},{'spam' if i % 3 else 'ham'}"
+        for i in range(ROWS)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -41,20 +43,23 @@ def test_dry_run_prints_the_plan_and_the_exact_sizes_to_the_holder_and_writes_no
     assert _files(tmp_path, data) == [data] and not (tmp_path / "home" / "budget.json").exists()
 
 
-@pytest.mark.parametrize("args, says", [
-    ([*DP, "--epsilon", "0", "--dry-run"], "--epsilon must be a positive number"),
-    ([*DP, "--epsilon", "1", "--delta", "0.01", "--dry-run"], "--delta"),
-    ([*DP, "--dry-run"], "--privacy dp needs a budget"),
-    (["--privacy", "dp", "--epsilon", "4"], "--labels"),
-    ([*DP[:2], "--labels", "spam", "--epsilon", "4"], "row 2: label 'ham' is not in the declared label set"),
-    (["--epsilon", "4"], "--epsilon applies to --privacy dp only"),
-    (["--privacy", "noise", "--dry-run"], "--dry-run applies to --privacy dp only"),
-    (["--class-prompt", "spam=Write a spam SMS."], "--class-prompt applies to --privacy dp only"),
-    (["--labels", "spam"], "--labels applies to --privacy dp only"),
-    ([*DP, "--epsilon", "4", "--class-prompt", "spam", "--dry-run"], "takes LABEL=INSTRUCTION"),
-    (["--judge-share", "0.25"], "--judge-share applies to --privacy dp only"),
-    ([*DP, "--epsilon", "4", "--judge-share", "1.5", "--dry-run"], "--judge-share must be within [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        ([*DP, "--epsilon", "0", "--dry-run"], "--epsilon must be a positive number"),
+        ([*DP, "--epsilon", "1", "--delta", "0.01", "--dry-run"], "--delta"),
+        ([*DP, "--dry-run"], "--privacy dp needs a budget"),
+        (["--privacy", "dp", "--epsilon", "4"], "--labels"),
+        ([*DP[:2], "--labels", "spam", "--epsilon", "4"], "row 2: label 'ham' is not in the declared label set"),
+        (["--epsilon", "4"], "--epsilon applies to --privacy dp only"),
+        (["--privacy", "noise", "--dry-run"], "--dry-run applies to --privacy dp only"),
+        (["--class-prompt", "spam=Write a spam SMS."], "--class-prompt applies to --privacy dp only"),
+        (["--labels", "spam"], "--labels applies to --privacy dp only"),
+        ([*DP, "--epsilon", "4", "--class-prompt", "spam", "--dry-run"], "takes LABEL=INSTRUCTION"),
+        (["--judge-share", "0.25"], "--judge-share applies to --privacy dp only"),
+        ([*DP, "--epsilon", "4", "--judge-share", "1.5", "--dry-run"], "--judge-share must be within [0, 1)"),
+    ],
+)
 def test_bad_dp_options_exit_2_with_one_line_and_write_nothing(data, tmp_path, args, says):
     res = _run(data, "--out", tmp_path / "syn.csv", *args)
     assert res.exit_code == 2, res.output

@@ -97,8 +97,15 @@ def test_it_learns_a_boundary_and_records_its_event_before_any_step():
     assert not np.allclose(model.weights, other.weights)
     # and a ledger already spent refuses it before it reads a record
     with pytest.raises(UserError):
-        fit_dp_judge(X, y, 2, event=GaussianEvent(PURPOSE_JUDGE, 0.5, 1.0, 1), cfg=cfg, n_units_noisy=3000,
-                     ledger=PrivacyLedger(delta=1e-5, budget_epsilon=1.0))
+        fit_dp_judge(
+            X,
+            y,
+            2,
+            event=GaussianEvent(PURPOSE_JUDGE, 0.5, 1.0, 1),
+            cfg=cfg,
+            n_units_noisy=3000,
+            ledger=PrivacyLedger(delta=1e-5, budget_epsilon=1.0),
+        )
 
 
 def test_one_record_per_person_joins_a_step():
@@ -114,8 +121,16 @@ def test_one_record_per_person_joins_a_step():
     people = np.repeat(np.arange(100), 3)
     mechanisms.poisson_batch, saved = spy, mechanisms.poisson_batch
     try:
-        fit_dp_judge(X, y, 2, event=GaussianEvent(PURPOSE_JUDGE, 1.0, 1.0, 3), ledger=PrivacyLedger(delta=1e-5),
-                     cfg=JudgeConfig(), user_ids=people, n_units_noisy=100)
+        fit_dp_judge(
+            X,
+            y,
+            2,
+            event=GaussianEvent(PURPOSE_JUDGE, 1.0, 1.0, 3),
+            ledger=PrivacyLedger(delta=1e-5),
+            cfg=JudgeConfig(),
+            user_ids=people,
+            n_units_noisy=100,
+        )
     finally:
         mechanisms.poisson_batch = saved
     assert all(len(r) == 100 and len(set(people[r])) == 100 for r in seen)
@@ -142,8 +157,9 @@ def test_private_evolution_with_the_judge_keeps_the_class_better(world):  # noqa
     def run(cfg):
         pe = PE(20.0, rounds=2, population_per_class=32, n_candidates=8, class_judge=cfg, vote="own-class")
         dec = AcceptingRetrievalDecoder(world["decode_pool"], world["encoder"])
-        texts, labels, ledger, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=60,
-                                                rng_seed=5, public_texts=world["seed_pool"])
+        texts, labels, ledger, *_ = pe.generate(
+            world["X"], world["y"], world["encoder"], dec, n_per_class=60, rng_seed=5, public_texts=world["seed_pool"]
+        )
         return pe, texts, labels, ledger
 
     pe, texts, labels, ledger = run(JudgeConfig(share=0.5, min_units=100))
@@ -166,8 +182,16 @@ def test_too_few_members_by_the_dp_count_leave_the_judge_untrained_and_its_share
     heard = []
     pe = PE(8.0, rounds=1, population_per_class=8, class_judge=JudgeConfig())  # min_units 1000
     dec = AcceptingRetrievalDecoder(world["decode_pool"], world["encoder"])
-    _, _, ledger, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=4, rng_seed=0,
-                                   public_texts=world["seed_pool"], log=heard.append)
+    _, _, ledger, *_ = pe.generate(
+        world["X"],
+        world["y"],
+        world["encoder"],
+        dec,
+        n_per_class=4,
+        rng_seed=0,
+        public_texts=world["seed_pool"],
+        log=heard.append,
+    )
     assert pe.judge_ is None
     assert [e["purpose"] for e in ledger.to_dict()["events"]] == [PURPOSE_COUNTS, PURPOSE_JUDGE_RESERVED, PURPOSE_VOTES]
     assert any(re.match(r"class judge not trained: about \d+ records", m) for m in heard)

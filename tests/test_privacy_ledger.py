@@ -69,14 +69,17 @@ def test_budget_refuses_an_event_that_would_exceed_it_and_keeps_the_old_state():
     assert led.to_dict() == before
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda d: d.pop("adjacency"), "lacks field"),
-    (lambda d: d.update(adjacency="replace-one"), "adjacency"),
-    (lambda d: d["events"][0].update(mechanism="laplace"), "mechanism"),
-    (lambda d: d["events"][0].update(noise_multiplier=-1), "noise_multiplier"),
-    (lambda d: d["events"][0].update(steps=1.5), "steps"),
-    (lambda d: d["events"][0].pop("sample_rate"), "lacks field"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.pop("adjacency"), "lacks field"),
+        (lambda d: d.update(adjacency="replace-one"), "adjacency"),
+        (lambda d: d["events"][0].update(mechanism="laplace"), "mechanism"),
+        (lambda d: d["events"][0].update(noise_multiplier=-1), "noise_multiplier"),
+        (lambda d: d["events"][0].update(steps=1.5), "steps"),
+        (lambda d: d["events"][0].pop("sample_rate"), "lacks field"),
+    ],
+)
 def test_malformed_ledgers_are_refused(mutate, match):
     d = _ledger().to_dict()
     mutate(d)

@@ -27,8 +27,17 @@ from privsynth.split import split_corpus
 KEY = b"k" * 32
 LABELS = ("a", "b")
 # a small vocabulary: texts recur, within a person and across people
-TEXTS = ("free prize call now", "see you at lunch", "ok", "Ok.", "win cash now text back",
-         "are we still on for dinner", "call 555-867-5309 now", "late again sorry", "the cat sat on the mat")
+TEXTS = (
+    "free prize call now",
+    "see you at lunch",
+    "ok",
+    "Ok.",
+    "win cash now text back",
+    "are we still on for dinner",
+    "call 555-867-5309 now",
+    "late again sorry",
+    "the cat sat on the mat",
+)
 PEOPLE = tuple(f"p{i}" for i in range(6))
 SYNTHETIC = ["free prize call now", "see you at dinner", "win a holiday", "ok lor", "the dog sat on the mat"]
 ENCODER = HashingEncoder()
@@ -37,13 +46,18 @@ CAND_CLASS = np.array([0, 1, 0, 1, 1, 0, 1])
 FLOOR = 5
 
 row = st.tuples(st.sampled_from(TEXTS), st.sampled_from(LABELS), st.sampled_from(PEOPLE))
-new_persons_rows = st.lists(st.tuples(st.sampled_from(TEXTS), st.sampled_from(LABELS), st.just("newcomer")),
-                            min_size=1, max_size=4)
-rows_and_change = st.tuples(st.lists(row, min_size=1, max_size=24),
-                            st.one_of(st.tuples(st.just("add"), row, st.integers(0, 30)),
-                                      st.tuples(st.just("remove"), st.integers(0, 30)),
-                                      st.tuples(st.just("add person"), new_persons_rows, st.integers(0, 30)),
-                                      st.tuples(st.just("remove person"), st.sampled_from(PEOPLE))))
+new_persons_rows = st.lists(
+    st.tuples(st.sampled_from(TEXTS), st.sampled_from(LABELS), st.just("newcomer")), min_size=1, max_size=4
+)
+rows_and_change = st.tuples(
+    st.lists(row, min_size=1, max_size=24),
+    st.one_of(
+        st.tuples(st.just("add"), row, st.integers(0, 30)),
+        st.tuples(st.just("remove"), st.integers(0, 30)),
+        st.tuples(st.just("add person"), new_persons_rows, st.integers(0, 30)),
+        st.tuples(st.just("remove person"), st.sampled_from(PEOPLE)),
+    ),
+)
 
 
 def _neighbour(rows, change, by_person):
@@ -93,21 +107,31 @@ def _statistics(path, by_person):
     return {
         "counts": (mechanisms.class_counts(yc, 2, user_ids=users), 1.0),
         "votes (all)": (mechanisms.vote_histogram(X, yc, CANDIDATES, CAND_CLASS, among="all", user_ids=users), 1.0),
-        "votes (own class)": (mechanisms.vote_histogram(X, yc, CANDIDATES, CAND_CLASS, among="own-class",
-                                                        user_ids=users), 1.0),
+        "votes (own class)": (
+            mechanisms.vote_histogram(X, yc, CANDIDATES, CAND_CLASS, among="own-class", user_ids=users),
+            1.0,
+        ),
         "judge step": (mechanisms.clipped_gradient_sum(X, yc, rows, W, clip=0.7).ravel(), 0.7),
-        "gate": (mechanisms.gate_statistics(figs.member_reproduced, figs.member_score, figs.holdout_score,
-                                            auc_floor=FLOOR, member_units=users,
-                                            holdout_units=holdout.groups if by_person else None),
-                 mechanisms.GATE_SENSITIVITY),
+        "gate": (
+            mechanisms.gate_statistics(
+                figs.member_reproduced,
+                figs.member_score,
+                figs.holdout_score,
+                auc_floor=FLOOR,
+                member_units=users,
+                holdout_units=holdout.groups if by_person else None,
+            ),
+            mechanisms.GATE_SENSITIVITY,
+        ),
     }
 
 
 @pytest.mark.parametrize("by_person", [False, True], ids=["record", "person"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=rows_and_change)
-def test_one_neighbouring_change_moves_each_statistic_by_at_most_its_sensitivity(tmp_path, monkeypatch, by_person,
-                                                                                case):
+def test_one_neighbouring_change_moves_each_statistic_by_at_most_its_sensitivity(
+    tmp_path, monkeypatch, by_person, case
+):
     monkeypatch.setattr(mechanisms, "one_record_per_person", _first_row_per_person)
     rows, change = case
     other = _neighbour(rows, change, by_person)
@@ -151,13 +175,20 @@ def test_a_persons_pick_depends_on_their_own_rows_only():
 def test_removing_one_person_never_brings_back_another_persons_row(tmp_path):
     """Duplicates are looked for within each person's rows: a text two people share is kept for
     both, so one person's presence changes nothing of the other's cleaned rows."""
-    rows = [("see you at lunch", "a", "alice"), ("see you at lunch", "a", "bob"), ("ok", "b", "bob"),
-            ("ok", "b", "bob")]
+    rows = [
+        ("see you at lunch", "a", "alice"),
+        ("see you at lunch", "a", "bob"),
+        ("ok", "b", "bob"),
+        ("ok", "b", "bob"),
+    ]
     _write(tmp_path / "d.csv", rows)
     _write(tmp_path / "e.csv", rows[1:])
     d, rep = read_corpus(tmp_path / "d.csv", group_col="person", min_class_size=0)
     e, _ = read_corpus(tmp_path / "e.csv", group_col="person", min_class_size=0)
     bob = [(t, y) for t, y, g in zip(d.texts, d.labels, d.groups) if g == "bob"]
-    assert bob == [(t, y) for t, y, g in zip(e.texts, e.labels, e.groups) if g == "bob"] == [
-        ("see you at lunch", "a"), ("ok", "b")]
+    assert (
+        bob
+        == [(t, y) for t, y, g in zip(e.texts, e.labels, e.groups) if g == "bob"]
+        == [("see you at lunch", "a"), ("ok", "b")]
+    )
     assert rep.duplicates_removed == 1  # bob's own repeated "ok"

@@ -74,8 +74,15 @@ def world():
     encoder = TfidfEncoder([r["text"] for r in decode_pool] + seed_pool)
     X = encoder.encode([r["text"] for r in members])
     y = [topic_of(r["text"]) for r in members]
-    return dict(X=X, y=y, encoder=encoder, decode_pool=[r["text"] for r in decode_pool],
-                seed_pool=seed_pool, genre_of=genre_of, member_texts=[r["text"] for r in members])
+    return dict(
+        X=X,
+        y=y,
+        encoder=encoder,
+        decode_pool=[r["text"] for r in decode_pool],
+        seed_pool=seed_pool,
+        genre_of=genre_of,
+        member_texts=[r["text"] for r in members],
+    )
 
 
 def PE(epsilon, **kw):
@@ -174,8 +181,11 @@ def test_a_class_too_small_by_its_dp_count_is_refused_before_any_decoding(world)
     # a large count share makes the count noise small against the vote threshold (about 4.5 sd)
     pe = PE(1.0, rounds=5, population_per_class=8, count_share=0.5)
     dec = RetrievalDecoder(world["decode_pool"][:50], world["encoder"])
-    with pytest.raises(UserError, match=r"class\(es\) 'sport' \(about \d+\) have fewer than \d+ records by the DP "
-                                        r"count.*raise --epsilon to about"):
+    with pytest.raises(
+        UserError,
+        match=r"class\(es\) 'sport' \(about \d+\) have fewer than \d+ records by the DP "
+        r"count.*raise --epsilon to about",
+    ):
         pe.generate(X, y, world["encoder"], dec, n_per_class=5, public_texts=world["seed_pool"])
     assert dec.calls == 0
 
@@ -205,8 +215,9 @@ def test_class_prompts_seed_the_population_with_on_topic_public_text(world):
     def run(prompts):
         pe = PE(4.0, rounds=2, population_per_class=32, class_prompts=prompts)
         dec = PromptedRetrievalDecoder(world["decode_pool"], world["encoder"])
-        texts, labels, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=30,
-                                        rng_seed=5, public_texts=world["seed_pool"])
+        texts, labels, *_ = pe.generate(
+            world["X"], world["y"], world["encoder"], dec, n_per_class=30, rng_seed=5, public_texts=world["seed_pool"]
+        )
         first = pe.history_[0]
         start = np.mean([_genre_share(first.texts, [GENRES[c] for c in first.classes], world, g) for g in GENRES])
         return start, np.mean([_genre_share(texts, labels, world, g) for g in GENRES]), dec
@@ -231,7 +242,9 @@ def test_parse_class_prompts():
     from privsynth.privacy.pe import parse_class_prompts
 
     assert parse_class_prompts(["spam=Write a spam SMS: win = prize", " ham = Hi "]) == {
-        "spam": "Write a spam SMS: win = prize", "ham": "Hi"}
+        "spam": "Write a spam SMS: win = prize",
+        "ham": "Hi",
+    }
     for bad in (["spam"], ["=x"], ["spam="], ["a=x", "a=y"]):
         with pytest.raises(UserError):
             parse_class_prompts(bad)
@@ -250,8 +263,7 @@ def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
 
 def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
     # own-class votes: the open vote (the default) already leaves no mismatch to mend in this world
-    pe = PE(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3,
-                          vote="own-class")
+    pe = PE(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3, vote="own-class")
     (texts, labels, _), _ = _run(world, pe, n_per_class=60, rng_seed=5)
     assert len(texts) == 120
     assert pe.class_mismatch_initial_ > 0 and pe.class_mismatch_ < pe.class_mismatch_initial_
@@ -261,8 +273,11 @@ def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
     cent = np.stack([S[cls == c].mean(0) for c in range(len(GENRES))])
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
     n_verbatim = [min(int(0.25 * 60), int((cls == c).sum())) for c in range(len(GENRES))]
-    decoded = [(t, y) for c, genre in enumerate(GENRES)
-               for t, y in [(t, y) for t, y in zip(texts, labels) if y == genre][n_verbatim[c]:]]
+    decoded = [
+        (t, y)
+        for c, genre in enumerate(GENRES)
+        for t, y in [(t, y) for t, y in zip(texts, labels) if y == genre][n_verbatim[c] :]
+    ]
     E = world["encoder"].encode([t for t, _ in decoded])
     wrong = sum(GENRES[int(np.argmax(e @ cent.T))] != y for e, (_, y) in zip(E, decoded))
     assert wrong == pe.class_mismatch_
@@ -318,8 +333,9 @@ class LengthAwareDecoder(RetrievalDecoder):
 def test_min_length_share_holds_each_variation_to_a_share_of_its_nearer_survivor(world, share):
     pe = PE(8.0, rounds=2, population_per_class=16, class_check_rounds=0, min_length_share=share)
     dec = LengthAwareDecoder(world["decode_pool"], world["encoder"])
-    texts, *_ = pe.generate(world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"],
-                            n_per_class=10, rng_seed=0)
+    texts, *_ = pe.generate(
+        world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"], n_per_class=10, rng_seed=0
+    )
     # calls: the initial population (public seeds: no parents), one next population, the output
     assert len(dec.floors) == 3 and dec.floors[0] is None
     if share == 0:
@@ -365,8 +381,8 @@ def test_final_neighbors_spreads_the_output_over_more_survivor_pairs():
         Z, _, _ = pe._variations(S, s_cls, {0: 400}, np.random.default_rng(1), np.ones(10), k=k)
         return len({tuple(np.round(z, 5)) for z in Z})
 
-    assert pairs(None) <= 10   # k_neighbors = 1: each survivor with its nearest only
-    assert pairs(9) >= 40      # every other survivor: up to 45 pairs
+    assert pairs(None) <= 10  # k_neighbors = 1: each survivor with its nearest only
+    assert pairs(9) >= 40  # every other survivor: up to 45 pairs
 
 
 def test_final_neighbors_runs_end_to_end_and_a_bad_value_is_refused(world):

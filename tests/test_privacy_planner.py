@@ -46,7 +46,7 @@ def test_the_printed_epsilon_is_the_larger_of_prv_and_pld_and_within_the_request
 def test_the_gate_has_its_share_of_rho_and_comes_last():
     plan = plan_private_evolution(epsilon=4.0, delta=None, rounds=2, count_share=0.05, gate_share=0.1)
     assert [e.purpose for e in plan.events] == [PURPOSE_COUNTS, PURPOSE_VOTES, PURPOSE_GATE]
-    rho = {e.purpose: e.steps / (2 * e.noise_multiplier ** 2) for e in plan.events}
+    rho = {e.purpose: e.steps / (2 * e.noise_multiplier**2) for e in plan.events}
     total = sum(rho.values())
     assert rho[PURPOSE_GATE] / total == pytest.approx(0.1, rel=1e-6)
     assert rho[PURPOSE_COUNTS] / total == pytest.approx(0.05, rel=1e-6)

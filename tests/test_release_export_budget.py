@@ -113,8 +113,22 @@ def test_generate_privacy_dp_is_charged_to_the_lifetime_budget_before_any_model_
         raise Stop
 
     monkeypatch.setattr(privsynth.encoder, "Encoder", no_models)
-    res = CliRunner().invoke(cli, ["generate", str(tmp_path / "in.csv"), "--out", str(tmp_path / "s.csv"),
-                                   "--privacy", "dp", "--epsilon", "3", "--labels", "a,b", "--quiet"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "generate",
+            str(tmp_path / "in.csv"),
+            "--out",
+            str(tmp_path / "s.csv"),
+            "--privacy",
+            "dp",
+            "--epsilon",
+            "3",
+            "--labels",
+            "a,b",
+            "--quiet",
+        ],
+    )
     assert isinstance(res.exception, Stop)
     shown = CliRunner().invoke(cli, ["budget", "show", str(tmp_path / "in.csv")])
     assert "spent epsilon 3," in shown.output, shown.output

@@ -55,17 +55,36 @@ def outputs_text(out: Path, log: str) -> str:
 
 def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env):
     key = Ed25519PrivateKey.generate()
-    (env / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
-    (env / "k.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    (env / "k.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (env / "k.pub").write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     out = env / "rel"
-    res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "lenient.toml",
-                                   "--sign-key", env / "k.pem", *FAST])
+    res = invoke(
+        release_command,
+        [
+            env / "in.csv",
+            "--out",
+            out,
+            "--privacy",
+            "none",
+            "--policy",
+            env / "lenient.toml",
+            "--sign-key",
+            env / "k.pem",
+            *FAST,
+        ],
+    )
     assert res.exit_code == 0, res.output
     internal = env / "rel.internal"
-    assert sorted(p.name for p in out.iterdir()) == ["DATA_CARD.md", "manifest.json", "manifest.json.sig",
-                                                    "synthetic.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "DATA_CARD.md",
+        "manifest.json",
+        "manifest.json.sig",
+        "synthetic.csv",
+    ]
     assert sorted(p.name for p in internal.iterdir()) == ["audit_report.html", "audit_report.json"]
     assert f"internal reports (not for sharing): {internal}" in res.output
     m = json.loads((out / "manifest.json").read_text())
@@ -79,7 +98,10 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
     assert "none: empirical audit only" in (internal / "audit_report.html").read_text()
     gen = report["release"]["generation"]  # the class check ran (two classes) and its counts are reported
     assert gen["class_check_rounds"] == 4 and 0 <= gen["off_class_left"] <= gen["off_class_first_pass"]
-    assert gen["copies_redecoded"] >= 0 and "outputs still in another class" in (internal / "audit_report.html").read_text()
+    assert (
+        gen["copies_redecoded"] >= 0
+        and "outputs still in another class" in (internal / "audit_report.html").read_text()
+    )
     assert f"class check: {gen['off_class_first_pass']} outputs in another class" in res.output
     card = (out / "DATA_CARD.md").read_text()
     assert "No formal privacy guarantee" in card and "Unsuitable uses" in card
@@ -99,8 +121,21 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
 
 def test_a_policy_that_cannot_be_met_exits_3_with_reports_only(env):
     out, rejected, internal = env / "rel", env / "rejected.csv", env / "rel.internal"
-    res = invoke(release_command, [env / "in.csv", "--out", out, "--privacy", "none", "--policy", env / "impossible.toml",
-                                   "--rejected-out", rejected, *FAST])
+    res = invoke(
+        release_command,
+        [
+            env / "in.csv",
+            "--out",
+            out,
+            "--privacy",
+            "none",
+            "--policy",
+            env / "impossible.toml",
+            "--rejected-out",
+            rejected,
+            *FAST,
+        ],
+    )
     assert res.exit_code == 3, res.output
     assert "mia_auc" in res.output
     assert not out.exists() and sorted(p.name for p in internal.iterdir()) == ["audit_report.html", "audit_report.json"]
@@ -114,14 +149,18 @@ def test_a_policy_that_cannot_be_met_exits_3_with_reports_only(env):
 
 
 def test_rejected_out_inside_the_release_folder_is_refused(env):
-    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none",
-                                   "--rejected-out", env / "rel" / "rej.csv"])
+    res = invoke(
+        release_command,
+        [env / "in.csv", "--out", env / "rel", "--privacy", "none", "--rejected-out", env / "rel" / "rej.csv"],
+    )
     assert res.exit_code == 2 and "inside --out" in res.output
 
 
 def test_report_dir_inside_the_release_folder_is_refused(env):
-    res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "none",
-                                   "--report-dir", env / "rel" / "reports"])
+    res = invoke(
+        release_command,
+        [env / "in.csv", "--out", env / "rel", "--privacy", "none", "--report-dir", env / "rel" / "reports"],
+    )
     assert res.exit_code == 2 and "must not contain each other" in res.output and not (env / "rel").exists()
 
 
@@ -140,12 +179,21 @@ def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspend
     assert res.exit_code == 0, res.output
     led = json.loads((env / "r1" / "ledger.json").read_text())
     assert led["accountant"] in ("prv", "pld") and led["epsilon"] <= 4
-    assert [e["purpose"].split(":")[0].split(",")[0] for e in led["events"]] == ["counts", "class judge", "votes", "gate"]
+    assert [e["purpose"].split(":")[0].split(",")[0] for e in led["events"]] == [
+        "counts",
+        "class judge",
+        "votes",
+        "gate",
+    ]
     m = json.loads((env / "r1" / "manifest.json").read_text())
     assert m["privacy"]["epsilon"] == led["epsilon"] and "ledger.json" in m["files"]
     assert m["privacy"]["labels"] == ["a", "b"] and m["privacy"]["class_judge"].startswith("reserved")
-    assert [c["name"] for c in m["gate"]["checks"]] == ["dp_members_reproduced", "dp_mia_auc", "dp_holdout_size",
-                                                         "ledger_within_budget"]
+    assert [c["name"] for c in m["gate"]["checks"]] == [
+        "dp_members_reproduced",
+        "dp_mia_auc",
+        "dp_holdout_size",
+        "ledger_within_budget",
+    ]
     assert "e^3.99" in (env / "r1" / "DATA_CARD.md").read_text()
     assert "members" not in m["counts"] and "holdout" not in m["counts"]
     gen = json.loads((env / "r1.internal" / "audit_report.json").read_text())["release"]["generation"]
@@ -162,12 +210,15 @@ def test_dp_release_records_the_ledger_and_the_lifetime_budget_refuses_overspend
     assert "spent epsilon 4" in invoke(budget_group, ["show"]).output
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "--epsilon 4"),
-    (["--epsilon", "50"], "max_epsilon_per_run"),
-    (["--privacy", "none", "--holdout-fraction", "1.5"], "--holdout-fraction"),
-    (["--privacy", "none", "--epsilon", "1"], "cannot be combined"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "--epsilon 4"),
+        (["--epsilon", "50"], "max_epsilon_per_run"),
+        (["--privacy", "none", "--holdout-fraction", "1.5"], "--holdout-fraction"),
+        (["--privacy", "none", "--epsilon", "1"], "cannot be combined"),
+    ],
+)
 def test_usage_errors_exit_2_before_reading_the_input(env, args, message):
     res = invoke(release_command, [env / "missing.csv", "--out", env / "rel", *DP, *args])
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
@@ -185,7 +236,7 @@ def test_existing_out_is_not_overwritten_without_force(env):
 def test_dry_run_shows_the_plan_and_writes_nothing(env):
     res = invoke(release_command, [env / "in.csv", "--out", env / "rel", "--privacy", "noise", "--dry-run", *FAST])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["mode"] == "noise"
+    assert json.loads(res.output[res.output.index("{") :])["mode"] == "noise"
     assert not (env / "rel").exists() and not (env / "home" / "budget.json").exists()
 
 
@@ -213,16 +264,31 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
         seen.update(texts=list(texts), users=kw.get("user_ids"))
         return engine.generate(texts, labels, **kw)
 
-    monkeypatch.setattr(release_mod, "default_engine", lambda: release_mod.Engine(
-        generate=spy, audit=engine.audit, write_reports=engine.write_reports))
+    monkeypatch.setattr(
+        release_mod,
+        "default_engine",
+        lambda: release_mod.Engine(generate=spy, audit=engine.audit, write_reports=engine.write_reports),
+    )
     # a fixed key fixes the person-level split (the per-user key is random); the audit's TPR at
     # 1% FPR needs >= 100 holdout records, which this key gives
     (env / "split.key").write_text("0123456789abcdef" * 4)
-    dp = ["--epsilon", "4", "--delta", "1e-4", "--user-col", "person", "--policy", env / "lenient.toml",
-          "--hmac-key-file", env / "split.key", *DP, *FAST]
+    dp = [
+        "--epsilon",
+        "4",
+        "--delta",
+        "1e-4",
+        "--user-col",
+        "person",
+        "--policy",
+        env / "lenient.toml",
+        "--hmac-key-file",
+        env / "split.key",
+        *DP,
+        *FAST,
+    ]
     dry = invoke(release_command, [env / "people.csv", "--out", env / "d", "--dry-run", *dp])
     assert dry.exit_code == 0, dry.output
-    plan = json.loads(dry.output[dry.output.index("{"):])["your_data"]
+    plan = json.loads(dry.output[dry.output.index("{") :])["your_data"]
     assert 0 < plan["people"] < 120 and plan["members"] == 2 * plan["people"]  # whole people on each side
     assert plan["holdout"] >= 100
     res = invoke(release_command, [env / "people.csv", "--out", env / "r", *dp])
@@ -230,14 +296,24 @@ def test_user_col_keeps_a_person_on_one_side_and_protects_people_in_dp(env, engi
     by_text = {r["text"]: f"p{i % 120}" for i, r in enumerate(rows)}
     assert seen["users"] == [by_text[t] for t in seen["texts"]]
     assert "add/remove-one-person" in (env / "r" / "DATA_CARD.md").read_text() and verify_release(env / "r").ok
-    missing = invoke(release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person",
-                                       *DP])
+    missing = invoke(
+        release_command, [env / "in.csv", "--out", env / "x", "--epsilon", "4", "--user-col", "person", *DP]
+    )
     assert missing.exit_code == 2 and "person" in missing.output and not (env / "x").exists()
 
 
 def test_dp_release_with_class_prompts_says_so_everywhere(env):
-    args = [env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *DP, *FAST,
-            "--class-prompt", "a=write a short note"]
+    args = [
+        env / "in.csv",
+        "--epsilon",
+        "4",
+        "--policy",
+        env / "lenient.toml",
+        *DP,
+        *FAST,
+        "--class-prompt",
+        "a=write a short note",
+    ]
     res = invoke(release_command, [*args, "--out", env / "r"])
     assert res.exit_code == 0, res.output
     card = (env / "r" / "DATA_CARD.md").read_text()

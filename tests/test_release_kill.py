@@ -26,8 +26,13 @@ SCRIPT = Path(__file__).with_name("test_release_support.py")
 
 def run_and_kill(tmp_path: Path, out: Path, stage: str, delay: float) -> None:
     env = dict(os.environ, PRIVSYNTH_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reached = threading.Event()
 
     def watch():

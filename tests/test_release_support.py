@@ -67,7 +67,9 @@ def public_tokenizer():
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece()  # joins words with spaces
-    tok.train_from_iterator(public_sentences(), trainers.WordLevelTrainer(vocab_size=600, special_tokens=["<unk>", "<eos>"]))
+    tok.train_from_iterator(
+        public_sentences(), trainers.WordLevelTrainer(vocab_size=600, special_tokens=["<unk>", "<eos>"])
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>")
 
 
@@ -83,12 +85,24 @@ def tiny_engine():
 
     tok = public_tokenizer()
     torch.manual_seed(0)
-    bridge = Bridge(BridgeConfig(d_in=384, d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
-                    lm=make_tiny_lm(tok), tokenizer=tok).eval()
-    models = {"encoder": {"name": "test-hashing-384"}, "lm": {"name": "tiny-llama-random"},
-              "bridge": {"name": "tiny-random"}}
-    gen = smotext_generator(encoder=HashingEncoder(), bridge=bridge, models=models, n_candidates=2,
-                            max_new_tokens=10, pe_options={"rounds": 1, "population_per_class": 8, "n_candidates": 1})
+    bridge = Bridge(
+        BridgeConfig(d_in=384, d_hidden=32, n_tokens=2, lora_r=0, max_target_tokens=16),
+        lm=make_tiny_lm(tok),
+        tokenizer=tok,
+    ).eval()
+    models = {
+        "encoder": {"name": "test-hashing-384"},
+        "lm": {"name": "tiny-llama-random"},
+        "bridge": {"name": "tiny-random"},
+    }
+    gen = smotext_generator(
+        encoder=HashingEncoder(),
+        bridge=bridge,
+        models=models,
+        n_candidates=2,
+        max_new_tokens=10,
+        pe_options={"rounds": 1, "population_per_class": 8, "n_candidates": 1},
+    )
 
     def audit(members, holdout, synthetic, **kw):
         return audit_default(members, holdout, synthetic, encoder="hashing", **kw)
@@ -122,9 +136,10 @@ def main(argv: list[str]) -> int:
 
     inp, out, policy = Path(argv[0]), Path(argv[1]), Path(argv[2])
     try:
-        run_release(ReleaseRequest(input=inp, out=out, privacy="none", policy=policy, n=30, quiet=False,
-                                   holdout_fraction=0.5),
-                    engine=tiny_engine())
+        run_release(
+            ReleaseRequest(input=inp, out=out, privacy="none", policy=policy, n=30, quiet=False, holdout_fraction=0.5),
+            engine=tiny_engine(),
+        )
     except UserError as err:
         print(err, file=sys.stderr)
         return 2

@@ -50,19 +50,28 @@ def test_no_tracked_file_speaks_of_the_build_history_or_a_machine():
     assert not bad, "\n".join(bad[:20])
 
 
-@pytest.mark.parametrize("planted, name", [
-    ("Until stop 26 the rule was", "a build stop"),
-    ("as issue 8 asked", "an issue number"),
-    ("run on a lent GPU machine", "a lent machine"),
-    ("README: fresh clone of main", "a fresh clone of a commit"),
-    ('"git_commit": "8bf7551"', "a commit hash"),
-    ("see commit 8bf7551 for", "a commit hash"),
-    ("weights at /work/main/privsynth/weights", "an absolute path of a machine"),
-])
+@pytest.mark.parametrize(
+    "planted, name",
+    [
+        ("Until stop 26 the rule was", "a build stop"),
+        ("as issue 8 asked", "an issue number"),
+        ("run on a lent GPU machine", "a lent machine"),
+        ("README: fresh clone of main", "a fresh clone of a commit"),
+        ('"git_commit": "8bf7551"', "a commit hash"),
+        ("see commit 8bf7551 for", "a commit hash"),
+        ("weights at /work/main/privsynth/weights", "an absolute path of a machine"),
+    ],
+)
 def test_each_pattern_catches_what_it_is_for(planted, name):
     assert name in findings(planted)
 
 
 def test_ordinary_words_pass():
-    assert findings("stop the run after 3 rounds; the 64-hex sha256 of the weights "
-                    + "ab" * 32 + "; privsynth/weights/bridge.safetensors; ~/.privsynth") == []
+    assert (
+        findings(
+            "stop the run after 3 rounds; the 64-hex sha256 of the weights "
+            + "ab" * 32
+            + "; privsynth/weights/bridge.safetensors; ~/.privsynth"
+        )
+        == []
+    )

@@ -35,8 +35,9 @@ def test_partner_is_among_the_k_nearest_same_class():
 @pytest.mark.parametrize("bad", [(0.0, 0.5), (0.2, 1.0), (0.8, 0.2), (0.1,)])
 def test_lam_range_outside_open_interval_is_refused(bad):
     with pytest.raises(ValueError, match="lam_range must"):
-        interpolate(np.eye(3, dtype=np.float32), np.array(["a"] * 3), {"a": 1}, lam_range=bad,
-                    rng=np.random.default_rng(0))
+        interpolate(
+            np.eye(3, dtype=np.float32), np.array(["a"] * 3), {"a": 1}, lam_range=bad, rng=np.random.default_rng(0)
+        )
 
 
 def test_class_sizes_follow_input_scale_or_balance():
@@ -133,7 +134,9 @@ def test_records_that_keep_copying_get_new_targets(tiny_bridge, hashing_encoder,
     bridge = CopyingBridge(tiny_bridge, corpus_texts, hashing_encoder, copies)
     gen = SMOTExT(n_candidates=2, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge, random_state=3)
     seen = []
-    texts, out_labels = gen.fit(corpus_texts, labels).generate(n_per_class=3, transform=lambda V: seen.append(len(V)) or V)
+    texts, out_labels = gen.fit(corpus_texts, labels).generate(
+        n_per_class=3, transform=lambda V: seen.append(len(V)) or V
+    )
     members = {copy_key(t) for t in corpus_texts}
     assert out_labels == ["x"] * 3 + ["y"] * 3
     assert all(normalize_text(t) and copy_key(t) not in members for t in texts)
@@ -151,10 +154,20 @@ def test_a_record_that_never_stops_copying_is_an_error_not_a_release(tiny_bridge
         gen.fit(corpus_texts, labels).generate(n_per_class=3)
 
 
-CATS = ["my cat naps on the sofa", "the kitten chased a ball of yarn", "our cat purrs when fed",
-        "a cat slept in the warm sun", "the kitten climbed the curtains"]
-MONEY = ["stock prices fell sharply today", "the bank raised interest rates", "bond yields climbed this week",
-         "the market rallied on earnings", "shares of the firm dropped"]
+CATS = [
+    "my cat naps on the sofa",
+    "the kitten chased a ball of yarn",
+    "our cat purrs when fed",
+    "a cat slept in the warm sun",
+    "the kitten climbed the curtains",
+]
+MONEY = [
+    "stock prices fell sharply today",
+    "the bank raised interest rates",
+    "bond yields climbed this week",
+    "the market rallied on earnings",
+    "shares of the firm dropped",
+]
 STYLE = {"cat": "the cat and the kitten purr softly, take {}", "money": "stock market bank shares fell, take {}"}
 
 
@@ -182,8 +195,14 @@ class DriftingBridge:
 def test_class_check_decodes_again_what_drifted_into_another_class(hashing_encoder, drift, rounds, fixed):
     texts, labels = CATS + MONEY, ["cat"] * 5 + ["money"] * 5
     bridge = DriftingBridge(texts, labels, hashing_encoder, drift)
-    gen = SMOTExT(n_candidates=1, max_new_tokens=8, encoder=hashing_encoder, bridge=bridge,
-                  class_check_rounds=rounds, random_state=0)
+    gen = SMOTExT(
+        n_candidates=1,
+        max_new_tokens=8,
+        encoder=hashing_encoder,
+        bridge=bridge,
+        class_check_rounds=rounds,
+        random_state=0,
+    )
     seen = []
     out, out_labels = gen.fit(texts, labels).generate(n_per_class=3, transform=lambda V: seen.append(len(V)) or V)
     wrote = ["cat" if "kitten" in t else "money" for t in out]

@@ -25,17 +25,24 @@ class CheckGroup:
 
 
 def _duplicates(d: AuditData, p: Policy, f: Figures, c: Any) -> list[CheckResult]:
-    return [duplicates.exact_duplicates(d.members, d.holdout, d.synthetic, policy=p),
-            duplicates.near_duplicates(d.members, d.holdout, d.synthetic, policy=p),
-            duplicates.longest_shared_ngram(d.members, d.holdout, d.synthetic, policy=p)]
+    return [
+        duplicates.exact_duplicates(d.members, d.holdout, d.synthetic, policy=p),
+        duplicates.near_duplicates(d.members, d.holdout, d.synthetic, policy=p),
+        duplicates.longest_shared_ngram(d.members, d.holdout, d.synthetic, policy=p),
+    ]
 
 
 def _distance(d: AuditData, p: Policy, f: Figures, c: Any) -> list[CheckResult]:
     dist = distance.nearest_distances(d)
-    f["dcr"] = {"member": dist["member"][..., 0].mean(axis=0).tolist(),
-                "holdout": dist["holdout"][..., 0].mean(axis=0).tolist()}
-    return [distance.dcr_share(d, policy=p, distances=dist), distance.dcr_share_level(d, policy=p, distances=dist),
-            distance.nndr_share(d, policy=p, distances=dist)]
+    f["dcr"] = {
+        "member": dist["member"][..., 0].mean(axis=0).tolist(),
+        "holdout": dist["holdout"][..., 0].mean(axis=0).tolist(),
+    }
+    return [
+        distance.dcr_share(d, policy=p, distances=dist),
+        distance.dcr_share_level(d, policy=p, distances=dist),
+        distance.nndr_share(d, policy=p, distances=dist),
+    ]
 
 
 def _mia(d: AuditData, p: Policy, f: Figures, c: Any) -> list[CheckResult]:
@@ -55,8 +62,9 @@ def _canaries(d: AuditData, p: Policy, f: Figures, c: list[Canary] | None) -> li
 REGISTRY: tuple[CheckGroup, ...] = (
     CheckGroup("duplicates", ("exact_duplicates", "near_duplicates", "longest_shared_ngram"), _duplicates),
     CheckGroup("distance", ("dcr_share", "dcr_share_level", "nndr_share"), _distance),
-    CheckGroup("membership_inference", ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr",
-                                        "empirical_epsilon"), _mia),
+    CheckGroup(
+        "membership_inference", ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_0_1pct_fpr", "empirical_epsilon"), _mia
+    ),
     CheckGroup("pii", ("pii_leaks", "pii_leaks_quasi"), _pii),
     CheckGroup("canaries", ("canary_exposure",), _canaries),
 )

@@ -101,7 +101,7 @@ class CharLM:
     def __init__(self, texts: Sequence[str], order: int = ORDER, lam: float = 0.8) -> None:
         corpus = "\n".join(t.casefold() for t in texts)
         self.order, self.lam = order, lam
-        self.counts = [Counter(corpus[i:i + n] for i in range(len(corpus) - n + 1)) for n in range(order + 1)]
+        self.counts = [Counter(corpus[i : i + n] for i in range(len(corpus) - n + 1)) for n in range(order + 1)]
         self.base = 1.0 / (len(self.counts[1]) + len(ALPHABET) + 1)
 
     def logprob(self, context: str, s: str) -> float:
@@ -110,7 +110,7 @@ class CharLM:
         for ch in s.casefold():
             p = self.base
             for n in range(1, self.order + 1):
-                ctx = text[len(text) - n + 1:]
+                ctx = text[len(text) - n + 1 :]
                 if len(ctx) < n - 1:
                     break
                 c = self.counts[n - 1].get(ctx, 0)  # counts[0][""] is the corpus length
@@ -121,8 +121,14 @@ class CharLM:
         return total
 
 
-def canary_exposure(canaries: Sequence[Canary], synthetic: Sequence[Any], *, policy: Policy | None = None,
-                    n_alternatives: int = N_ALTERNATIVES, seed: int = 0) -> CheckResult:
+def canary_exposure(
+    canaries: Sequence[Canary],
+    synthetic: Sequence[Any],
+    *,
+    policy: Policy | None = None,
+    n_alternatives: int = N_ALTERNATIVES,
+    seed: int = 0,
+) -> CheckResult:
     """Highest exposure (bits) of any canary secret in the synthetic text; evidence per canary."""
     policy = policy or load_policy()
     syn: list[Record] = as_records(synthetic, role="synthetic")
@@ -133,20 +139,33 @@ def canary_exposure(canaries: Sequence[Canary], synthetic: Sequence[Any], *, pol
     for c in canaries:
         alts = [_secret(rng, len(c.secret)) for _ in range(n_alternatives)]
         alts = [a for a in alts if a != c.secret]
-        ctx = c.prefix[-(ORDER - 1):]
+        ctx = c.prefix[-(ORDER - 1) :]
         true = lm.logprob(ctx, c.secret)
         scores = np.array([lm.logprob(ctx, a) for a in alts])
         rank = 1 + np.sum(scores > true) + 0.5 * np.sum(scores == true)
         exposure = math.log2(len(alts) + 1) - math.log2(rank)
-        per.append({"id": c.id, "exposure_bits": round(exposure, 3), "rank": float(rank),
-                    "alternatives": len(alts), "verbatim_in_synthetic": c.secret.casefold() in corpus,
-                    "share_of_secret_surfacing": _surfacing(c.secret.casefold(), corpus)})
+        per.append(
+            {
+                "id": c.id,
+                "exposure_bits": round(exposure, 3),
+                "rank": float(rank),
+                "alternatives": len(alts),
+                "verbatim_in_synthetic": c.secret.casefold() in corpus,
+                "share_of_secret_surfacing": _surfacing(c.secret.casefold(), corpus),
+            }
+        )
     worst = sorted(per, key=lambda p: -p["exposure_bits"])
-    return policy.judge("canary_exposure", worst[0]["exposure_bits"] if worst else None, evidence={
-        "canaries": len(per), "max_possible_bits": round(math.log2(n_alternatives + 1), 3),
-        "mean_exposure_bits": round(float(np.mean([p["exposure_bits"] for p in per])), 3) if per else None,
-        "secrets_verbatim_in_synthetic": sum(p["verbatim_in_synthetic"] for p in per),
-        "worst": worst[:5]})
+    return policy.judge(
+        "canary_exposure",
+        worst[0]["exposure_bits"] if worst else None,
+        evidence={
+            "canaries": len(per),
+            "max_possible_bits": round(math.log2(n_alternatives + 1), 3),
+            "mean_exposure_bits": round(float(np.mean([p["exposure_bits"] for p in per])), 3) if per else None,
+            "secrets_verbatim_in_synthetic": sum(p["verbatim_in_synthetic"] for p in per),
+            "worst": worst[:5],
+        },
+    )
 
 
 def _surfacing(secret: str, corpus: str) -> float:

@@ -26,10 +26,10 @@ from audits.policy import Policy, load_policy
 from audits.result import CheckResult
 from audits.stats import bootstrap_mean_ci, permutation_interval, permutation_p_value
 
-REPEATS = 10        # member subsamples averaged into the share (and into every null draw)
+REPEATS = 10  # member subsamples averaged into the share (and into every null draw)
 PERMUTATIONS = 200  # shuffles of the member/holdout labels for the null
 WORST = 5
-_HITS = 20.0        # expected pooled neighbours inside a subset among the kept top K
+_HITS = 20.0  # expected pooled neighbours inside a subset among the kept top K
 
 
 def _top_k(n_members: int, n_holdout: int) -> int:
@@ -45,8 +45,9 @@ def _subsets(ids: np.ndarray, size: int, rng: np.random.Generator, repeats: int)
     return [rng.choice(ids, size=size, replace=False) for _ in range(repeats)]
 
 
-def _labelled(nb: PoolNeighbours, is_member: np.ndarray, rng: np.random.Generator,
-              repeats: int) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(
+    nb: PoolNeighbours, is_member: np.ndarray, rng: np.random.Generator, repeats: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(member, holdout) distances [repeats, n_synthetic, 2] for one member/holdout labelling."""
     members, holdout = np.flatnonzero(is_member), np.flatnonzero(~is_member)
     size = min(len(members), len(holdout))
@@ -72,8 +73,9 @@ def _ratio(x: np.ndarray) -> np.ndarray:
         return np.where(x[..., 1] > 0, x[..., 0] / x[..., 1], 1.0)
 
 
-def nearest_distances(data: AuditData, *, repeats: int = REPEATS,
-                      permutations: int = PERMUTATIONS) -> dict[str, np.ndarray]:
+def nearest_distances(
+    data: AuditData, *, repeats: int = REPEATS, permutations: int = PERMUTATIONS
+) -> dict[str, np.ndarray]:
     """Distances of each synthetic record to its two nearest members and holdout records, and
     the DCR and NNDR shares under ``permutations`` shuffles of the member/holdout labels.
 
@@ -85,7 +87,7 @@ def nearest_distances(data: AuditData, *, repeats: int = REPEATS,
     pool = np.concatenate([em, eh]).astype(np.float32, copy=False)
     nb = PoolNeighbours(np.asarray(es, dtype=np.float32), pool, _top_k(len(em), len(eh)))
     reverse = np.clip(1.0 - nb.pool_best, 0.0, 2.0)
-    data.cache["member_to_synthetic"], data.cache["holdout_to_synthetic"] = reverse[: len(em)], reverse[len(em):]
+    data.cache["member_to_synthetic"], data.cache["holdout_to_synthetic"] = reverse[: len(em)], reverse[len(em) :]
 
     rng = np.random.default_rng([data.seed, 1])
     is_member = np.r_[np.ones(len(em), dtype=bool), np.zeros(len(eh), dtype=bool)]
@@ -99,10 +101,13 @@ def nearest_distances(data: AuditData, *, repeats: int = REPEATS,
 
 
 def _null_evidence(value: float, null: np.ndarray) -> dict[str, float]:
-    return {"p_value": round(permutation_p_value(value, null), 4),
-            "null_median": round(float(np.median(null)), 4),
-            "null_95th_percentile": round(float(np.quantile(null, 0.95)), 4),
-            "null_sd": round(float(np.std(null)), 4), "permutations": len(null)}
+    return {
+        "p_value": round(permutation_p_value(value, null), 4),
+        "null_median": round(float(np.median(null)), 4),
+        "null_95th_percentile": round(float(np.quantile(null, 0.95)), 4),
+        "null_sd": round(float(np.std(null)), 4),
+        "permutations": len(null),
+    }
 
 
 def _dcr_figures(d: dict[str, np.ndarray]) -> tuple[np.ndarray, float, float, float]:
@@ -112,8 +117,9 @@ def _dcr_figures(d: dict[str, np.ndarray]) -> tuple[np.ndarray, float, float, fl
     return (per_record, value, *permutation_interval(value, d["null_dcr"]))
 
 
-def dcr_share(data: AuditData, *, policy: Policy | None = None,
-              distances: dict[str, np.ndarray] | None = None) -> CheckResult:
+def dcr_share(
+    data: AuditData, *, policy: Policy | None = None, distances: dict[str, np.ndarray] | None = None
+) -> CheckResult:
     """Share of synthetic records closer to a member than to any holdout record, with a 95%
     interval from the permutation null (see the module docstring)."""
     policy = policy or load_policy()
@@ -122,19 +128,35 @@ def dcr_share(data: AuditData, *, policy: Policy | None = None,
     per_record, value, lo, hi = _dcr_figures(d)
     gap = (dh - dm).mean(axis=0)
     order = np.argsort(-gap, kind="stable")[:WORST]
-    return policy.judge("dcr_share", value, lo, hi, evidence={
-        "n_synthetic": len(per_record), "subsample_size": int(min(len(data.members), len(data.holdout))),
-        "repeats": int(dm.shape[0]), **_null_evidence(value, d["null_dcr"]),
-        "bootstrap_ci_over_synthetic_records": [round(x, 4) for x in bootstrap_mean_ci(per_record, seed=data.seed)],
-        "median_dcr_to_members": float(np.median(dm)), "median_dcr_to_holdout": float(np.median(dh)),
-        "synthetic_at_distance_0_from_a_member": int((dm.min(axis=0) <= 1e-6).sum()),
-        "worst": [{"synthetic_id": data.synthetic[i].id, "dcr_member": round(float(dm[:, i].mean()), 4),
-                   "dcr_holdout": round(float(dh[:, i].mean()), 4)} for i in order],
-    })
+    return policy.judge(
+        "dcr_share",
+        value,
+        lo,
+        hi,
+        evidence={
+            "n_synthetic": len(per_record),
+            "subsample_size": int(min(len(data.members), len(data.holdout))),
+            "repeats": int(dm.shape[0]),
+            **_null_evidence(value, d["null_dcr"]),
+            "bootstrap_ci_over_synthetic_records": [round(x, 4) for x in bootstrap_mean_ci(per_record, seed=data.seed)],
+            "median_dcr_to_members": float(np.median(dm)),
+            "median_dcr_to_holdout": float(np.median(dh)),
+            "synthetic_at_distance_0_from_a_member": int((dm.min(axis=0) <= 1e-6).sum()),
+            "worst": [
+                {
+                    "synthetic_id": data.synthetic[i].id,
+                    "dcr_member": round(float(dm[:, i].mean()), 4),
+                    "dcr_holdout": round(float(dh[:, i].mean()), 4),
+                }
+                for i in order
+            ],
+        },
+    )
 
 
-def dcr_share_level(data: AuditData, *, policy: Policy | None = None,
-                    distances: dict[str, np.ndarray] | None = None) -> CheckResult:
+def dcr_share_level(
+    data: AuditData, *, policy: Policy | None = None, distances: dict[str, np.ndarray] | None = None
+) -> CheckResult:
     """The DCR share with its permutation interval, held to a ceiling whatever its test says
     (by default the interval's upper end, ``ci_high <= 0.80``).
 
@@ -148,12 +170,18 @@ def dcr_share_level(data: AuditData, *, policy: Policy | None = None,
     policy = policy or load_policy()
     d = distances or nearest_distances(data)
     per_record, value, lo, hi = _dcr_figures(d)
-    return policy.judge("dcr_share_level", value, lo, hi, evidence={
-        "n_synthetic": len(per_record), "p_value": round(permutation_p_value(value, d["null_dcr"]), 4)})
+    return policy.judge(
+        "dcr_share_level",
+        value,
+        lo,
+        hi,
+        evidence={"n_synthetic": len(per_record), "p_value": round(permutation_p_value(value, d["null_dcr"]), 4)},
+    )
 
 
-def nndr_share(data: AuditData, *, policy: Policy | None = None,
-               distances: dict[str, np.ndarray] | None = None) -> CheckResult:
+def nndr_share(
+    data: AuditData, *, policy: Policy | None = None, distances: dict[str, np.ndarray] | None = None
+) -> CheckResult:
     """Share of synthetic records whose NNDR (d1/d2) is lower against members than against
     holdout, with a 95% interval from the permutation null."""
     policy = policy or load_policy()
@@ -161,7 +189,14 @@ def nndr_share(data: AuditData, *, policy: Policy | None = None,
     rm, rh = _ratio(d["member"]), _ratio(d["holdout"])
     value = float(_closer_share(rm, rh).mean())
     lo, hi = permutation_interval(value, d["null_nndr"])
-    return policy.judge("nndr_share", value, lo, hi, evidence={
-        **_null_evidence(value, d["null_nndr"]),
-        "median_nndr_to_members": float(np.median(rm)), "median_nndr_to_holdout": float(np.median(rh)),
-    })
+    return policy.judge(
+        "nndr_share",
+        value,
+        lo,
+        hi,
+        evidence={
+            **_null_evidence(value, d["null_nndr"]),
+            "median_nndr_to_members": float(np.median(rm)),
+            "median_nndr_to_holdout": float(np.median(rh)),
+        },
+    )

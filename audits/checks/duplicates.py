@@ -20,8 +20,9 @@ from audits.text import normalize, words
 WORST = 5
 
 
-def exact_duplicates(members: Sequence[Any], holdout: Sequence[Any], synthetic: Sequence[Any], *,
-                     policy: Policy | None = None) -> CheckResult:
+def exact_duplicates(
+    members: Sequence[Any], holdout: Sequence[Any], synthetic: Sequence[Any], *, policy: Policy | None = None
+) -> CheckResult:
     """Distinct synthetic texts equal to a member after normalisation, and to no holdout record."""
     policy = policy or load_policy()
     m, h, s = (as_records(x, role=r) for x, r in ((members, "member"), (holdout, "holdout"), (synthetic, "synthetic")))
@@ -39,16 +40,27 @@ def exact_duplicates(members: Sequence[Any], holdout: Sequence[Any], synthetic: 
             else:
                 copied.setdefault(key, []).append(r.id)
     worst = sorted(copied.items(), key=lambda kv: -len(kv[1]))[:WORST]
-    return policy.judge("exact_duplicates", len(copied), evidence={
-        "synthetic_records_copying_a_member": sum(len(v) for v in copied.values()),
-        "distinct_member_texts_copied": len(copied),
-        "synthetic_records_matching_member_and_holdout": explained,
-        "worst": [{"synthetic_ids": ids[:3], "member_id": member_ids[k], "copies": len(ids)} for k, ids in worst],
-    })
+    return policy.judge(
+        "exact_duplicates",
+        len(copied),
+        evidence={
+            "synthetic_records_copying_a_member": sum(len(v) for v in copied.values()),
+            "distinct_member_texts_copied": len(copied),
+            "synthetic_records_matching_member_and_holdout": explained,
+            "worst": [{"synthetic_ids": ids[:3], "member_id": member_ids[k], "copies": len(ids)} for k, ids in worst],
+        },
+    )
 
 
-def near_duplicates(members: Sequence[Any], holdout: Sequence[Any], synthetic: Sequence[Any], *,
-                    jaccard: float = 0.8, ngram: int = 5, policy: Policy | None = None) -> CheckResult:
+def near_duplicates(
+    members: Sequence[Any],
+    holdout: Sequence[Any],
+    synthetic: Sequence[Any],
+    *,
+    jaccard: float = 0.8,
+    ngram: int = 5,
+    policy: Policy | None = None,
+) -> CheckResult:
     """Share of synthetic records with char n-gram Jaccard >= ``jaccard`` to a member but to no holdout record.
 
     Jaccard is exact (sparse shingle matrices multiplied in chunks), not a MinHash estimate.
@@ -62,13 +74,20 @@ def near_duplicates(members: Sequence[Any], holdout: Sequence[Any], synthetic: S
     jh, _ = max_jaccard(ss, sh)
     flagged = (jm >= jaccard) & (jh < jaccard)
     order = np.argsort(-jm * flagged, kind="stable")[: min(WORST, int(flagged.sum()))]
-    return policy.judge("near_duplicates", float(flagged.mean()), evidence={
-        "jaccard_threshold": jaccard, "char_ngram": ngram,
-        "flagged_records": int(flagged.sum()),
-        "similar_to_a_member": int((jm >= jaccard).sum()),
-        "also_similar_to_holdout": int(((jm >= jaccard) & (jh >= jaccard)).sum()),
-        "worst": [{"synthetic_id": s[i].id, "member_id": m[im[i]].id, "jaccard": round(float(jm[i]), 4)} for i in order],
-    })
+    return policy.judge(
+        "near_duplicates",
+        float(flagged.mean()),
+        evidence={
+            "jaccard_threshold": jaccard,
+            "char_ngram": ngram,
+            "flagged_records": int(flagged.sum()),
+            "similar_to_a_member": int((jm >= jaccard).sum()),
+            "also_similar_to_holdout": int(((jm >= jaccard) & (jh >= jaccard)).sum()),
+            "worst": [
+                {"synthetic_id": s[i].id, "member_id": m[im[i]].id, "jaccard": round(float(jm[i]), 4)} for i in order
+            ],
+        },
+    )
 
 
 def max_jaccard(query, ref, *, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +108,14 @@ def max_jaccard(query, ref, *, chunk: int = 1024) -> tuple[np.ndarray, np.ndarra
     return best, arg
 
 
-def longest_shared_ngram(members: Sequence[Any], holdout: Sequence[Any], synthetic: Sequence[Any], *,
-                         margin_words: int = 4, policy: Policy | None = None) -> CheckResult:
+def longest_shared_ngram(
+    members: Sequence[Any],
+    holdout: Sequence[Any],
+    synthetic: Sequence[Any],
+    *,
+    margin_words: int = 4,
+    policy: Policy | None = None,
+) -> CheckResult:
     """Share of synthetic texts sharing a longer word run with a member than any shares with the holdout.
 
     The longest word n-gram each synthetic text shares with any member is set against the
@@ -107,14 +132,22 @@ def longest_shared_ngram(members: Sequence[Any], holdout: Sequence[Any], synthet
     ceiling = int(lh.max(initial=0))
     over = lm > ceiling + margin_words
     order = np.argsort(-lm * over, kind="stable")[: min(WORST, int(over.sum()))]
-    return policy.judge("longest_shared_ngram", float(over.mean()), evidence={
-        "longest_shared_with_members_words": int(lm.max(initial=0)),
-        "longest_shared_with_holdout_words": ceiling, "margin_words": margin_words,
-        "p99_shared_with_members_words": float(np.percentile(lm, 99)),
-        "p99_shared_with_holdout_words": float(np.percentile(lh, 99)),
-        "records_over_holdout_ceiling": int(over.sum()),
-        "worst": [{"synthetic_id": s[i].id, "member_run_words": int(lm[i]), "holdout_run_words": int(lh[i])} for i in order],
-    })
+    return policy.judge(
+        "longest_shared_ngram",
+        float(over.mean()),
+        evidence={
+            "longest_shared_with_members_words": int(lm.max(initial=0)),
+            "longest_shared_with_holdout_words": ceiling,
+            "margin_words": margin_words,
+            "p99_shared_with_members_words": float(np.percentile(lm, 99)),
+            "p99_shared_with_holdout_words": float(np.percentile(lh, 99)),
+            "records_over_holdout_ceiling": int(over.sum()),
+            "worst": [
+                {"synthetic_id": s[i].id, "member_run_words": int(lm[i]), "holdout_run_words": int(lh[i])}
+                for i in order
+            ],
+        },
+    )
 
 
 def longest_shared_runs(queries: list[list[str]], refs: list[list[str]]) -> np.ndarray:
@@ -134,7 +167,7 @@ def longest_shared_runs(queries: list[list[str]], refs: list[list[str]]) -> np.n
         shared = set(q_alive.values()) & set(r_alive.values())
         q_alive = {k: v for k, v in q_alive.items() if v in shared}
         r_alive = {k: v for k, v in r_alive.items() if v in shared}
-        for (t, _i) in q_alive:
+        for t, _i in q_alive:
             out[t] = n
         q_alive = _extend(q_alive, qh, n)
         r_alive = _extend(r_alive, rh, n)

@@ -46,14 +46,20 @@ def attack_scores(data: AuditData) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         dm, dh = knn(em, es, 1)[:, 0], knn(eh, es, 1)[:, 0]
     scores = {"embedding_nn": (-dm[mi], -dh[hi])}
     lm = NGramLM(order=3).fit(lm_tokens(r.text) for r in data.synthetic)
-    scores["ngram_lm"] = (np.array([lm.mean_logprob(lm_tokens(data.members[i].text)) for i in mi]),
-                          np.array([lm.mean_logprob(lm_tokens(data.holdout[i].text)) for i in hi]))
+    scores["ngram_lm"] = (
+        np.array([lm.mean_logprob(lm_tokens(data.members[i].text)) for i in mi]),
+        np.array([lm.mean_logprob(lm_tokens(data.holdout[i].text)) for i in hi]),
+    )
     return scores
 
 
-def membership_inference(data: AuditData, *, policy: Policy | None = None, delta: float = DELTA,
-                         scores: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
-                         ) -> tuple[list[CheckResult], dict[str, Any]]:
+def membership_inference(
+    data: AuditData,
+    *,
+    policy: Policy | None = None,
+    delta: float = DELTA,
+    scores: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[list[CheckResult], dict[str, Any]]:
     """mia_auc, TPR at 1% and 0.1% FPR and empirical_epsilon, plus the ROC of the strongest attack."""
     policy = policy or load_policy()
     scores = scores or attack_scores(data)
@@ -61,18 +67,32 @@ def membership_inference(data: AuditData, *, policy: Policy | None = None, delta
     for k, (name, (pos, neg)) in enumerate(sorted(scores.items())):
         auc, lo, hi = auc_with_ci(pos, neg, seed=data.seed + 10 + k)
         eps = empirical_epsilon(pos, neg, seed=data.seed + 20 + k, delta=delta)
-        per[name] = {"auc": auc, "ci": (lo, hi), "eps": eps,
-                     **{m: tpr_at_fpr(pos, neg, f) for m, f in FPRS.items()}}
+        per[name] = {"auc": auc, "ci": (lo, hi), "eps": eps, **{m: tpr_at_fpr(pos, neg, f) for m, f in FPRS.items()}}
     n_members, n_holdout = len(next(iter(scores.values()))[0]), len(next(iter(scores.values()))[1])
-    attacks_evidence = {n: {"auc": round(p["auc"], 4), "auc_ci": [round(x, 4) for x in p["ci"]],
-                            **{m: p[m] for m in FPRS}, "empirical_epsilon": round(p["eps"].epsilon, 4)}
-                        for n, p in per.items()}
-    common = {"scored_members": n_members, "scored_holdout": n_holdout,
-              "note": "distinct texts (after normalisation) of each set are scored once"}
+    attacks_evidence = {
+        n: {
+            "auc": round(p["auc"], 4),
+            "auc_ci": [round(x, 4) for x in p["ci"]],
+            **{m: p[m] for m in FPRS},
+            "empirical_epsilon": round(p["eps"].epsilon, 4),
+        }
+        for n, p in per.items()
+    }
+    common = {
+        "scored_members": n_members,
+        "scored_holdout": n_holdout,
+        "note": "distinct texts (after normalisation) of each set are scored once",
+    }
 
     best = max(per, key=lambda n: per[n]["auc"])
-    results = [policy.judge("mia_auc", per[best]["auc"], *per[best]["ci"],
-                            evidence={"strongest_attack": best, "attacks": attacks_evidence, **common})]
+    results = [
+        policy.judge(
+            "mia_auc",
+            per[best]["auc"],
+            *per[best]["ci"],
+            evidence={"strongest_attack": best, "attacks": attacks_evidence, **common},
+        )
+    ]
     for metric, fpr in FPRS.items():
         vals = {n: p[metric] for n, p in per.items() if p[metric] is not None}
         ev: dict[str, Any] = {"fpr": fpr, "chance_level": fpr, **common}
@@ -82,19 +102,35 @@ def membership_inference(data: AuditData, *, policy: Policy | None = None, delta
             value = vals[top]
         else:
             need = min_holdout_for_fpr(fpr)
-            ev["why_null"] = (f"the holdout has {n_holdout} distinct records; at least {need} are needed "
-                              f"to observe a {fpr:.1%} false-positive rate")
+            ev["why_null"] = (
+                f"the holdout has {n_holdout} distinct records; at least {need} are needed "
+                f"to observe a {fpr:.1%} false-positive rate"
+            )
             value = None
         results.append(policy.judge(metric, value, evidence=ev))
     top = max(per, key=lambda n: per[n]["eps"].epsilon)
     e = per[top]["eps"]
-    results.append(policy.judge("empirical_epsilon", e.epsilon, evidence={
-        "strongest_attack": top, "delta": delta, "confidence": 0.95, "direction": e.direction,
-        "evaluation_half": {"true_positives": e.true_positives, "members": e.n_members,
-                            "false_positives": e.false_positives, "holdout": e.n_holdout,
-                            "tpr_low": round(e.tpr_low, 6), "fpr_high": round(e.fpr_high, 6)},
-        "note": "threshold chosen on one half of the records, bound computed on the other half",
-    }))
+    results.append(
+        policy.judge(
+            "empirical_epsilon",
+            e.epsilon,
+            evidence={
+                "strongest_attack": top,
+                "delta": delta,
+                "confidence": 0.95,
+                "direction": e.direction,
+                "evaluation_half": {
+                    "true_positives": e.true_positives,
+                    "members": e.n_members,
+                    "false_positives": e.false_positives,
+                    "holdout": e.n_holdout,
+                    "tpr_low": round(e.tpr_low, 6),
+                    "fpr_high": round(e.fpr_high, 6),
+                },
+                "note": "threshold chosen on one half of the records, bound computed on the other half",
+            },
+        )
+    )
     fpr, tpr = roc(*scores[best])
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 400)).astype(int))
     figures = {"roc": {"attack": best, "auc": per[best]["auc"], "fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}}

@@ -88,12 +88,13 @@ def find_member_entities(texts: list[str], *, batch_size: int = 64) -> dict[tupl
         from presidio_analyzer import BatchAnalyzerEngine
 
         batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
-        results = batch.analyze_iterator(todo, language="en", entities=list(DIRECT + QUASI),
-                                         batch_size=batch_size, score_threshold=MIN_SCORE)
+        results = batch.analyze_iterator(
+            todo, language="en", entities=list(DIRECT + QUASI), batch_size=batch_size, score_threshold=MIN_SCORE
+        )
         for text, res in zip(todo, results):
             found = []
             for r in res:
-                value = text[r.start:r.end].strip()
+                value = text[r.start : r.end].strip()
                 if len(re.sub(r"\W", "", value)) >= 3:
                     found.append((r.entity_type, value))
             _ENTITIES[text] = tuple(dict.fromkeys(found))
@@ -161,20 +162,40 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
         leaked[group][kind] += 1
         (direct_records if group == "direct" else quasi_records).update(hits)
         if len(worst[group]) < WORST:
-            worst[group].append({"type": kind, "synthetic_ids": [data.synthetic[i].id for i in sorted(hits)[:3]],
-                                 "member_ids": [first_member[i] for i in sorted(members_with)[:3]]})
+            worst[group].append(
+                {
+                    "type": kind,
+                    "synthetic_ids": [data.synthetic[i].id for i in sorted(hits)[:3]],
+                    "member_ids": [first_member[i] for i in sorted(members_with)[:3]],
+                }
+            )
     found_by_type = Counter(kind for kind, _ in found)
-    common = {"member_entities_found_by_type": dict(sorted(found_by_type.items())),
-              "values_also_in_holdout_by_type": dict(sorted(in_holdout.items())),
-              "note": "counts and record ids only; no value is ever reported"}
+    common = {
+        "member_entities_found_by_type": dict(sorted(found_by_type.items())),
+        "values_also_in_holdout_by_type": dict(sorted(in_holdout.items())),
+        "note": "counts and record ids only; no value is ever reported",
+    }
     n_direct = sum(leaked["direct"].values())
-    direct = policy.judge("pii_leaks", n_direct, evidence={
-        "leaked_values_by_type": dict(sorted(leaked["direct"].items())),
-        "synthetic_records_with_leak": len(direct_records), "worst": worst["direct"], **common})
-    quasi = policy.judge("pii_leaks_quasi", len(quasi_records) / len(data.synthetic), evidence={
-        "leaked_values_by_type": dict(sorted(leaked["quasi"].items())),
-        "synthetic_records_with_leak": len(quasi_records), "worst": worst["quasi"],
-        "common_words_not_counted_by_type": dict(sorted(common_skipped.items())),
-        "common_words_note": "single common English words tagged as a name or place (reference list "
-                             "shipped with the auditor) are not counted; multi-word values always are"})
+    direct = policy.judge(
+        "pii_leaks",
+        n_direct,
+        evidence={
+            "leaked_values_by_type": dict(sorted(leaked["direct"].items())),
+            "synthetic_records_with_leak": len(direct_records),
+            "worst": worst["direct"],
+            **common,
+        },
+    )
+    quasi = policy.judge(
+        "pii_leaks_quasi",
+        len(quasi_records) / len(data.synthetic),
+        evidence={
+            "leaked_values_by_type": dict(sorted(leaked["quasi"].items())),
+            "synthetic_records_with_leak": len(quasi_records),
+            "worst": worst["quasi"],
+            "common_words_not_counted_by_type": dict(sorted(common_skipped.items())),
+            "common_words_note": "single common English words tagged as a name or place (reference list "
+            "shipped with the auditor) are not counted; multi-word values always are",
+        },
+    )
     return [direct, quasi]

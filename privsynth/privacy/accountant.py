@@ -188,6 +188,4 @@ def create_accountant(name: str) -> Accountant:
     try:
         return _ACCOUNTANTS[name]()
     except KeyError:
-        raise UserError(
-            f"--accountant must be one of {', '.join(accountant_names())}; got {name!r}"
-        ) from None
+        raise UserError(f"--accountant must be one of {', '.join(accountant_names())}; got {name!r}") from None

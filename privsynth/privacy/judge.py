@@ -36,10 +36,14 @@ from privsynth.privacy.mechanisms import fit_judge
 
 DEFAULT_SHARE = 0.25  # the CLI's --judge-share when not given (dp only; 0: off)
 
-PURPOSE_JUDGE = ("class judge: DP-SGD logistic regression on the member vectors; each member record (or person) "
-                 "joins a step's batch with probability sample_rate and its gradient is clipped to norm C")
-PURPOSE_JUDGE_RESERVED = ("class judge, reserved and not run: the DP member count was below its minimum; the planned "
-                          "event stays in the ledger because the plan is fixed before the count is known")
+PURPOSE_JUDGE = (
+    "class judge: DP-SGD logistic regression on the member vectors; each member record (or person) "
+    "joins a step's batch with probability sample_rate and its gradient is clipped to norm C"
+)
+PURPOSE_JUDGE_RESERVED = (
+    "class judge, reserved and not run: the DP member count was below its minimum; the planned "
+    "event stays in the ledger because the plan is fixed before the count is known"
+)
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,24 @@ def judge_event(*, epsilon: float, delta: float, cfg: JudgeConfig, accountant: s
     """The DP-SGD event whose epsilon alone is at most ``cfg.share * epsilon`` (public settings only)."""
     if not 0 < cfg.share < 1:
         raise UserError(f"the class judge's budget share must be within (0, 1); got {cfg.share!r}")
-    if cfg.epochs <= 0 or cfg.max_grad_norm <= 0 or cfg.lr <= 0 or not 0 <= cfg.momentum < 1 \
-            or not 0 < cfg.sample_rate <= 1:
+    if (
+        cfg.epochs <= 0
+        or cfg.max_grad_norm <= 0
+        or cfg.lr <= 0
+        or not 0 <= cfg.momentum < 1
+        or not 0 < cfg.sample_rate <= 1
+    ):
         raise UserError(f"bad class judge settings: {cfg}")
-    return calibrate_event(purpose=PURPOSE_JUDGE, target_epsilon=cfg.share * epsilon, delta=delta,
-                           sample_rate=cfg.sample_rate, steps=cfg.steps, accountant=accountant,
-                           what="the class judge", off="--judge-share 0")
+    return calibrate_event(
+        purpose=PURPOSE_JUDGE,
+        target_epsilon=cfg.share * epsilon,
+        delta=delta,
+        sample_rate=cfg.sample_rate,
+        steps=cfg.steps,
+        accountant=accountant,
+        what="the class judge",
+        off="--judge-share 0",
+    )
 
 
 class DPJudge:
@@ -117,15 +133,41 @@ class DPJudge:
         return np.argmax(self.scores(E), axis=1)
 
 
-def fit_dp_judge(member_vectors: np.ndarray, member_classes: np.ndarray, n_classes: int, *, event: GaussianEvent,
-                 ledger: PrivacyLedger, cfg: JudgeConfig, n_units_noisy: float,
-                 user_ids: Sequence[Any] | None = None, log: Callable[[str], None] | None = None) -> DPJudge:
+def fit_dp_judge(
+    member_vectors: np.ndarray,
+    member_classes: np.ndarray,
+    n_classes: int,
+    *,
+    event: GaussianEvent,
+    ledger: PrivacyLedger,
+    cfg: JudgeConfig,
+    n_units_noisy: float,
+    user_ids: Sequence[Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DPJudge:
     """Train the judge by DP-SGD (:func:`privsynth.privacy.mechanisms.fit_judge`, which reads the
     members). ``n_units_noisy`` is the DP member count: the step size divides by
     ``sample_rate x n_units_noisy``, never by the exact count. The returned model is a DP output."""
-    W = fit_judge(member_vectors, member_classes, n_classes, event=event, ledger=ledger, clip=cfg.max_grad_norm,
-                  lr=cfg.lr, momentum=cfg.momentum, expected_batch=event.sample_rate * n_units_noisy,
-                  user_ids=user_ids, log=log)
-    info = {"steps": event.steps, "sample_rate": event.sample_rate, "noise_multiplier": event.noise_multiplier,
-            "max_grad_norm": cfg.max_grad_norm, "epochs": cfg.epochs, "lr": cfg.lr, "momentum": cfg.momentum}
+    W = fit_judge(
+        member_vectors,
+        member_classes,
+        n_classes,
+        event=event,
+        ledger=ledger,
+        clip=cfg.max_grad_norm,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        expected_batch=event.sample_rate * n_units_noisy,
+        user_ids=user_ids,
+        log=log,
+    )
+    info = {
+        "steps": event.steps,
+        "sample_rate": event.sample_rate,
+        "noise_multiplier": event.noise_multiplier,
+        "max_grad_norm": cfg.max_grad_norm,
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        "momentum": cfg.momentum,
+    }
     return DPJudge(W, info)

@@ -82,7 +82,9 @@ class PrivacyLedger:
     def epsilon(self) -> float:
         return self.epsilon_with()
 
-    def record(self, *, purpose: str, noise_multiplier: float, sample_rate: float = 1.0, steps: int = 1) -> GaussianEvent:
+    def record(
+        self, *, purpose: str, noise_multiplier: float, sample_rate: float = 1.0, steps: int = 1
+    ) -> GaussianEvent:
         """Add an event, merging it into the last one when purpose, sigma and q match."""
         event = GaussianEvent(purpose, float(noise_multiplier), float(sample_rate), int(steps))
         if self.budget_epsilon is not None:
@@ -95,7 +97,9 @@ class PrivacyLedger:
                 )
         last = self.events[-1] if self.events else None
         if last and (last.purpose, last.noise_multiplier, last.sample_rate) == (
-            event.purpose, event.noise_multiplier, event.sample_rate
+            event.purpose,
+            event.noise_multiplier,
+            event.sample_rate,
         ):
             self.events[-1] = GaussianEvent(
                 last.purpose, last.noise_multiplier, last.sample_rate, last.steps + event.steps
@@ -110,9 +114,7 @@ class PrivacyLedger:
             "delta": self.delta,
             "accountant": self.accountant,
             "adjacency": ADJACENCY,
-            "events": [
-                {k: asdict(e)[k] for k in _EVENT_FIELDS} for e in self.events
-            ],
+            "events": [{k: asdict(e)[k] for k in _EVENT_FIELDS} for e in self.events],
         }
 
     def write_json(self, path: str | os.PathLike) -> Path:
@@ -160,9 +162,15 @@ def ledger_from_json(ledger: Mapping[str, Any] | str | os.PathLike) -> PrivacyLe
         if e["mechanism"] != "gaussian":
             raise LedgerFormatError(f"ledger event {i}: mechanism must be 'gaussian'; got {e['mechanism']!r}")
         sigma, q, steps = e["noise_multiplier"], e["sample_rate"], e["steps"]
-        if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)
-                and isinstance(q, (int, float)) and 0 < q <= 1
-                and isinstance(steps, int) and steps >= 1):
+        if not (
+            isinstance(sigma, (int, float))
+            and sigma > 0
+            and math.isfinite(sigma)
+            and isinstance(q, (int, float))
+            and 0 < q <= 1
+            and isinstance(steps, int)
+            and steps >= 1
+        ):
             raise LedgerFormatError(
                 f"ledger event {i}: need noise_multiplier > 0, sample_rate in (0, 1], "
                 f"integer steps >= 1; got {sigma!r}, {q!r}, {steps!r}"

@@ -7,14 +7,14 @@ one *unit* -- a record, or with ``--user-col`` a person with all their records -
 below; the statistic leaves only through :func:`gaussian_release`, which records the ledger
 event first (the ledger refuses an event over budget) and then adds noise from the OS CSPRNG.
 
-===================== ========================================= ======================================= ============= ===============
-function              reads                                     exact statistic                         sensitivity   ledger purpose
-===================== ========================================= ======================================= ============= ===============
-``class_counts``      member labels (one record per person)     members per class                       1             counts
-``vote_histogram``    member vectors and labels                 votes per candidate, one vote per unit  1             votes (a round)
-``fit_judge``         member vectors and labels, per step       ``clipped_gradient_sum`` of the batch   C             judge (a step)
-``gate_statistics``   the auditor's per-record flags and scores members reproduced, scaled AUC, holdout sqrt(2)       gate
-===================== ========================================= ======================================= ============= ===============
+=================== ================================ ==================================== ======= ===============
+function            reads                            exact statistic                      L2 sens ledger purpose
+=================== ================================ ==================================== ======= ===============
+``class_counts``    member labels (one per person)   members per class                    1       counts
+``vote_histogram``  member vectors and labels        votes per candidate, one per unit    1       votes (a round)
+``fit_judge``       member vectors, labels (a step)  ``clipped_gradient_sum`` of a batch  C       judge
+``gate_statistics`` the auditor's per-record figures members reproduced, AUC x N0, holdout sqrt(2) gate
+=================== ================================ ==================================== ======= ===============
 
 Why each bound holds:
 
@@ -50,12 +50,14 @@ GATE_SENSITIVITY = math.sqrt(2.0)
 GATE_COORDINATES = ("members_reproduced", "auc_scaled", "holdout_units")
 
 
-def gaussian_release(exact: np.ndarray, *, ledger: PrivacyLedger, event: GaussianEvent,
-                     sensitivity: float = 1.0) -> np.ndarray:
+def gaussian_release(
+    exact: np.ndarray, *, ledger: PrivacyLedger, event: GaussianEvent, sensitivity: float = 1.0
+) -> np.ndarray:
     """The Gaussian mechanism: record ``event`` (refused if over budget), then add noise of
     standard deviation ``event.noise_multiplier * sensitivity`` from the OS CSPRNG."""
-    ledger.record(purpose=event.purpose, noise_multiplier=event.noise_multiplier,
-                  sample_rate=event.sample_rate, steps=event.steps)
+    ledger.record(
+        purpose=event.purpose, noise_multiplier=event.noise_multiplier, sample_rate=event.sample_rate, steps=event.steps
+    )
     exact = np.asarray(exact, dtype=np.float64)
     return exact + secure_normal(exact.shape, scale=event.noise_multiplier * sensitivity)
 
@@ -86,8 +88,14 @@ def class_counts(member_class: np.ndarray, n_classes: int, *, user_ids: Sequence
     return np.bincount(yc, minlength=n_classes).astype(np.float64)
 
 
-def noisy_class_counts(member_class: np.ndarray, n_classes: int, *, ledger: PrivacyLedger, event: GaussianEvent,
-                       user_ids: Sequence[Any] | None = None) -> np.ndarray:
+def noisy_class_counts(
+    member_class: np.ndarray,
+    n_classes: int,
+    *,
+    ledger: PrivacyLedger,
+    event: GaussianEvent,
+    user_ids: Sequence[Any] | None = None,
+) -> np.ndarray:
     """``class_counts`` through the Gaussian mechanism (purpose counts)."""
     return gaussian_release(class_counts(member_class, n_classes, user_ids=user_ids), ledger=ledger, event=event)
 
@@ -96,16 +104,24 @@ def noisy_class_counts(member_class: np.ndarray, n_classes: int, *, ledger: Priv
 VOTES = ("own-class", "all")
 
 
-def open_vote(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray,
-              cand_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def open_vote(
+    members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray, cand_class: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Each member's nearest (cosine) candidate of any class, and whether that candidate has
     the member's class (only then does the member count). READS MEMBER VECTORS AND LABELS."""
     best = np.argmax(members @ candidates.T, axis=1)
     return best, cand_class[best] == member_class
 
 
-def vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray, cand_class: np.ndarray,
-                   *, among: str, user_ids: Sequence[Any] | None = None) -> np.ndarray:
+def vote_histogram(
+    members: np.ndarray,
+    member_class: np.ndarray,
+    candidates: np.ndarray,
+    cand_class: np.ndarray,
+    *,
+    among: str,
+    user_ids: Sequence[Any] | None = None,
+) -> np.ndarray:
     """Exact votes, one per unit: for the nearest candidate of the member's own class
     (``among="own-class"``), or for the nearest candidate of any class, counted only when it
     carries the member's class (``among="all"``). READS MEMBER VECTORS AND LABELS; sensitivity 1."""
@@ -127,9 +143,17 @@ def vote_histogram(members: np.ndarray, member_class: np.ndarray, candidates: np
     return votes
 
 
-def noisy_votes(members: np.ndarray, member_class: np.ndarray, candidates: np.ndarray, cand_class: np.ndarray, *,
-                among: str, ledger: PrivacyLedger, event: GaussianEvent,
-                user_ids: Sequence[Any] | None = None) -> np.ndarray:
+def noisy_votes(
+    members: np.ndarray,
+    member_class: np.ndarray,
+    candidates: np.ndarray,
+    cand_class: np.ndarray,
+    *,
+    among: str,
+    ledger: PrivacyLedger,
+    event: GaussianEvent,
+    user_ids: Sequence[Any] | None = None,
+) -> np.ndarray:
     """``vote_histogram`` through the Gaussian mechanism (purpose votes, one round)."""
     exact = vote_histogram(members, member_class, candidates, cand_class, among=among, user_ids=user_ids)
     return gaussian_release(exact, ledger=ledger, event=event)
@@ -149,8 +173,9 @@ def _softmax(Z: np.ndarray) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
-def clipped_gradient_sum(member_vectors: np.ndarray, member_class: np.ndarray, rows: np.ndarray, weights: np.ndarray,
-                         *, clip: float) -> np.ndarray:
+def clipped_gradient_sum(
+    member_vectors: np.ndarray, member_class: np.ndarray, rows: np.ndarray, weights: np.ndarray, *, clip: float
+) -> np.ndarray:
     """One DP-SGD step's exact sum: each record's gradient of the softmax loss of a linear model
     over ``[x, 1]``, ``(softmax - onehot) x [x, 1]``, clipped to L2 norm ``clip``, summed over
     ``rows``. READS MEMBER VECTORS AND LABELS; sensitivity ``clip`` (one unit, one row)."""
@@ -164,9 +189,20 @@ def clipped_gradient_sum(member_vectors: np.ndarray, member_class: np.ndarray, r
     return total
 
 
-def fit_judge(member_vectors: np.ndarray, member_class: np.ndarray, n_classes: int, *, event: GaussianEvent,
-              ledger: PrivacyLedger, clip: float, lr: float, momentum: float, expected_batch: float,
-              user_ids: Sequence[Any] | None = None, log: Callable[[str], None] | None = None) -> np.ndarray:
+def fit_judge(
+    member_vectors: np.ndarray,
+    member_class: np.ndarray,
+    n_classes: int,
+    *,
+    event: GaussianEvent,
+    ledger: PrivacyLedger,
+    clip: float,
+    lr: float,
+    momentum: float,
+    expected_batch: float,
+    user_ids: Sequence[Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> np.ndarray:
     """DP-SGD (Abadi et al. 2016) on a linear softmax model over the member vectors plus a bias.
     READS MEMBER VECTORS AND LABELS.
 
@@ -230,9 +266,15 @@ def floored_auc(member_scores: np.ndarray, holdout_scores: np.ndarray, *, floor:
     return numerator / (max(len(m), floor) * max(len(h), floor))
 
 
-def gate_statistics(member_reproduced: np.ndarray, member_scores: np.ndarray, holdout_scores: np.ndarray, *,
-                    auc_floor: int, member_units: Sequence[Any] | None = None,
-                    holdout_units: Sequence[Any] | None = None) -> np.ndarray:
+def gate_statistics(
+    member_reproduced: np.ndarray,
+    member_scores: np.ndarray,
+    holdout_scores: np.ndarray,
+    *,
+    auc_floor: int,
+    member_units: Sequence[Any] | None = None,
+    holdout_units: Sequence[Any] | None = None,
+) -> np.ndarray:
     """The gate's exact vector: (members reproduced, N0 x floored AUC, holdout units).
     READS the auditor's per-record figures of members and holdout (each a function of one
     record and the fixed synthetic set); per person the maximum over their records. L2
@@ -244,12 +286,25 @@ def gate_statistics(member_reproduced: np.ndarray, member_scores: np.ndarray, ho
     return np.array([reproduced.sum(), auc_floor * auc, float(len(hs))])
 
 
-def noisy_gate_statistics(member_reproduced: np.ndarray, member_scores: np.ndarray, holdout_scores: np.ndarray, *,
-                          auc_floor: int, ledger: PrivacyLedger, event: GaussianEvent,
-                          member_units: Sequence[Any] | None = None,
-                          holdout_units: Sequence[Any] | None = None) -> dict[str, float]:
+def noisy_gate_statistics(
+    member_reproduced: np.ndarray,
+    member_scores: np.ndarray,
+    holdout_scores: np.ndarray,
+    *,
+    auc_floor: int,
+    ledger: PrivacyLedger,
+    event: GaussianEvent,
+    member_units: Sequence[Any] | None = None,
+    holdout_units: Sequence[Any] | None = None,
+) -> dict[str, float]:
     """``gate_statistics`` through the Gaussian mechanism (purpose gate), as named values."""
-    exact = gate_statistics(member_reproduced, member_scores, holdout_scores, auc_floor=auc_floor,
-                            member_units=member_units, holdout_units=holdout_units)
+    exact = gate_statistics(
+        member_reproduced,
+        member_scores,
+        holdout_scores,
+        auc_floor=auc_floor,
+        member_units=member_units,
+        holdout_units=holdout_units,
+    )
     noisy = gaussian_release(exact, ledger=ledger, event=event, sensitivity=GATE_SENSITIVITY)
     return dict(zip(GATE_COORDINATES, map(float, noisy)))

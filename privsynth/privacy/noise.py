@@ -26,7 +26,9 @@ NO_GUARANTEE = (
 )
 
 
-def median_nn_distance(members: np.ndarray, *, max_points: int = 20000, rng: np.random.Generator | None = None) -> float:
+def median_nn_distance(
+    members: np.ndarray, *, max_points: int = 20000, rng: np.random.Generator | None = None
+) -> float:
     """Median Euclidean distance from a member vector to its nearest other member.
 
     Exact duplicates count (distance 0) as they are real neighbours. Above ``max_points``
@@ -44,8 +46,9 @@ def median_nn_distance(members: np.ndarray, *, max_points: int = 20000, rng: np.
     return float(np.median(dist[:, 1]))
 
 
-def add_embedding_noise(vectors: np.ndarray, *, sigma: float, rng: np.random.Generator | None = None,
-                        secure: bool = False) -> np.ndarray:
+def add_embedding_noise(
+    vectors: np.ndarray, *, sigma: float, rng: np.random.Generator | None = None, secure: bool = False
+) -> np.ndarray:
     """``normalize(v + N(0, sigma^2 I))`` row by row; ``sigma`` is absolute.
 
     ``secure=True`` draws the noise from the OS CSPRNG (``rng`` is then ignored); dp mode
@@ -82,8 +85,10 @@ def noise_mode(synthetic: np.ndarray, members: np.ndarray, *, scale: float, rng:
     from privsynth.errors import UserError
 
     if not np.isfinite(scale) or scale < 0:
-        raise UserError(f"--noise-scale must be a non-negative number (in units of the median "
-                        f"nearest-neighbour distance of the members); got {scale!r}")
+        raise UserError(
+            f"--noise-scale must be a non-negative number (in units of the median "
+            f"nearest-neighbour distance of the members); got {scale!r}"
+        )
     if scale == 0:
         return np.asarray(synthetic, dtype=np.float32)
     d_nn = median_nn_distance(members, rng=rng)

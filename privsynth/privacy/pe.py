@@ -121,8 +121,10 @@ def declared_labels(labels: Sequence[Any] | None, class_prompts: Mapping[Any, st
     elif class_prompts:
         out = sorted(class_prompts, key=str)
     else:
-        raise UserError("dp mode needs the label set declared, so that the data never decides what is public: "
-                        "give --labels A,B,... (or a --class-prompt for every label)")
+        raise UserError(
+            "dp mode needs the label set declared, so that the data never decides what is public: "
+            "give --labels A,B,... (or a --class-prompt for every label)"
+        )
     if len(out) < 1 or any(str(x).strip() == "" for x in out):
         raise UserError(f"the declared label set must hold non-empty labels; got {out!r}")
     return out
@@ -209,14 +211,31 @@ class PrivateEvolution:
         limit the output, so the default stays k_neighbors.
     """
 
-    def __init__(self, epsilon: float, delta: float | None = None, *, rounds: int = 5,
-                 population_per_class: int = 64, threshold: float = 2.0, count_share: float = 0.05,
-                 accountant: str = "prv", k_neighbors: int = 5, lam_range: tuple[float, float] = (0.1, 0.5),
-                 n_candidates: int = 4, elite_fraction: float = 0.25, variation_noise: float = 0.0,
-                 labels: Sequence[Any] | None = None, class_prompts: Mapping[Any, str] | None = None,
-                 prompt_share: float = 0.75, class_check_rounds: int = DEFAULT_CLASS_CHECK,
-                 vote: str = DEFAULT_VOTE, min_length_share: float = 0.0, class_judge: JudgeConfig | None = None,
-                 final_neighbors: int | None = None, gate_share: float = 0.0):
+    def __init__(
+        self,
+        epsilon: float,
+        delta: float | None = None,
+        *,
+        rounds: int = 5,
+        population_per_class: int = 64,
+        threshold: float = 2.0,
+        count_share: float = 0.05,
+        accountant: str = "prv",
+        k_neighbors: int = 5,
+        lam_range: tuple[float, float] = (0.1, 0.5),
+        n_candidates: int = 4,
+        elite_fraction: float = 0.25,
+        variation_noise: float = 0.0,
+        labels: Sequence[Any] | None = None,
+        class_prompts: Mapping[Any, str] | None = None,
+        prompt_share: float = 0.75,
+        class_check_rounds: int = DEFAULT_CLASS_CHECK,
+        vote: str = DEFAULT_VOTE,
+        min_length_share: float = 0.0,
+        class_judge: JudgeConfig | None = None,
+        final_neighbors: int | None = None,
+        gate_share: float = 0.0,
+    ):
         self.epsilon = epsilon
         self.delta = delta
         self.rounds = rounds
@@ -243,8 +262,19 @@ class PrivateEvolution:
 
     def plan(self, *, n_classes: int | None = None, n_synthetic: int | None = None) -> Plan:
         """The plan; raises ``UserError`` for a bad budget. Reads no data (not even its size)."""
-        key = (n_classes, n_synthetic, self.epsilon, self.delta, self.rounds, self.count_share, self.gate_share,
-               self.threshold, self.population_per_class, self.accountant, self.class_judge)
+        key = (
+            n_classes,
+            n_synthetic,
+            self.epsilon,
+            self.delta,
+            self.rounds,
+            self.count_share,
+            self.gate_share,
+            self.threshold,
+            self.population_per_class,
+            self.accountant,
+            self.class_judge,
+        )
         if key not in _PLANS:  # planning bisects the accountant: seconds; a run asks several times
             if len(_PLANS) > 256:
                 _PLANS.clear()
@@ -261,23 +291,44 @@ class PrivateEvolution:
 
             prior = (judge_event(epsilon=self.epsilon, delta=delta, cfg=self.class_judge, accountant=self.accountant),)
         return plan_private_evolution(
-            epsilon=self.epsilon, delta=delta, rounds=self.rounds, count_share=self.count_share,
-            gate_share=self.gate_share, threshold=self.threshold, population_per_class=self.population_per_class,
-            accountant=self.accountant, n_classes=n_classes, n_synthetic=n_synthetic, prior_events=prior)
+            epsilon=self.epsilon,
+            delta=delta,
+            rounds=self.rounds,
+            count_share=self.count_share,
+            gate_share=self.gate_share,
+            threshold=self.threshold,
+            population_per_class=self.population_per_class,
+            accountant=self.accountant,
+            n_classes=n_classes,
+            n_synthetic=n_synthetic,
+            prior_events=prior,
+        )
 
     def guarantee_line(self) -> str:
         """One line for logs and reports: what this run guarantees."""
         p = self.plan()
-        return (f"privacy mode 'dp': formal ({p.epsilon_planned:.3g}, {p.delta:.3g})-DP under add/remove-one "
-                f"adjacency ({p.accountant} accountant, the larger of {', '.join(sorted(p.epsilons))}); "
-                f"{p.rounds} Private Evolution round(s), vote noise sigma {p.noise_multiplier:.2f}")
+        return (
+            f"privacy mode 'dp': formal ({p.epsilon_planned:.3g}, {p.delta:.3g})-DP under add/remove-one "
+            f"adjacency ({p.accountant} accountant, the larger of {', '.join(sorted(p.epsilons))}); "
+            f"{p.rounds} Private Evolution round(s), vote noise sigma {p.noise_multiplier:.2f}"
+        )
 
     # -- the run ---------------------------------------------------------------------------
 
-    def generate(self, member_vectors: np.ndarray, member_labels: Sequence[Any], encoder: Encoder,
-                 decoder: Decoder, *, n: int | None = None, n_per_class: int | dict | None = None,
-                 rng_seed: int = 0, user_ids: Sequence[Any] | None = None,
-                 public_texts: Sequence[str] | None = None, log: Callable[[str], None] | None = None) -> PEResult:
+    def generate(
+        self,
+        member_vectors: np.ndarray,
+        member_labels: Sequence[Any],
+        encoder: Encoder,
+        decoder: Decoder,
+        *,
+        n: int | None = None,
+        n_per_class: int | dict | None = None,
+        rng_seed: int = 0,
+        user_ids: Sequence[Any] | None = None,
+        public_texts: Sequence[str] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> PEResult:
         """Run PE and return ``(texts, labels, ledger, plan, noisy_counts)``.
 
         ``n_per_class`` (an int for every class, or a dict label -> count) fixes the class
@@ -290,8 +341,11 @@ class PrivateEvolution:
             raise UserError(f"vote must be one of {', '.join(VOTES)}; got {self.vote!r}")
         if not 0.0 <= self.min_length_share <= 1.0:
             raise UserError(f"min_length_share must be within [0, 1]; got {self.min_length_share!r}")
-        if self.final_neighbors is not None and (isinstance(self.final_neighbors, bool)
-                                                 or not isinstance(self.final_neighbors, int) or self.final_neighbors < 1):
+        if self.final_neighbors is not None and (
+            isinstance(self.final_neighbors, bool)
+            or not isinstance(self.final_neighbors, int)
+            or self.final_neighbors < 1
+        ):
             raise UserError(f"final_neighbors must be a positive integer or None; got {self.final_neighbors!r}")
         if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
             raise UserError(f"--n must be a positive integer; got {n!r}")
@@ -303,8 +357,10 @@ class PrivateEvolution:
         index = {str(lab): i for i, lab in enumerate(label_set)}
         unknown = sorted({str(v) for v in y.tolist() if str(v) not in index})
         if unknown:
-            raise UserError(f"label(s) {', '.join(map(repr, unknown[:5]))} of the input are not in the declared label "
-                            f"set {[str(x) for x in label_set]}; declare every label (--labels) or remove those records")
+            raise UserError(
+                f"label(s) {', '.join(map(repr, unknown[:5]))} of the input are not in the declared label "
+                f"set {[str(x) for x in label_set]}; declare every label (--labels) or remove those records"
+            )
         yc = np.array([index[str(v)] for v in y.tolist()], dtype=np.int64)
         if user_ids is not None:
             user_ids = np.asarray(user_ids, dtype=object)
@@ -317,20 +373,27 @@ class PrivateEvolution:
         ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant, budget_epsilon=plan.epsilon_budget)
 
         # 1. DP class counts: everything the run knows of the data's size comes from them
-        noisy = mechanisms.noisy_class_counts(yc, len(label_set), ledger=ledger, event=plan.event(PURPOSE_COUNTS),
-                                              user_ids=user_ids)
+        noisy = mechanisms.noisy_class_counts(
+            yc, len(label_set), ledger=ledger, event=plan.event(PURPOSE_COUNTS), user_ids=user_ids
+        )
         n_noisy = float(max(noisy.sum(), 0.0))
         self.noisy_counts_ = {str(label_set[c]): float(noisy[c]) for c in range(len(label_set))}
         self.n_units_noisy_ = n_noisy
         unit = "people" if user_ids is not None else "records"
-        say(f"DP class counts (noise sigma {plan.count_noise_multiplier:.1f}): "
-            + ", ".join(f"{k} ~{max(v, 0):.0f}" for k, v in self.noisy_counts_.items()) + f" {unit}")
+        say(
+            f"DP class counts (noise sigma {plan.count_noise_multiplier:.1f}): "
+            + ", ".join(f"{k} ~{max(v, 0):.0f}" for k, v in self.noisy_counts_.items())
+            + f" {unit}"
+        )
         self._check_noisy_sizes(noisy, label_set, plan, unit)
         warning = check_delta_for_size(plan.delta, n_noisy)
         if warning:
             say(warning)
-        sizes = sizes_given if sizes_given is not None else _allocate(int(n) if n is not None else max(1, round(n_noisy)),
-                                                                      noisy)
+        sizes = (
+            sizes_given
+            if sizes_given is not None
+            else _allocate(int(n) if n is not None else max(1, round(n_noisy)), noisy)
+        )
 
         # 2. the class judge (DP-SGD), or its reserved share
         self.judge_ = None
@@ -339,18 +402,35 @@ class PrivateEvolution:
 
             event = plan.event(PURPOSE_JUDGE)
             if self.class_judge.applies(n_noisy):
-                self.judge_ = fit_dp_judge(X, yc, len(label_set), event=event, ledger=ledger, cfg=self.class_judge,
-                                           n_units_noisy=n_noisy, user_ids=user_ids, log=log)
+                self.judge_ = fit_dp_judge(
+                    X,
+                    yc,
+                    len(label_set),
+                    event=event,
+                    ledger=ledger,
+                    cfg=self.class_judge,
+                    n_units_noisy=n_noisy,
+                    user_ids=user_ids,
+                    log=log,
+                )
             else:
-                ledger.record(purpose=PURPOSE_JUDGE_RESERVED, noise_multiplier=event.noise_multiplier,
-                              sample_rate=event.sample_rate, steps=event.steps)
-                say(f"class judge not trained: about {n_noisy:.0f} {unit} by the DP count, fewer than the "
-                    f"{self.class_judge.min_units} it needs to judge well; its share stays reserved in the ledger")
+                ledger.record(
+                    purpose=PURPOSE_JUDGE_RESERVED,
+                    noise_multiplier=event.noise_multiplier,
+                    sample_rate=event.sample_rate,
+                    steps=event.steps,
+                )
+                say(
+                    f"class judge not trained: about {n_noisy:.0f} {unit} by the DP count, fewer than the "
+                    f"{self.class_judge.min_units} it needs to judge well; its share stays reserved in the ledger"
+                )
 
         # 3. initial population: public inputs only
         pool = list(public_texts) if public_texts is not None else load_public_sentences()
-        say(f"Private Evolution: writing the initial population ({self.population_per_class} candidates per "
-            f"class, public text only), then {plan.rounds} round(s) of noisy votes")
+        say(
+            f"Private Evolution: writing the initial population ({self.population_per_class} candidates per "
+            f"class, public text only), then {plan.rounds} round(s) of noisy votes"
+        )
         K = len(label_set)
         rng = np.random.default_rng(rng_seed)
         texts, classes = self._initial_population(pool, K, encoder, decoder, rng, prompts)
@@ -360,20 +440,24 @@ class PrivateEvolution:
         self.history_: list[RoundRecord] = []
         one_round = dataclasses.replace(plan.event(PURPOSE_VOTES), steps=1)
         for t in range(1, plan.rounds + 1):
-            votes = mechanisms.noisy_votes(X, yc, C, classes, among=self.vote, ledger=ledger, event=one_round,
-                                           user_ids=user_ids)
+            votes = mechanisms.noisy_votes(
+                X, yc, C, classes, among=self.vote, ledger=ledger, event=one_round, user_ids=user_ids
+            )
             # --- from here on: post-processing of `votes` and synthetic text only ---
             survivors = self._survivors(votes, classes, K, plan.threshold_votes)
             self.history_.append(RoundRecord(t, list(texts), classes.copy(), votes, survivors))
-            say(f"round {t}/{plan.rounds}: {len(survivors)} of {len(texts)} candidates survive the noisy vote"
-                + ("; writing the next population" if t < plan.rounds else ""))
+            say(
+                f"round {t}/{plan.rounds}: {len(survivors)} of {len(texts)} candidates survive the noisy vote"
+                + ("; writing the next population" if t < plan.rounds else "")
+            )
             if t < plan.rounds:
-                texts, classes, C = self._next_population(texts, classes, C, votes, survivors, K,
-                                                          encoder, decoder, rng)
+                texts, classes, C = self._next_population(texts, classes, C, votes, survivors, K, encoder, decoder, rng)
 
         # 6. the output
         say(f"writing the {int(np.sum(sizes))} output records from the survivors")
-        out_texts, out_labels = self._final(texts, classes, C, votes, survivors, sizes, label_set, encoder, decoder, rng)
+        out_texts, out_labels = self._final(
+            texts, classes, C, votes, survivors, sizes, label_set, encoder, decoder, rng
+        )
         return PEResult(out_texts, out_labels, ledger, plan, dict(self.noisy_counts_))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -384,15 +468,25 @@ class PrivateEvolution:
         small = [c for c in range(len(label_set)) if noisy[c] < plan.min_class_size]
         if not small:
             return
-        need = max(minimum_epsilon(delta=plan.delta, class_size=max(float(noisy[c]), 1.0), rounds=plan.rounds,
-                                   count_share=plan.count_share, gate_share=plan.gate_share,
-                                   threshold=plan.threshold, accountant=plan.accountant) for c in small)
+        need = max(
+            minimum_epsilon(
+                delta=plan.delta,
+                class_size=max(float(noisy[c]), 1.0),
+                rounds=plan.rounds,
+                count_share=plan.count_share,
+                gate_share=plan.gate_share,
+                threshold=plan.threshold,
+                accountant=plan.accountant,
+            )
+            for c in small
+        )
         names = ", ".join(f"{label_set[c]!r} (about {max(noisy[c], 0):.0f})" for c in small)
         raise UserError(
             f"class(es) {names} have fewer than {plan.min_class_size} {unit} by the DP count, the minimum at --epsilon "
             f"{plan.epsilon_budget:g} with {plan.rounds} round(s) (vote noise sigma {plan.noise_multiplier:.1f}, "
             f"threshold {plan.threshold:g} sigma); merge or drop those classes, or raise --epsilon to about "
-            f"{need:.2g} or more (run --dry-run first: it reads the exact sizes and spends nothing)")
+            f"{need:.2g} or more (run --dry-run first: it reads the exact sizes and spends nothing)"
+        )
 
     @staticmethod
     def _given_sizes(n_per_class, label_set) -> np.ndarray:
@@ -412,8 +506,16 @@ class PrivateEvolution:
         V = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
         return V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
 
-    def _decode(self, decoder, encoder, vectors, rng, parents: Sequence[str] | None = None,
-                classes: np.ndarray | None = None, verdicts: bool = False):
+    def _decode(
+        self,
+        decoder,
+        encoder,
+        vectors,
+        rng,
+        parents: Sequence[str] | None = None,
+        classes: np.ndarray | None = None,
+        verdicts: bool = False,
+    ):
         """Decode vectors; with ``parents`` (one synthetic text per vector) and
         ``min_length_share``, each text is held to that share of its parent's length. With the
         class judge and ``classes`` (each vector's class), candidates the judge puts in that class
@@ -428,16 +530,21 @@ class PrivateEvolution:
         if parents is not None and self.min_length_share > 0 and _takes_length_floors(decoder):
             from privsynth.bridge import token_lengths
 
-            kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(int)
-        out = decoder.decode(np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates,
-                             seed=seed, encoder=encoder, **kw)
+            kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(
+                int
+            )
+        out = decoder.decode(
+            np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates, seed=seed, encoder=encoder, **kw
+        )
         if not verdicts:
             return list(out)
         if kw.get("return_accepted"):
             return list(out[0]), np.asarray(out[1], dtype=bool)
         return list(out), None
 
-    def _interpolate(self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    def _interpolate(
+        self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng
+    ) -> tuple[np.ndarray, np.ndarray]:
         """SMOTExT interpolation per class between the given (public or synthetic) vectors."""
         from privsynth.smotext import interpolate
 
@@ -450,9 +557,14 @@ class PrivateEvolution:
                 outs.append(np.repeat(V[rows], m, axis=0))
                 labs.append(np.full(m, c))
                 continue
-            Z, zl = interpolate(V[rows], np.full(rows.size, c), {c: m},
-                                k_neighbors=min(self.k_neighbors, rows.size - 1),
-                                lam_range=self.lam_range, rng=rng)
+            Z, zl = interpolate(
+                V[rows],
+                np.full(rows.size, c),
+                {c: m},
+                k_neighbors=min(self.k_neighbors, rows.size - 1),
+                lam_range=self.lam_range,
+                rng=rng,
+            )
             outs.append(np.asarray(Z, dtype=np.float32))
             labs.append(np.asarray(zl, dtype=np.int64))
         return np.concatenate(outs), np.concatenate(labs)
@@ -466,8 +578,9 @@ class PrivateEvolution:
         by_name = {str(lab): i for i, lab in enumerate(label_set)}
         unknown = [str(k) for k in self.class_prompts if str(k) not in by_name]
         if unknown:
-            raise UserError(f"--class-prompt names label(s) {unknown} that are not in the label set "
-                            f"{[str(x) for x in label_set]}")
+            raise UserError(
+                f"--class-prompt names label(s) {unknown} that are not in the label set {[str(x) for x in label_set]}"
+            )
         if not hasattr(decoder, "sample_prompted"):
             raise UserError("class prompts need a decoder with a language model (sample_prompted)")
         return {by_name[str(k)]: str(v) for k, v in self.class_prompts.items() if str(v).strip()}
@@ -577,19 +690,37 @@ class PrivateEvolution:
             want[c] = int(sizes[c]) - len(s)
         if any(v > 0 for v in want.values()):
             s_texts = [texts[i] for i in survivors]
-            Z, zc, parent = self._variations(C[survivors], classes[survivors], {c: m for c, m in want.items() if m > 0},
-                                             rng, noisy[survivors], k=self.final_neighbors)
-            decoded, in_class = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc,
-                                             verdicts=True)
+            Z, zc, parent = self._variations(
+                C[survivors],
+                classes[survivors],
+                {c: m for c, m in want.items() if m > 0},
+                rng,
+                noisy[survivors],
+                k=self.final_neighbors,
+            )
+            decoded, in_class = self._decode(
+                decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc, verdicts=True
+            )
             if self.class_check_rounds > 0:
-                decoded = self._class_check(decoded, zc, C[survivors], classes[survivors], noisy[survivors],
-                                            s_texts, encoder, decoder, rng, in_class)
+                decoded = self._class_check(
+                    decoded,
+                    zc,
+                    C[survivors],
+                    classes[survivors],
+                    noisy[survivors],
+                    s_texts,
+                    encoder,
+                    decoder,
+                    rng,
+                    in_class,
+                )
             out += decoded
             labs += zc.tolist()
         return out, [label_set[c] for c in labs]
 
-    def _class_check(self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng,
-                     in_class: np.ndarray | None = None) -> list[str]:
+    def _class_check(
+        self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng, in_class: np.ndarray | None = None
+    ) -> list[str]:
         """Replace off-class outputs by fresh variations of their class (``class_check_rounds``
         tries). Off class: the DP judge puts it in another class (``in_class``, decode's
         verdicts), or without a judge, it lies nearer another class's survivor centroid than its
@@ -620,8 +751,9 @@ class PrivateEvolution:
             Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
             # _variations groups its output by class, in want's order
             order = np.concatenate([bad[zc[bad] == c] for c in want])
-            redo, ok = self._decode(decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc[order],
-                                    verdicts=True)
+            redo, ok = self._decode(
+                decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc[order], verdicts=True
+            )
             for i, t in zip(order, redo):
                 texts[i] = t
             bad = off_class(bad) if off_class is not None else order[~ok]
@@ -645,16 +777,18 @@ def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         label, sep, prompt = item.partition("=")
         if not sep or not label.strip() or not prompt.strip():
-            raise UserError(f"--class-prompt takes LABEL=INSTRUCTION (e.g. spam='Write a spam text "
-                            f"message.'); got {item!r}")
+            raise UserError(
+                f"--class-prompt takes LABEL=INSTRUCTION (e.g. spam='Write a spam text message.'); got {item!r}"
+            )
         if label.strip() in out:
             raise UserError(f"--class-prompt gives label {label.strip()!r} twice")
         out[label.strip()] = prompt.strip()
     return out
 
 
-def dry_run(pe: PrivateEvolution, class_sizes: Mapping[str, int] | None = None, *,
-            n_synthetic: int | None = None) -> dict[str, Any]:
+def dry_run(
+    pe: PrivateEvolution, class_sizes: Mapping[str, int] | None = None, *, n_synthetic: int | None = None
+) -> dict[str, Any]:
     """The plan as plain data (what ``--dry-run`` prints). With ``class_sizes`` (the exact members
     per class of the data holder's file: a dry run releases nothing and spends nothing) it also
     says which classes a real run would refuse and whether delta suits the data's size."""
@@ -664,8 +798,10 @@ def dry_run(pe: PrivateEvolution, class_sizes: Mapping[str, int] | None = None, 
     d["vote"] = pe.vote
     d["expected_time_note"] = (
         f"rough: {d['expected_decodes']} decodes at ~{d['expected_seconds'] / max(d['expected_decodes'], 1):.1f} s "
-        "each on 2 CPU cores" if n_classes is not None and n_synthetic is not None
-        else "give --n and the label set to estimate the time")
+        "each on 2 CPU cores"
+        if n_classes is not None and n_synthetic is not None
+        else "give --n and the label set to estimate the time"
+    )
     if class_sizes is not None:
         small = {k: v for k, v in class_sizes.items() if v < plan.min_class_size}
         d["your_data"] = {

@@ -27,12 +27,16 @@ from privsynth.errors import UserError
 from privsynth.privacy.accountant import create_accountant
 from privsynth.privacy.ledger import ADJACENCY, GaussianEvent, PrivacyLedger
 
-PURPOSE_VOTES = ("votes: each member record (or person) votes once per round for its nearest candidate of any "
-                 "class, counted only if that candidate has the member's class (or, with --vote own-class, for "
-                 "its nearest candidate of its own class)")
+PURPOSE_VOTES = (
+    "votes: each member record (or person) votes once per round for its nearest candidate of any "
+    "class, counted only if that candidate has the member's class (or, with --vote own-class, for "
+    "its nearest candidate of its own class)"
+)
 PURPOSE_COUNTS = "counts: members (records or people) per declared class"
-PURPOSE_GATE = ("gate: members reproduced in the synthetic set, membership-inference AUC (floored, scaled) and "
-                "holdout size, for the release decision; L2 sensitivity sqrt(2)")
+PURPOSE_GATE = (
+    "gate: members reproduced in the synthetic set, membership-inference AUC (floored, scaled) and "
+    "holdout size, for the release decision; L2 sensitivity sqrt(2)"
+)
 
 #: delta when --delta is not given: a public constant (a default that followed the record
 #: count would publish the count's order of magnitude). Below 1/(10 n) up to n = 100,000.
@@ -60,12 +64,16 @@ def check_delta_for_size(delta: float, n_units: float) -> str | None:
     """Refuse a delta not below 1/n (it would allow releasing a record outright), where n is a
     DP count or the exact count of a dry run; return a warning above the 1/(10 n) convention."""
     if n_units >= 1 and delta >= 1.0 / n_units:
-        raise UserError(f"--delta {delta:g} is not below 1/n = {1.0 / n_units:.3g} (about {n_units:,.0f} records or "
-                        f"people): such a delta allows releasing a record outright; use --delta "
-                        f"{10 ** math.floor(math.log10(0.1 / n_units)):g}")
+        raise UserError(
+            f"--delta {delta:g} is not below 1/n = {1.0 / n_units:.3g} (about {n_units:,.0f} records or "
+            f"people): such a delta allows releasing a record outright; use --delta "
+            f"{10 ** math.floor(math.log10(0.1 / n_units)):g}"
+        )
     if n_units >= 1 and delta > 1.0 / (10 * n_units):
-        return (f"delta {delta:g} is above 1/(10 n) for about {n_units:,.0f} records or people; consider --delta "
-                f"{10 ** math.floor(math.log10(0.1 / n_units)):g}")
+        return (
+            f"delta {delta:g} is above 1/(10 n) for about {n_units:,.0f} records or people; consider --delta "
+            f"{10 ** math.floor(math.log10(0.1 / n_units)):g}"
+        )
     return None
 
 
@@ -111,8 +119,7 @@ class Plan:
         """The ledger a run following this plan writes (events only; no data read)."""
         led = PrivacyLedger(delta=self.delta, accountant=self.accountant, budget_epsilon=self.epsilon_budget)
         for e in self.events:
-            led.record(purpose=e.purpose, noise_multiplier=e.noise_multiplier,
-                       sample_rate=e.sample_rate, steps=e.steps)
+            led.record(purpose=e.purpose, noise_multiplier=e.noise_multiplier, sample_rate=e.sample_rate, steps=e.steps)
         return led
 
     def expected_decodes(self) -> int | None:
@@ -139,8 +146,9 @@ class Plan:
         }
 
 
-def _events(rho: float, rounds: int, count_share: float, gate_share: float,
-            prior: tuple[GaussianEvent, ...] = ()) -> list[GaussianEvent]:
+def _events(
+    rho: float, rounds: int, count_share: float, gate_share: float, prior: tuple[GaussianEvent, ...] = ()
+) -> list[GaussianEvent]:
     events = [GaussianEvent(PURPOSE_COUNTS, math.sqrt(1.0 / (2 * count_share * rho)))]
     events += list(prior)
     sigma = math.sqrt(rounds / (2 * (1 - count_share - gate_share) * rho))
@@ -172,8 +180,10 @@ def _largest_rho(epsilon, delta, make, accountant, rel_tol=1e-3) -> float:
 
     lo = 1e-9
     if eps(lo) > epsilon:
-        raise UserError(f"--epsilon {epsilon:g} leaves nothing for the Private Evolution rounds after the class "
-                        "judge's share; lower --judge-share or raise --epsilon")
+        raise UserError(
+            f"--epsilon {epsilon:g} leaves nothing for the Private Evolution rounds after the class "
+            "judge's share; lower --judge-share or raise --epsilon"
+        )
     log_d = math.log(1 / delta)
     hi = max((math.sqrt(log_d + epsilon) - math.sqrt(log_d)) ** 2, 2 * lo)
     while eps(hi, fast) <= epsilon:
@@ -219,8 +229,10 @@ def plan_private_evolution(
     if isinstance(rounds, bool) or int(rounds) != rounds or rounds < 1:
         raise UserError(f"--rounds must be a positive integer; got {rounds!r}")
     if not 0 < count_share < 1 or not 0 <= gate_share < 1 or count_share + gate_share >= 0.9:
-        raise ValueError(f"count_share in (0, 1) and gate_share in [0, 1) must leave the rounds at least 10%; "
-                         f"got {count_share!r}, {gate_share!r}")
+        raise ValueError(
+            f"count_share in (0, 1) and gate_share in [0, 1) must leave the rounds at least 10%; "
+            f"got {count_share!r}, {gate_share!r}"
+        )
     if threshold <= 0:
         raise ValueError(f"threshold must be positive (in units of sigma); got {threshold!r}")
     if population_per_class < 2:
@@ -241,18 +253,35 @@ def plan_private_evolution(
         rho *= 0.995  # the cross-check accountant is a little less tight here: give up 0.5% of rho
     worst = max(epsilons, key=lambda n: epsilons[n])
     return Plan(
-        epsilon_budget=float(epsilon), delta=delta, accountant=worst, rounds=int(rounds),
+        epsilon_budget=float(epsilon),
+        delta=delta,
+        accountant=worst,
+        rounds=int(rounds),
         noise_multiplier=events[-2 if gate_share else -1].noise_multiplier,
         count_noise_multiplier=events[0].noise_multiplier,
         gate_noise_multiplier=events[-1].noise_multiplier if gate_share else None,
-        count_share=count_share, gate_share=gate_share, threshold=threshold,
-        population_per_class=int(population_per_class), epsilon_planned=epsilons[worst], epsilons=epsilons,
-        n_classes=n_classes, n_synthetic=n_synthetic, events=tuple(events),
+        count_share=count_share,
+        gate_share=gate_share,
+        threshold=threshold,
+        population_per_class=int(population_per_class),
+        epsilon_planned=epsilons[worst],
+        epsilons=epsilons,
+        n_classes=n_classes,
+        n_synthetic=n_synthetic,
+        events=tuple(events),
     )
 
 
-def minimum_epsilon(*, delta: float, class_size: float, rounds: int = 1, count_share: float = 0.05,
-                    gate_share: float = 0.0, threshold: float = 2.0, accountant: str = "prv") -> float:
+def minimum_epsilon(
+    *,
+    delta: float,
+    class_size: float,
+    rounds: int = 1,
+    count_share: float = 0.05,
+    gate_share: float = 0.0,
+    threshold: float = 2.0,
+    accountant: str = "prv",
+) -> float:
     """Smallest epsilon whose vote noise lets a candidate that every member of a class of
     ``class_size`` voted for clear the threshold (no DP-SGD share)."""
     sigma = max(class_size, 1.0) / threshold
