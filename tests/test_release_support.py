@@ -44,6 +44,12 @@ bound = 1.0
 bound = 100
 [audit.pii_leaks_quasi]
 bound = 1.0
+[dp_gate]
+# the dp gate's noise would block a clean release now and then (about 2.5% of the time): these
+# tests are about the release path, so its rules are wide open (test_dp_gate tests it)
+members_reproduced_max = 100000
+auc_max = 1.0
+min_holdout = 0
 """
 
 IMPOSSIBLE_POLICY = LENIENT_POLICY.replace("[audit.mia_auc]\nbound = 1.0", "[audit.mia_auc]\nbound = 0.0")
