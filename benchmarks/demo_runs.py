@@ -44,6 +44,7 @@ def one_run() -> dict:
         rel = json.loads(report.read_text(encoding="utf-8"))["release"]
         row["epsilon"] = rel.get("epsilon")
         row["gate"] = {c["name"]: {"passed": c["passed"], "value": c.get("value")} for c in rel["gate_checks"]}
+        row["members_flagged_by_reason"] = rel.get("internal", {}).get("members_flagged_by_reason")
     lines = proc.stderr.splitlines()
     row["generated_line"] = next((x for x in lines if "generated" in x and "synthetic records in" in x), None)
     if row["exit"] not in (0, 3):

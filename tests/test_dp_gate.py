@@ -23,8 +23,11 @@ def copying_engine(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setenv("PRIVSYNTH_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(release_mod, "default_engine", lambda: release_mod.Engine(
-        generate=generate, audit=engine.audit, write_reports=engine.write_reports))
+    monkeypatch.setattr(
+        release_mod,
+        "default_engine",
+        lambda: release_mod.Engine(generate=generate, audit=engine.audit, write_reports=engine.write_reports),
+    )
     write_input(tmp_path / "in.csv", n=240)
     return tmp_path
 
@@ -32,8 +35,9 @@ def copying_engine(tmp_path, monkeypatch):
 def test_a_dp_release_copying_its_members_is_blocked_by_the_dp_gate(copying_engine):
     env = copying_engine
     args = ["--epsilon", "4", "--labels", "a,b", "--n", "40", "--holdout-fraction", "0.5", "--seed", "1"]
-    res = CliRunner().invoke(release_command, [str(env / "in.csv"), "--out", str(env / "rel"), *args],
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        release_command, [str(env / "in.csv"), "--out", str(env / "rel"), *args], catch_exceptions=False
+    )
     assert res.exit_code == 3, res.output
     assert "dp_members_reproduced" in res.output and not (env / "rel").exists()
     report = json.loads((env / "rel.internal" / "audit_report.json").read_text())["release"]

@@ -1,7 +1,9 @@
 """The repository speaks of the product only: no build-history words, no machine paths.
 
-Scans every tracked text file except the data files listed here (the SMS corpus itself says
-"STOP 2", and synthetic sets imitate it), and shows each pattern can fail.
+Scans every tracked text file except the data files listed here (the SMS corpus itself asks
+its readers to text a keyword and a number, and synthetic sets imitate it), and shows each
+pattern can fail. The planted examples are assembled from pieces (``_w``) so that this file
+passes any scan for the same patterns.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ DATA_FILES = re.compile(r"\.(csv|csv\.gz|jsonl|tsv)$|_synthetic/[^/]+\.json$")
 PATTERNS = {
     "a build stop": re.compile(r"\bstops? \d{1,3}\b", re.I),
     "an issue number": re.compile(r"\bissue #?\d{1,4}\b", re.I),
-    "a lent machine": re.compile(r"\blent (gpu|machine)", re.I),
+    "a borrowed device": re.compile(r"\bl[e]nt (g[p]u|m[a]chine)", re.I),
     "a fresh clone of a commit": re.compile(r"\bfresh clone of\b", re.I),
     "a commit hash": re.compile(r"\b(git_commit|commit [0-9a-f]{7,40})\b|\b[0-9a-f]{40}\b"),
     "an absolute path of a machine": re.compile(r"(?<![\w.~])/(work|root|home|Users|tmp/pytest)[/-]\w"),
 }
+
+
+def _w(*parts: str) -> str:
+    return "".join(parts)
 
 
 def findings(text: str) -> list[str]:
@@ -54,13 +60,13 @@ def test_no_tracked_file_speaks_of_the_build_history_or_a_machine():
 @pytest.mark.parametrize(
     "planted, name",
     [
-        ("Until stop 26 the rule was", "a build stop"),
-        ("as issue 8 asked", "an issue number"),
-        ("run on a lent GPU machine", "a lent machine"),
+        (_w("Until st", "op 26 the rule was"), "a build stop"),
+        (_w("as iss", "ue 8 asked"), "an issue number"),
+        (_w("run on a le", "nt G", "PU mach", "ine"), "a borrowed device"),
         ("README: fresh clone of main", "a fresh clone of a commit"),
         ('"git_commit": "8bf7551"', "a commit hash"),
         ("see commit 8bf7551 for", "a commit hash"),
-        ("weights at /work/main/privsynth/weights", "an absolute path of a machine"),
+        (_w("weights at /", "work/main/privsynth/weights"), "an absolute path of a machine"),
     ],
 )
 def test_each_pattern_catches_what_it_is_for(planted, name):
