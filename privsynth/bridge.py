@@ -313,13 +313,15 @@ class Bridge(nn.Module):
         temperature: float = 1.0,
         top_p: float = 0.95,
         top_k: int = 50,
+        raw: bool = False,
     ) -> list[str]:
         """n texts sampled from the plain LM (LoRA off, no soft tokens) given an instruction.
 
         This is Aug-PE's random API: a public seed population written by the public LM from a
         public description of a class. Chat models get their chat template; others the prompt
         followed by a newline. Preambles such as "Here is a message:" are cut (``clean_sample``);
-        an empty sample is drawn again, up to three tries per text.
+        an empty sample is drawn again, up to three tries per text. ``raw``: the LM's answers
+        as they are (to study its scaffolding).
         """
         from privsynth.sampling import sample_tokens
 
@@ -353,7 +355,7 @@ class Bridge(nn.Module):
                 )
                 tries += b
                 for t in tok.batch_decode(gen, skip_special_tokens=True):
-                    t = clean_sample(t)
+                    t = t.strip() if raw else clean_sample(t)
                     if t and len(out) < n:
                         out.append(t)
         if len(out) < n:
@@ -379,6 +381,7 @@ class Bridge(nn.Module):
         min_new_tokens: int | list[int] = 0,
         accept=None,
         return_accepted: bool = False,
+        avoid=None,
     ):
         """Decode each vector to the candidate whose re-embedding is closest (cosine) to it.
 
@@ -387,6 +390,8 @@ class Bridge(nn.Module):
         preferred over any closer one that is not (e.g. SMOTExT's class check). Scores stay cosines.
         return_accepted: also return, per vector, whether its chosen text was accepted (the
         verdict already computed, so a caller need not encode the outputs again).
+        avoid: texts not to write again (compared by :func:`privsynth.diversity.normalize`): a
+        candidate equal to one of them ranks below every other candidate of its vector.
 
         max_new_tokens may be one number or one per vector (length-aware decoding: vectors are
         grouped by their budget so each batch stops at its own limit).
@@ -428,7 +433,7 @@ class Bridge(nn.Module):
                 min_new_tokens=floors[idx],
             )
             if n_candidates > 1:
-                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
+                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx, avoid)):
                     texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
             else:
                 for j, i in enumerate(idx):
@@ -448,7 +453,7 @@ class Bridge(nn.Module):
                     seed=(seed * 1_000_003 + bi) * 7 + r + 1,
                     min_new_tokens=floors[idx],
                 )
-                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx)):
+                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx, avoid)):
                     if rank > ranks[idx[j]]:
                         texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
             if bar is not None:
@@ -481,10 +486,11 @@ def _pin_end_token(config: BridgeConfig, tokenizer) -> BridgeConfig:
 
 
 def _closest(
-    cands: list[list[str]], targets: np.ndarray, encoder, accept=None, rows: np.ndarray | None = None
+    cands: list[list[str]], targets: np.ndarray, encoder, accept=None, rows: np.ndarray | None = None, avoid=None
 ) -> list[tuple[str, float, float]]:
     """Per target, its best candidate: (text, cosine, rank). Rank is the cosine, plus 2 where
-    ``accept`` takes the candidate, so any accepted one beats any other."""
+    ``accept`` takes the candidate, so any accepted one beats any other; minus 4 where the
+    candidate is one of the ``avoid`` texts, so it is chosen only when every candidate is."""
     k = len(cands[0])
     emb = encoder.encode([c for cs in cands for c in cs]).reshape(len(cands), k, -1)
     sims = np.einsum("bkd,bd->bk", emb, targets)
@@ -492,6 +498,10 @@ def _closest(
     if accept is not None:
         ok = np.asarray(accept(emb.reshape(len(cands) * k, -1), np.repeat(np.asarray(rows), k)), dtype=bool)
         rank += 2.0 * ok.reshape(len(cands), k)
+    if avoid:
+        from privsynth.diversity import normalize
+
+        rank -= 4.0 * np.array([[normalize(c) in avoid for c in cs] for cs in cands], dtype=bool)
     best = rank.argmax(axis=1)
     return [(cands[j][best[j]], sims[j, best[j]], rank[j, best[j]]) for j in range(len(cands))]
 
@@ -523,9 +533,13 @@ _LABEL = re.compile(r"^(sms|text|message)\s*:\s*", re.I)
 def clean_sample(text: str, max_words: int = 40) -> str:
     """One line of message from an instruction-tuned LM's answer: drop preamble lines that end
     in a colon ("Here's a possible SMS message:"), a leading "SMS:" label and wrapping quotes;
-    join the rest on one line and keep at most ``max_words`` words."""
+    join the rest on one line and keep at most ``max_words`` words. Empty where scaffolding
+    remains that cannot be cut (:func:`privsynth.scaffolding.clean`)."""
+    from privsynth import scaffolding
+
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     while lines and _PREAMBLE.match(lines[0]):
         lines.pop(0)
     body = _LABEL.sub("", " ".join(lines)).strip().strip('"\u201c\u201d').strip()
+    body = scaffolding.clean(body) or ""  # a template slot left in ("Hi [name]"): drawn again
     return " ".join(body.split()[:max_words])

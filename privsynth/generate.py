@@ -106,12 +106,16 @@ def model_identities(encoder_name: str | None = None, bridge_path: Path | None =
 
 def class_check_stats(gen) -> dict[str, Any]:
     """The class check's counts from a SMOTExT or PrivateEvolution that ran (None where the
-    check did not run: one class, or rounds 0)."""
-    return {
+    check did not run: one class, or rounds 0), and the tidy step's where it ran."""
+    out = {
         "class_check_rounds": gen.class_check_rounds,
         "off_class_first_pass": getattr(gen, "class_mismatch_initial_", None),
         "off_class_left": getattr(gen, "class_mismatch_", None),
     }
+    if getattr(gen, "tidy_initial_", None) is not None:
+        out["repeats_or_scaffolding_first_pass"] = gen.tidy_initial_
+        out["repeats_or_scaffolding_left"] = gen.tidy_left_
+    return out
 
 
 def smotext_generator(

@@ -367,6 +367,12 @@ def run_release(
                 else f" (class check: {st['off_class_first_pass']} outputs in another class, "
                 f"{st['off_class_left']} left)"
             )
+            + (
+                ""
+                if st.get("repeats_or_scaffolding_left") is None
+                else f" (tidy: {st['repeats_or_scaffolding_first_pass']} repeats or LM scaffolding, "
+                f"{st['repeats_or_scaffolding_left']} left)"
+            )
         )
 
         # 5. audit (the holdout's only use): the internal report, and in dp the per-record figures

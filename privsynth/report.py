@@ -46,6 +46,8 @@ GENERATION_LABELS = {
     "off_class_first_pass": "outputs in another class after the first decode",
     "off_class_left": "outputs still in another class (released as labelled)",
     "copies_redecoded": "outputs decoded again because they copied a member",
+    "repeats_or_scaffolding_first_pass": "outputs that repeated another output or carried LM scaffolding",
+    "repeats_or_scaffolding_left": "of those, still so after redecoding (released as they are)",
     "copies_retargeted": "outputs given a new target after copying 3 times",
 }
 GENERATION_NOTE = (

@@ -251,7 +251,7 @@ def test_parse_class_prompts():
 
 
 def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
-    pe = PE(20.0, rounds=2, population_per_class=32, elite_fraction=0.25)
+    pe = PE(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, tidy_rounds=0)
     (texts, labels, _), _ = _run(world, pe, n_per_class=40, rng_seed=4)
     last = pe.history_[-1]
     for c, genre in enumerate(GENRES):
@@ -263,7 +263,15 @@ def test_the_output_starts_with_the_best_last_survivors_as_they_are(world):
 
 def test_class_check_replaces_outputs_that_decoded_into_another_class(world):
     # own-class votes: the open vote (the default) already leaves no mismatch to mend in this world
-    pe = PE(20.0, rounds=2, population_per_class=32, elite_fraction=0.25, class_check_rounds=3, vote="own-class")
+    pe = PE(
+        20.0,
+        rounds=2,
+        population_per_class=32,
+        elite_fraction=0.25,
+        class_check_rounds=3,
+        vote="own-class",
+        tidy_rounds=0,
+    )
     (texts, labels, _), _ = _run(world, pe, n_per_class=60, rng_seed=5)
     assert len(texts) == 120
     assert pe.class_mismatch_initial_ > 0 and pe.class_mismatch_ < pe.class_mismatch_initial_
@@ -331,7 +339,7 @@ class LengthAwareDecoder(RetrievalDecoder):
 
 @pytest.mark.parametrize("share", [0.0, 0.5])
 def test_min_length_share_holds_each_variation_to_a_share_of_its_nearer_survivor(world, share):
-    pe = PE(8.0, rounds=2, population_per_class=16, class_check_rounds=0, min_length_share=share)
+    pe = PE(8.0, rounds=2, population_per_class=16, class_check_rounds=0, min_length_share=share, tidy_rounds=0)
     dec = LengthAwareDecoder(world["decode_pool"], world["encoder"])
     texts, *_ = pe.generate(
         world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"], n_per_class=10, rng_seed=0
@@ -392,3 +400,53 @@ def test_final_neighbors_runs_end_to_end_and_a_bad_value_is_refused(world):
     for bad in (0, 2.5, True):
         with pytest.raises(UserError, match="final_neighbors must be a positive integer"):
             _run(world, PE(4.0, rounds=1, population_per_class=8, final_neighbors=bad), n_per_class=2)
+
+
+class SamplingRetrievalDecoder(RetrievalDecoder):
+    """Like the bridge: n_candidates texts drawn (by seed) among each vector's nearest public
+    sentences, and the bridge's own choice among them (closest cosine, ``avoid`` last)."""
+
+    def decode(self, vectors, *, n_candidates=8, seed=0, encoder=None, avoid=None):
+        from privsynth.bridge import _closest
+
+        self.calls += 1
+        rng = np.random.default_rng(seed)
+        near = np.argsort(-(np.asarray(vectors) @ self.P.T), axis=1)[:, : 3 * n_candidates]
+        cands = [[self.pool[i] for i in rng.choice(row, n_candidates, replace=False)] for row in near]
+        return [t for t, _, _ in _closest(cands, np.asarray(vectors), encoder, avoid=avoid)]
+
+
+def test_tidy_replaces_outputs_that_repeat_another_and_counts_what_is_left(world):
+    from privsynth.diversity import repeats
+
+    pe = PE(20.0, rounds=2, population_per_class=32, tidy_rounds=3)
+    dec = SamplingRetrievalDecoder(world["decode_pool"], world["encoder"])
+    out = pe.generate(world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"], n_per_class=60)
+    assert pe.tidy_initial_ > 10  # a few public sentences lie near each class: decodes repeat
+    assert int(repeats(out.texts).sum()) == pe.tidy_left_ < pe.tidy_initial_ / 2
+    assert len(out.texts) == 120 and sorted(out.labels) == sorted([GENRES[0]] * 60 + [GENRES[1]] * 60)
+    plain = PE(20.0, rounds=2, population_per_class=32, tidy_rounds=0)
+    dec0 = SamplingRetrievalDecoder(world["decode_pool"], world["encoder"])
+    plain.generate(world["X"], world["y"], world["encoder"], dec0, public_texts=world["seed_pool"], n_per_class=60)
+    assert dec.calls > dec0.calls and not hasattr(plain, "tidy_initial_")
+
+
+def test_tidy_cuts_lead_ins_and_replaces_template_slots(world):
+    from privsynth import scaffolding
+
+    pool = list(world["decode_pool"])
+    for i in range(0, 200, 2):
+        pool[i] = "Here's a potential text message: " + pool[i]
+    for i in range(1, 200, 4):
+        pool[i] = "Hi [friend's name], " + pool[i]
+    found = {}
+    for rounds in (0, 3):
+        pe = PE(20.0, rounds=2, population_per_class=32, tidy_rounds=rounds)
+        dec = SamplingRetrievalDecoder(pool, world["encoder"])
+        out = pe.generate(
+            world["X"], world["y"], world["encoder"], dec, public_texts=world["seed_pool"], n_per_class=60
+        )
+        found[rounds] = sum(bool(scaffolding.find(t)) for t in out.texts)
+        if rounds:
+            assert not any(t.startswith("Here's a potential") for t in out.texts)
+    assert found[0] > 0 and found[3] < found[0]

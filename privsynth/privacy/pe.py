@@ -111,6 +111,7 @@ def load_public_sentences(path: str | Path = PUBLIC_SENTENCES) -> list[str]:
 #: how a member picks the candidate it votes for (see ``PrivateEvolution(vote=...)``)
 VOTES = mechanisms.VOTES
 DEFAULT_VOTE = "all"
+DEFAULT_TIDY_ROUNDS = 3  # rounds of redecoding outputs that repeat another or carry LM scaffolding
 DEFAULT_CLASS_CHECK = 2  # rounds of the survivor-centroid class check (the setting measured in dp)
 
 
@@ -185,6 +186,11 @@ class PrivateEvolution:
         0: off. Measured on SMS at epsilon 4 (one run each, bridge v3): 2 rounds replaced 4 of
         about 150 decoded records and raised the class a real-data MiniLM-LR gives them from 77%
         to 92% (macro) in about the same time (261 s against 259 s).
+    tidy_rounds: the output is post-processed so that it neither repeats itself nor carries LM
+        scaffolding (:mod:`privsynth.scaffolding`): a lead-in is cut, and an output that
+        repeats an earlier one (equal words, or character 5-gram Jaccard above 0.7) or keeps
+        scaffolding is replaced by a fresh variation of its class, up to this many times
+        (synthetic text only: no budget). 0: off.
     vote: "own-class": each member votes for its nearest candidate of its own class. "all":
         for its nearest candidate of any class, counted only if that candidate has the member's
         class, so candidates that decoded into another class's region lose their votes. Same
@@ -230,6 +236,7 @@ class PrivateEvolution:
         class_prompts: Mapping[Any, str] | None = None,
         prompt_share: float = 0.75,
         class_check_rounds: int = DEFAULT_CLASS_CHECK,
+        tidy_rounds: int = DEFAULT_TIDY_ROUNDS,
         vote: str = DEFAULT_VOTE,
         min_length_share: float = 0.0,
         class_judge: JudgeConfig | None = None,
@@ -252,6 +259,7 @@ class PrivateEvolution:
         self.class_prompts = class_prompts
         self.prompt_share = prompt_share
         self.class_check_rounds = class_check_rounds
+        self.tidy_rounds = tidy_rounds
         self.vote = vote
         self.min_length_share = min_length_share
         self.class_judge = class_judge
@@ -515,11 +523,14 @@ class PrivateEvolution:
         parents: Sequence[str] | None = None,
         classes: np.ndarray | None = None,
         verdicts: bool = False,
+        avoid: set[str] | None = None,
     ):
         """Decode vectors; with ``parents`` (one synthetic text per vector) and
         ``min_length_share``, each text is held to that share of its parent's length. With the
         class judge and ``classes`` (each vector's class), candidates the judge puts in that class
-        are preferred; ``verdicts`` then also returns, per text, whether it is (None: no judge)."""
+        are preferred; ``verdicts`` then also returns, per text, whether it is (None: no judge).
+        ``avoid`` (normalised texts) goes to a decoder that takes it: candidates equal to one
+        of them are chosen last."""
         seed = int(rng.integers(2**31 - 1))
         kw = {}
         judge = getattr(self, "judge_", None)
@@ -533,6 +544,8 @@ class PrivateEvolution:
             kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(
                 int
             )
+        if avoid and _takes(decoder, "avoid"):
+            kw["avoid"] = avoid
         out = decoder.decode(
             np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates, seed=seed, encoder=encoder, **kw
         )
@@ -716,7 +729,58 @@ class PrivateEvolution:
                 )
             out += decoded
             labs += zc.tolist()
+        if self.tidy_rounds > 0:
+            out = self._tidy(
+                out,
+                np.asarray(labs, dtype=np.int64),
+                C[survivors],
+                classes[survivors],
+                noisy[survivors],
+                [texts[i] for i in survivors],
+                encoder,
+                decoder,
+                rng,
+            )
         return out, [label_set[c] for c in labs]
+
+    def _tidy(self, texts, cls, S, s_cls, weights, s_texts, encoder, decoder, rng) -> list[str]:
+        """Cut LM lead-ins, then replace each output that repeats an earlier one or keeps
+        scaffolding by a fresh variation of its class (``tidy_rounds`` tries). A replacement the
+        class judge puts in another class is not taken. Reads synthetic text and DP outputs
+        only (the survivors, their noisy votes, the judge): post-processing."""
+        from privsynth import scaffolding
+        from privsynth.diversity import normalize, repeats
+
+        texts = [scaffolding.cut(t) or t for t in texts]
+
+        def flawed() -> np.ndarray:
+            rep = repeats(texts)
+            sc = np.array([not t.strip() or bool(scaffolding.find(t)) for t in texts], dtype=bool)
+            return np.flatnonzero(rep | sc)
+
+        bad = flawed()
+        self.tidy_initial_ = int(bad.size)
+        for _ in range(self.tidy_rounds):
+            if bad.size == 0:
+                break
+            want = {int(c): int((cls[bad] == c).sum()) for c in np.unique(cls[bad])}
+            want = {c: m for c, m in want.items() if np.any(s_cls == c)}
+            if not want:
+                break
+            Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
+            order = np.concatenate([bad[cls[bad] == c] for c in want])  # _variations groups by class
+            keep = np.ones(len(texts), dtype=bool)
+            keep[order] = False
+            avoid = {normalize(t) for t, k in zip(texts, keep) if k}
+            redo, ok = self._decode(
+                decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=cls[order], verdicts=True, avoid=avoid
+            )
+            for j, (i, t) in enumerate(zip(order, redo)):
+                if ok is None or ok[j]:
+                    texts[i] = scaffolding.cut(t) or t
+            bad = flawed()
+        self.tidy_left_ = int(bad.size)
+        return texts
 
     def _class_check(
         self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng, in_class: np.ndarray | None = None
@@ -759,6 +823,16 @@ class PrivateEvolution:
             bad = off_class(bad) if off_class is not None else order[~ok]
         self.class_mismatch_ = int(bad.size)
         return texts
+
+
+def _takes(decoder, name: str) -> bool:
+    """Whether the decoder's ``decode`` takes the keyword ``name``."""
+    import inspect
+
+    try:
+        return name in inspect.signature(decoder.decode).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _takes_length_floors(decoder) -> bool:
