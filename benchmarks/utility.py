@@ -454,7 +454,11 @@ def generate_privsynth(
             class_prompts=class_prompts if cfg.pe_prompts else None,
             class_judge=(None if getattr(pe, "judge_", None) is None else {"share": cfg.pe_judge, **pe.judge_.info}),
             class_mismatch=(getattr(pe, "class_mismatch_initial_", None), getattr(pe, "class_mismatch_", None)),
+            tidy=(pe.tidy_rounds, getattr(pe, "tidy_initial_", None), getattr(pe, "tidy_left_", None)),
         )
+        from privsynth.diversity import diversity
+
+        info["diversity"] = diversity(out_t)
         return list(out_t), [str(y) for y in out_y], info
     gen = SMOTExT(
         n_candidates=cfg.candidates,
