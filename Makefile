@@ -42,6 +42,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check privsynth audits tests benchmarks
 	$(VENV)/bin/ruff format --check privsynth audits tests benchmarks
+	$(VENV)/bin/mypy
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

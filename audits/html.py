@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from audits.result import NOTICE, AuditReport, CheckResult
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.figure import Figure
 
 READINGS = {
     "exact_duplicates": "Synthetic texts that are word-for-word copies of a member (ignoring case, spacing and "
@@ -52,7 +57,7 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def _svg(fig) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buf.getvalue()
@@ -81,7 +86,8 @@ def _figures(report: AuditReport) -> dict[str, str]:
     if dcr:
         fig, ax = plt.subplots(figsize=(5.0, 3.6))
         m, h = np.asarray(dcr["member"]), np.asarray(dcr["holdout"])
-        bins = np.linspace(0, max(float(m.max(initial=0)), float(h.max(initial=0)), 1e-6), 40)
+        # an array of edges works; matplotlib's stub only names Sequence[float]
+        bins = cast("Sequence[float]", np.linspace(0, max(float(m.max(initial=0)), float(h.max(initial=0)), 1e-6), 40))
         ax.hist(m, bins=bins, alpha=0.6, label="to nearest member")
         ax.hist(h, bins=bins, alpha=0.6, label="to nearest holdout record")
         ax.set_xlabel("cosine distance from each synthetic record")

@@ -7,6 +7,7 @@ Vectors are unit norm, so cosine distance is ``1 - q @ r.T``. Chunking keeps mem
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 
@@ -87,4 +88,4 @@ def _top_k_distances(sim: np.ndarray, k: int) -> np.ndarray:
     else:
         part = np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:]
         best = -np.sort(-part, axis=1)
-    return np.clip(1.0 - best, 0.0, 2.0)
+    return cast(np.ndarray, np.clip(1.0 - best, 0.0, 2.0))

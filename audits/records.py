@@ -61,7 +61,7 @@ def _flags(
     similarity: float,
     min_words: int,
     identifiers: list[set[tuple[str, str]]],
-) -> tuple[np.ndarray, np.ndarray, Counter]:
+) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
     n = len(texts)
     if n == 0:
         return np.zeros(0, dtype=bool), np.zeros(0), Counter()

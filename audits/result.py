@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Op = Literal["<=", ">=", "=="]
 On = Literal["value", "ci_low", "ci_high"]
@@ -24,10 +24,10 @@ class Threshold:
         if x is None or (isinstance(x, float) and math.isnan(x)):
             return False
         if self.op == "<=":
-            return x <= self.bound
+            return cast(bool, x <= self.bound)
         if self.op == ">=":
-            return x >= self.bound
-        return x == self.bound
+            return cast(bool, x >= self.bound)
+        return cast(bool, x == self.bound)
 
 
 @dataclass

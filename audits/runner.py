@@ -13,7 +13,7 @@ from audits.checks import REGISTRY
 from audits.checks.canaries import Canary, read_canaries
 from audits.data import AuditData
 from audits.policy import Policy, load_policy
-from audits.result import AuditReport
+from audits.result import AuditReport, CheckResult
 from audits.text import normalize
 
 log = logging.getLogger("audits")
@@ -46,7 +46,9 @@ def run(
     if canaries is not None and not isinstance(canaries, list):
         canaries = read_canaries(canaries)
     data = AuditData.build(members, holdout, synthetic, seed=seed, encoder=encoder, validate=checks)
-    results, figures, timings = [], {}, {}
+    results: list[CheckResult] = []
+    figures: dict[str, Any] = {}
+    timings: dict[str, float] = {}
     for group in REGISTRY if checks else ():
         if not any(policy.enabled(n) for n in group.produces):
             continue

@@ -41,8 +41,8 @@ class NGramLM:
         self.lam = lam
 
     def fit(self, sequences: Iterable[Sequence[str]]) -> NGramLM:
-        self.counts: list[Counter] = [Counter() for _ in range(self.order + 1)]
-        self.context: list[Counter] = [Counter() for _ in range(self.order + 1)]
+        self.counts: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(self.order + 1)]
+        self.context: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(self.order + 1)]
         for seq in sequences:
             toks = ["<s>"] * (self.order - 1) + list(seq) + ["</s>"]
             for i in range(self.order - 1, len(toks)):

@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -506,7 +507,7 @@ def _closest(
     return [(cands[j][best[j]], sims[j, best[j]], rank[j, best[j]]) for j in range(len(cands))]
 
 
-def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
+def token_lengths(tokenizer, texts: Sequence[str]) -> np.ndarray:
     """Length of each text in tokens (no special tokens)."""
     return np.asarray([len(ids) for ids in tokenizer(list(texts), add_special_tokens=False).input_ids], dtype=int)
 

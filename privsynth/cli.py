@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import click
 
@@ -215,7 +216,7 @@ def generate(
         strict=strict,
         drop_small_classes=drop_small_classes,
         group_col=user_col,
-        **({"min_class_size": 0, "allow_empty": True} if pe is not None else {}),
+        **cast("dict[str, Any]", {"min_class_size": 0, "allow_empty": True} if pe is not None else {}),
     )
     if pe is not None:
         from privsynth.generate import check_domain
@@ -232,7 +233,7 @@ def generate(
         log(f"{input}: {line}")
     if pe is not None:  # exact class sizes are not part of a dp run's output
         log(pe.guarantee_line())
-        _charge_budget(corpus, epsilon=epsilon, delta=pe.plan().delta, out=out)
+        _charge_budget(corpus, epsilon=cast(float, epsilon), delta=pe.plan().delta, out=out)
     else:
         sizes = class_sizes(corpus.class_counts(), n, n_per_class)
         log(f"classes: {corpus.class_counts()} -> synthetic {sizes}")
@@ -288,8 +289,8 @@ def generate(
         from privsynth.privacy.noise import noise_transform
 
         transform = noise_transform(gen.X_, scale=noise_scale, seed=seed)
-    texts, labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
-    write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, labels)])
+    texts, out_labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
+    write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, out_labels)])
     log(
         f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
         f"({gen.rejected_} candidates re-decoded as copies of members"
@@ -537,4 +538,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
+    sys.exit()

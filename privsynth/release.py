@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from privsynth.errors import GateBlocked, UserError
 
@@ -257,7 +257,7 @@ def run_release(
     from privsynth.export import Staging, check_target, csv_bytes, write_bytes_atomic, write_release
     from privsynth.io import read_corpus
     from privsynth.manifest import dataset_hmac, file_hmac, key_id, load_hmac_key, load_private_key, privsynth_home
-    from privsynth.policy import load_policy
+    from privsynth.policy import DPGateRules, load_policy
     from privsynth.report import report_context
     from privsynth.split import check_split, split_corpus
 
@@ -272,7 +272,7 @@ def run_release(
     if mode == "dp":
         from privsynth.privacy.planner import check_budget
 
-        policy.check_epsilon(req.epsilon, check_budget(req.epsilon, req.delta))
+        policy.check_epsilon(cast(float, req.epsilon), check_budget(cast(float, req.epsilon), req.delta))
     if not req.dry_run:
         check_target(req.out, force=req.force)
         check_target(req.reports, force=req.force, what="--report-dir")
@@ -287,7 +287,7 @@ def run_release(
         label_col=req.label_col,
         id_col=req.id_col,
         group_col=req.user_col,
-        **({"min_class_size": 0, "allow_empty": True} if mode == "dp" else {}),
+        **cast("dict[str, Any]", {"min_class_size": 0, "allow_empty": True} if mode == "dp" else {}),
     )
     for line in cleaning.lines():
         progress.info(line)
@@ -295,7 +295,7 @@ def run_release(
         from privsynth.generate import check_domain, check_labels_declared
 
         check_domain(corpus, check_labels_declared(req.labels, req.class_prompts), req.input)
-    internal = {
+    internal: dict[str, Any] = {
         "input_file_hmac": file_hmac(req.input, key),
         "input_dataset_id": dataset_hmac(corpus.texts, corpus.labels, key),
         "hmac_key_id": key_id(key),
@@ -315,16 +315,18 @@ def run_release(
     # 3. budget (dp): check before anything is spent; every dp run on this data is charged
     store = BudgetStore(privsynth_home())
     records = record_keys(corpus.texts, corpus.labels, key)
-    plan = None
+    plan: Any = None
     if mode == "dp":
         from privsynth.generate import private_evolution
 
-        spent = store.check(internal["input_dataset_id"], req.epsilon, policy.release.max_epsilon_lifetime, records)
+        spent = store.check(
+            internal["input_dataset_id"], cast(float, req.epsilon), policy.release.max_epsilon_lifetime, records
+        )
         from privsynth.generate import check_labels_declared
 
-        pe = private_evolution(**req.dp_settings(), gate_share=policy.dp_gate.share)
+        pe = private_evolution(**req.dp_settings(), gate_share=cast(DPGateRules, policy.dp_gate).share)
         plan = pe.plan(n_classes=len(check_labels_declared(req.labels, req.class_prompts)), n_synthetic=req.n)
-        policy.check_epsilon(req.epsilon, plan.delta)
+        policy.check_epsilon(cast(float, req.epsilon), plan.delta)
         progress.info(
             f"lifetime budget: spent {spent.epsilon:.4g} of {policy.release.max_epsilon_lifetime:g} "
             f"in {spent.runs} run(s); this run takes up to {req.epsilon:g}"
@@ -339,7 +341,7 @@ def run_release(
         if mode == "dp":
             store.charge(
                 internal["input_dataset_id"],
-                epsilon=req.epsilon,
+                epsilon=cast(float, req.epsilon),
                 delta=plan.delta,
                 records=records,
                 lifetime=policy.release.max_epsilon_lifetime,
@@ -356,7 +358,7 @@ def run_release(
             request=req,
             progress=progress,
             **({"user_ids": gen_users} if gen_users is not None else {}),
-            **({"gate_share": policy.dp_gate.share} if mode == "dp" else {}),
+            **({"gate_share": cast(DPGateRules, policy.dp_gate).share} if mode == "dp" else {}),
         )
         st = generated.stats
         progress.info(
@@ -395,7 +397,10 @@ def run_release(
             )
             privacy.update(_dp_privacy(req, generated))
             decision = gate.finish_dp(
-                decision, spent=privacy["epsilon"], requested=req.epsilon, cap=policy.release.max_epsilon_per_run
+                decision,
+                spent=privacy["epsilon"],
+                requested=cast(float, req.epsilon),
+                cap=policy.release.max_epsilon_per_run,
             )
             internal["dp_counts"] = {k: round(v, 1) for k, v in (generated.noisy_counts or {}).items()}
             internal["members_flagged_by_reason"] = dict(report.records.reasons.get("member", {}))
@@ -417,7 +422,7 @@ def run_release(
 
         # 7. export: the internal reports always; the release folder only on a pass
         progress.stage("export", "release" if decision.passed else "reports only (blocked)")
-        engine.write_reports(report, internal_stage.path, context)
+        engine.write_reports(report, cast(Path, internal_stage.path), context)  # staging paths are set on entry
         if not decision.passed:
             if req.rejected_out is not None:
                 write_bytes_atomic(req.rejected_out, csv_bytes(generated.texts, generated.labels))
@@ -427,7 +432,7 @@ def run_release(
                 f"release blocked: {'; '.join(decision.reasons)}; see {req.reports / 'audit_report.html'}"
             )
         created = write_release(
-            stage.path,
+            cast(Path, stage.path),
             generated=generated,
             privacy=privacy,
             policy=policy,
@@ -435,7 +440,7 @@ def run_release(
             signed=private_key is not None,
         )
         manifest.write_manifest(
-            stage.path,
+            cast(Path, stage.path),
             created=created,
             command=req.redacted_command(),
             config=req.config(),

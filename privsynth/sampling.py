@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Hashable
+from typing import Any, cast
 
 import torch
 
 
 @functools.lru_cache(maxsize=16)
-def _forward_args(cls: type) -> frozenset[str]:
+def _forward_args(cls: type[Any]) -> frozenset[str]:
     return frozenset(inspect.signature(cls.forward).parameters)
 
 
@@ -35,7 +37,7 @@ def _cache_args(lm) -> tuple[str, dict]:
     """The keyword that passes a KV cache to ``lm`` (transformers 5.x renamed ``past_key_values``
     to ``cache``), and the option that keeps only the last position's logits, where it exists."""
     base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-    names = _forward_args(type(base))
+    names = _forward_args(cast(Hashable, type(base)))  # mypy takes no class for Hashable (python/mypy#11470)
     keep = (
         {"logits_to_keep": 1}
         if "logits_to_keep" in names

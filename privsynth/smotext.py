@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import cast
 
 import numpy as np
 
@@ -63,7 +64,8 @@ def interpolate(
     if k_neighbors < 1:
         raise ValueError(f"k_neighbors must be >= 1; got {k_neighbors}")
     y = np.asarray(y)
-    out_v, out_y, pairs = [], [], []
+    out_v, out_y = [], []
+    pairs: list[tuple[int, int, float]] = []
     for label, n in n_per_class.items():
         if n <= 0:
             continue
@@ -274,7 +276,7 @@ class SMOTExT:
 
         def budget(pair) -> int:
             if parent_budget is None:
-                return int(self.max_new_tokens)
+                return int(cast(int, self.max_new_tokens))
             return int(max(parent_budget[pair[0]], parent_budget[pair[1]]))
 
         V, pairs = np.array(V, dtype=np.float32, copy=True), list(pairs)
@@ -326,7 +328,7 @@ class SMOTExT:
                 f"(deduplicate the input) or be too small for SMOTExT"
             )
         if in_class is not None:
-            self.class_mismatch_ = int(np.size(in_class) - np.count_nonzero(in_class))
+            self.class_mismatch_: int | None = int(np.size(in_class) - np.count_nonzero(in_class))
         return texts
 
     def _class_check(self, texts, in_class, V, pairs, run, base: int, rng, transform) -> None:

@@ -32,7 +32,8 @@ def split_holdout(texts: list[str], *, fraction: float, seed: int, key: bytes) -
     The key is the user's HMAC key and the seed, so the split can be reproduced by the data
     holder but not predicted from the seed alone.
     """
-    members, holdout = [], []
+    members: list[int] = []
+    holdout: list[int] = []
     salt = hashlib.sha256(b"privsynth split\0" + str(int(seed)).encode()).digest()
     for i, t in enumerate(texts):
         h = hmac.new(key, salt + _normalize(t).encode("utf-8"), hashlib.sha256).digest()
@@ -46,7 +47,9 @@ def split_corpus(corpus: Any, *, fraction: float, seed: int, key: bytes, by_pers
     return Split(corpus.subset(m_idx), corpus.subset(h_idx))
 
 
-def check_split(split: Split, *, source: Any, fraction: float, class_prompts: dict[str, str] | None) -> None:
+def check_split(
+    split: Split | tuple[Any, Any], *, source: Any, fraction: float, class_prompts: dict[str, str] | None
+) -> None:
     """Modes none and noise: refuse a holdout too small to audit against, or a class left with
     fewer than 2 members. (Mode dp makes no exact check on the data: its DP counts decide.)"""
     members, holdout = split

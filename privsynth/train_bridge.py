@@ -18,6 +18,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -169,7 +170,7 @@ def train(
 
     def heldout_loss() -> float:
         bridge.eval()
-        texts_h, vecs_h = heldout
+        texts_h, vecs_h = cast("tuple[list[str], np.ndarray]", heldout)  # called only with a heldout set
         total = 0.0
         with torch.no_grad(), autocast:
             for i in range(0, len(texts_h), 100):
@@ -186,7 +187,7 @@ def train(
             idx = np.concatenate([idx, order[: tc.batch_size - len(idx)]])
         if vectors is None:
             batch = make_batch(texts, idx, short, tc.pair_rate, pair_rng)
-            vecs = torch.from_numpy(encoder.encode(batch))
+            vecs = torch.from_numpy(cast(Encoder, encoder).encode(batch))  # set above when vectors is None
         else:
             batch, vecs = pooled_batch(texts, vectors, idx, pair_pool, tc.pair_rate, pair_rng)
         with autocast:
@@ -205,7 +206,7 @@ def train(
         last = step == plan["total"]
         evaluate = heldout is not None and (last or bool(tc.eval_every and step % tc.eval_every == 0))
         if step % tc.log_every == 0 or last or evaluate:
-            rec = {
+            rec: dict[str, Any] = {
                 "step": step,
                 "loss": float(np.mean(window)),
                 "lr": sched.get_last_lr()[0],

@@ -135,7 +135,7 @@ def canary_exposure(
     lm = CharLM([r.text for r in syn])
     corpus = "\n".join(r.text.casefold() for r in syn)
     rng = np.random.default_rng([seed, 8])
-    per = []
+    per: list[dict[str, Any]] = []
     for c in canaries:
         alts = [_secret(rng, len(c.secret)) for _ in range(n_alternatives)]
         alts = [a for a in alts if a != c.secret]

@@ -17,6 +17,7 @@ this synthetic set, and the interval is the observed share shifted by it.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def _labelled(
 
 def _closer_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per synthetic record, the share of repeats where a < b (ties count half)."""
-    return ((a < b) + 0.5 * (a == b)).mean(axis=0)
+    return cast(np.ndarray, ((a < b) + 0.5 * (a == b)).mean(axis=0))
 
 
 def _ratio(x: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ def near_duplicates(
     )
 
 
-def max_jaccard(query, ref, *, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def max_jaccard(query: Any, ref: Any, *, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """For each row of binary sparse ``query``, the highest Jaccard to a ``ref`` row and its index."""
     qn = np.asarray(query.sum(axis=1)).ravel()
     rn = np.asarray(ref.sum(axis=1)).ravel()

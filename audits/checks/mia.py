@@ -9,11 +9,12 @@ For each figure the strongest attack decides; evidence lists every attack.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from audits.data import AuditData
+from audits.io import Record
 from audits.neighbors import knn
 from audits.policy import Policy, load_policy
 from audits.result import CheckResult
@@ -24,7 +25,7 @@ DELTA = 1e-5
 FPRS = {"mia_tpr_at_1pct_fpr": 0.01, "mia_tpr_at_0_1pct_fpr": 0.001}
 
 
-def _distinct(records: list) -> list[int]:
+def _distinct(records: list[Record]) -> list[int]:
     """Indices of the first record of each distinct normalised text."""
     seen: set[str] = set()
     keep = []
@@ -89,7 +90,7 @@ def membership_inference(
         policy.judge(
             "mia_auc",
             per[best]["auc"],
-            *per[best]["ci"],
+            *cast("tuple[float, float]", per[best]["ci"]),
             evidence={"strongest_attack": best, "attacks": attacks_evidence, **common},
         )
     ]
@@ -97,7 +98,7 @@ def membership_inference(
         vals = {n: p[metric] for n, p in per.items() if p[metric] is not None}
         ev: dict[str, Any] = {"fpr": fpr, "chance_level": fpr, **common}
         if vals:
-            top = max(vals, key=vals.get)
+            top = max(vals, key=lambda n: vals[n])
             ev["strongest_attack"] = top
             value = vals[top]
         else:
@@ -131,7 +132,9 @@ def membership_inference(
             },
         )
     )
-    fpr, tpr = roc(*scores[best])
-    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 400)).astype(int))
-    figures = {"roc": {"attack": best, "auc": per[best]["auc"], "fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}}
+    roc_fpr, roc_tpr = roc(*scores[best])
+    keep = np.unique(np.linspace(0, len(roc_fpr) - 1, min(len(roc_fpr), 400)).astype(int))
+    figures = {
+        "roc": {"attack": best, "auc": per[best]["auc"], "fpr": roc_fpr[keep].tolist(), "tpr": roc_tpr[keep].tolist()}
+    }
     return results, figures

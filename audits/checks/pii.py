@@ -57,7 +57,7 @@ def _offline_tldextract() -> None:
 
 
 @lru_cache(maxsize=1)
-def analyzer():
+def analyzer() -> Any:
     """presidio AnalyzerEngine on the PyPI-packaged spaCy model, fully offline (cached)."""
     _offline_tldextract()
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -137,13 +137,14 @@ def pii_leaks(data: AuditData, *, policy: Policy | None = None) -> list[CheckRes
     distinct: dict[str, int] = {}
     member_idx = [distinct.setdefault(r.text, len(distinct)) for r in data.members]
     found = find_member_entities(list(distinct))
-    first_member = {}
+    first_member: dict[int, str] = {}
     for i, k in enumerate(member_idx):
         first_member.setdefault(k, data.members[i].id)
     syn = _Corpus([r.text for r in data.synthetic])
     hold = _Corpus([r.text for r in data.holdout])
-    leaked: dict[str, Counter] = {"direct": Counter(), "quasi": Counter()}
-    in_holdout, common_skipped = Counter(), Counter()
+    leaked: dict[str, Counter[str]] = {"direct": Counter(), "quasi": Counter()}
+    in_holdout: Counter[str] = Counter()
+    common_skipped: Counter[str] = Counter()
     worst: dict[str, list[dict[str, Any]]] = {"direct": [], "quasi": []}
     quasi_records: set[int] = set()
     direct_records: set[int] = set()

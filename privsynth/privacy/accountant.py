@@ -21,6 +21,7 @@ import abc
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class PRVAccountant(Accountant):
     def __init__(self, *, relative_error: float = PRV_RELATIVE_ERROR):
         self.relative_error = relative_error
 
-    def _eps(self, events, delta, eps_error):
+    def _eps(self, events: Sequence[EventTuple], delta: float, eps_error: float) -> float:
         from opacus.accountants import PRVAccountant as _PRV
 
         acc = _PRV()
@@ -89,7 +90,7 @@ class PRVAccountant(Accountant):
             warnings.simplefilter("ignore", UserWarning)
             return float(acc.get_epsilon(delta, eps_error=eps_error))
 
-    def epsilon(self, events, *, delta):
+    def epsilon(self, events: Sequence[EventTuple], *, delta: float) -> float:
         events = _check_events(events)
         coarse = self._eps(events, delta, 0.05)
         eps_error = max(2e-4, min(0.01, self.relative_error * coarse))
@@ -101,7 +102,7 @@ class RDPAccountant(Accountant):
 
     name = "rdp"
 
-    def epsilon(self, events, *, delta):
+    def epsilon(self, events: Sequence[EventTuple], *, delta: float) -> float:
         from opacus.accountants import RDPAccountant as _RDP
 
         acc = _RDP()
@@ -120,12 +121,12 @@ class PLDAccountant(Accountant):
     Composition is commutative, so the result is the same."""
 
     name = "pld"
-    _prefix_cache: dict[tuple, object] = {}
+    _prefix_cache: dict[tuple[Any, ...], Any] = {}
 
     def __init__(self, *, value_discretization_interval: float = 1e-4):
         self.value_discretization_interval = value_discretization_interval
 
-    def _fresh(self):
+    def _fresh(self) -> Any:
         import dp_accounting
         from dp_accounting.pld import pld_privacy_accountant
 
@@ -135,7 +136,7 @@ class PLDAccountant(Accountant):
         )
 
     @staticmethod
-    def _compose(acc, sigma: float, q: float, steps: int) -> None:
+    def _compose(acc: Any, sigma: float, q: float, steps: int) -> None:
         import dp_accounting
 
         event = dp_accounting.GaussianDpEvent(sigma)
@@ -143,7 +144,7 @@ class PLDAccountant(Accountant):
             event = dp_accounting.PoissonSampledDpEvent(q, event)
         acc.compose(event, steps)
 
-    def epsilon(self, events, *, delta):
+    def epsilon(self, events: Sequence[EventTuple], *, delta: float) -> float:
         import copy
 
         events = _check_events(events)

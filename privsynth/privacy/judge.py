@@ -25,7 +25,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -126,11 +126,11 @@ class DPJudge:
 
     def scores(self, E: np.ndarray) -> np.ndarray:
         E = np.asarray(E, dtype=np.float64)
-        return E @ self.weights[:, :-1].T + self.weights[:, -1]
+        return cast(np.ndarray, E @ self.weights[:, :-1].T + self.weights[:, -1])
 
     def predict(self, E: np.ndarray) -> np.ndarray:
         """Class index per row of ``E``."""
-        return np.argmax(self.scores(E), axis=1)
+        return cast(np.ndarray, np.argmax(self.scores(E), axis=1))
 
 
 def fit_dp_judge(

@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from privsynth.errors import UserError
 from privsynth.privacy.accountant import create_accountant
@@ -117,7 +117,7 @@ class PrivacyLedger:
             "events": [{k: asdict(e)[k] for k in _EVENT_FIELDS} for e in self.events],
         }
 
-    def write_json(self, path: str | os.PathLike) -> Path:
+    def write_json(self, path: str | os.PathLike[str]) -> Path:
         """Write the ledger atomically (temp file + rename)."""
         from privsynth.io import write_json_atomic
 
@@ -125,22 +125,22 @@ class PrivacyLedger:
         return Path(path)
 
 
-def ledger_path_for(out_csv: str | os.PathLike) -> Path:
+def ledger_path_for(out_csv: str | os.PathLike[str]) -> Path:
     """``syn.csv`` -> ``syn.ledger.json`` (next to the synthetic data)."""
     out_csv = Path(out_csv)
     return out_csv.with_name(out_csv.stem + ".ledger.json")
 
 
-def _load(ledger: Mapping[str, Any] | str | os.PathLike) -> Mapping[str, Any]:
+def _load(ledger: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
     if isinstance(ledger, Mapping):
         return ledger
     try:
-        return json.loads(Path(ledger).read_text(encoding="utf-8"))
+        return cast("Mapping[str, Any]", json.loads(Path(ledger).read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise LedgerFormatError(f"cannot read ledger {ledger}: {exc}") from None
 
 
-def ledger_from_json(ledger: Mapping[str, Any] | str | os.PathLike) -> PrivacyLedger:
+def ledger_from_json(ledger: Mapping[str, Any] | str | os.PathLike[str]) -> PrivacyLedger:
     """Rebuild a ledger from its JSON (a dict or a path), checking the contract's fields.
 
     The stored ``epsilon`` is not trusted: the returned ledger's ``epsilon`` is recomputed.
@@ -179,7 +179,7 @@ def ledger_from_json(ledger: Mapping[str, Any] | str | os.PathLike) -> PrivacyLe
     return out
 
 
-def recompute_epsilon(ledger: Mapping[str, Any] | str | os.PathLike, accountant: str | None = None) -> float:
+def recompute_epsilon(ledger: Mapping[str, Any] | str | os.PathLike[str], accountant: str | None = None) -> float:
     """Total epsilon from the ledger's events and delta alone.
 
     ``accountant`` defaults to the one the ledger names; pass another ("prv", "rdp",

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def gaussian_release(
         purpose=event.purpose, noise_multiplier=event.noise_multiplier, sample_rate=event.sample_rate, steps=event.steps
     )
     exact = np.asarray(exact, dtype=np.float64)
-    return exact + secure_normal(exact.shape, scale=event.noise_multiplier * sensitivity)
+    return cast(np.ndarray, exact + secure_normal(exact.shape, scale=event.noise_multiplier * sensitivity))
 
 
 def one_record_per_person(user_ids: Sequence[Any]) -> np.ndarray:
@@ -74,7 +74,7 @@ def one_record_per_person(user_ids: Sequence[Any]) -> np.ndarray:
     sizes = np.diff(np.r_[starts, len(order)])
     u = secure_uniform(len(sizes))
     pick = np.minimum((u * sizes).astype(np.int64), sizes - 1)
-    return order[starts + pick]
+    return cast(np.ndarray, order[starts + pick])
 
 
 def _units(n: int, user_ids: Sequence[Any] | None) -> np.ndarray | slice:
@@ -170,7 +170,7 @@ def poisson_batch(n: int, user_ids: Sequence[Any] | None, q: float) -> np.ndarra
 def _softmax(Z: np.ndarray) -> np.ndarray:
     Z = Z - Z.max(axis=1, keepdims=True)
     P = np.exp(Z)
-    return P / P.sum(axis=1, keepdims=True)
+    return cast(np.ndarray, P / P.sum(axis=1, keepdims=True))
 
 
 def clipped_gradient_sum(

@@ -18,6 +18,9 @@ seeded generator (reproducible), because nothing is claimed for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import numpy as np
 
 NO_GUARANTEE = (
@@ -67,10 +70,10 @@ def add_embedding_noise(
         noise = rng.normal(0.0, sigma, size=V.shape)
     Z = V + noise
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return (Z / np.maximum(norms, 1e-12)).astype(np.float32)
+    return cast(np.ndarray, (Z / np.maximum(norms, 1e-12)).astype(np.float32))
 
 
-def noise_transform(members: np.ndarray, *, scale: float, seed: int):
+def noise_transform(members: np.ndarray, *, scale: float, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """Mode noise as a function of target vectors, for ``SMOTExT.generate(transform=...)``: one
     seeded stream serves the first targets and any drawn later to replace a copy."""
     rng = np.random.default_rng([seed, 1])

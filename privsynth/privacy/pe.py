@@ -44,10 +44,10 @@ import dataclasses
 import gzip
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, cast, overload
 
 import numpy as np
 
@@ -66,8 +66,9 @@ from privsynth.privacy.planner import (
 
 if TYPE_CHECKING:
     from privsynth.privacy.judge import JudgeConfig
+    from privsynth.privacy.ledger import GaussianEvent
 
-_PLANS: dict[tuple, Plan] = {}  # plans are pure functions of their key (no data, no noise)
+_PLANS: dict[tuple[Any, ...], Plan] = {}  # plans are pure functions of their key (no data, no noise)
 PUBLIC_SENTENCES = Path(__file__).resolve().parent.parent / "data" / "brown_sentences.csv.gz"
 
 
@@ -79,7 +80,9 @@ class Decoder(Protocol):
     """``min_length_share`` also passes ``min_new_tokens`` (one floor per vector) to decoders
     whose ``decode`` takes it and that have a ``tokenizer``."""
 
-    def decode(self, vectors: np.ndarray, *, n_candidates: int = ..., seed: int = ..., encoder=...) -> list[str]: ...
+    def decode(
+        self, vectors: np.ndarray, *, n_candidates: int = ..., seed: int = ..., encoder: Encoder | None = ...
+    ) -> list[str]: ...
 
 
 class PEResult(NamedTuple):
@@ -134,7 +137,7 @@ def declared_labels(labels: Sequence[Any] | None, class_prompts: Mapping[Any, st
 def _best_survivors(survivors: np.ndarray, classes: np.ndarray, noisy: np.ndarray, c: int, k: int) -> np.ndarray:
     """The ``k`` survivors of class ``c`` with the highest noisy votes. Post-processing."""
     s = survivors[classes[survivors] == c]
-    return s[np.argsort(-noisy[s], kind="stable")][:k]
+    return cast(np.ndarray, s[np.argsort(-noisy[s], kind="stable")][:k])
 
 
 def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
@@ -145,7 +148,7 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     raw = total * w / w.sum()
     out = np.floor(raw).astype(np.int64)
     out[np.argsort(-(raw - out), kind="stable")[: total - out.sum()]] += 1
-    return out
+    return cast(np.ndarray, out)
 
 
 class PrivateEvolution:
@@ -289,11 +292,11 @@ class PrivateEvolution:
             _PLANS[key] = self._plan(n_classes=n_classes, n_synthetic=n_synthetic)
         return _PLANS[key]
 
-    def _plan(self, *, n_classes, n_synthetic) -> Plan:
+    def _plan(self, *, n_classes: int | None, n_synthetic: int | None) -> Plan:
         from privsynth.privacy.planner import check_budget
 
         delta = check_budget(self.epsilon, self.delta)
-        prior = ()
+        prior: tuple[GaussianEvent, ...] = ()
         if self.class_judge is not None:
             from privsynth.privacy.judge import judge_event
 
@@ -331,7 +334,7 @@ class PrivateEvolution:
         decoder: Decoder,
         *,
         n: int | None = None,
-        n_per_class: int | dict | None = None,
+        n_per_class: int | dict[Any, int] | None = None,
         rng_seed: int = 0,
         user_ids: Sequence[Any] | None = None,
         public_texts: Sequence[str] | None = None,
@@ -371,7 +374,7 @@ class PrivateEvolution:
             )
         yc = np.array([index[str(v)] for v in y.tolist()], dtype=np.int64)
         if user_ids is not None:
-            user_ids = np.asarray(user_ids, dtype=object)
+            user_ids = cast("Sequence[Any]", np.asarray(user_ids, dtype=object))  # what the mechanisms take as ids
             if len(user_ids) != len(X):
                 raise ValueError(f"user_ids has {len(user_ids)} entries for {len(X)} records")
         sizes_given = None if n_per_class is None else self._given_sizes(n_per_class, label_set)
@@ -470,7 +473,7 @@ class PrivateEvolution:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _check_noisy_sizes(self, noisy: np.ndarray, label_set, plan: Plan, unit: str) -> None:
+    def _check_noisy_sizes(self, noisy: np.ndarray, label_set: Sequence[Any], plan: Plan, unit: str) -> None:
         """Refuse classes whose DP count is too small for a candidate to clear the vote threshold
         on merit: a decision on a DP output (post-processing), so it is covered too."""
         small = [c for c in range(len(label_set)) if noisy[c] < plan.min_class_size]
@@ -497,7 +500,7 @@ class PrivateEvolution:
         )
 
     @staticmethod
-    def _given_sizes(n_per_class, label_set) -> np.ndarray:
+    def _given_sizes(n_per_class: int | dict[Any, int], label_set: Sequence[Any]) -> np.ndarray:
         if isinstance(n_per_class, dict):
             missing = [lab for lab in label_set if lab not in n_per_class]
             if missing:
@@ -510,21 +513,48 @@ class PrivateEvolution:
         return sizes
 
     @staticmethod
-    def _encode(encoder, texts) -> np.ndarray:
+    def _encode(encoder: Encoder, texts: Iterable[str]) -> np.ndarray:
         V = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
-        return V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+        return cast(np.ndarray, V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12))
+
+    @overload
+    def _decode(
+        self,
+        decoder: Decoder,
+        encoder: Encoder,
+        vectors: np.ndarray,
+        rng: np.random.Generator,
+        parents: Sequence[str] | None = ...,
+        classes: np.ndarray | None = ...,
+        verdicts: Literal[False] = ...,
+        avoid: set[str] | None = ...,
+    ) -> list[str]: ...
+
+    @overload
+    def _decode(
+        self,
+        decoder: Decoder,
+        encoder: Encoder,
+        vectors: np.ndarray,
+        rng: np.random.Generator,
+        parents: Sequence[str] | None = ...,
+        classes: np.ndarray | None = ...,
+        *,
+        verdicts: Literal[True],
+        avoid: set[str] | None = ...,
+    ) -> tuple[list[str], np.ndarray | None]: ...
 
     def _decode(
         self,
-        decoder,
-        encoder,
-        vectors,
-        rng,
+        decoder: Decoder,
+        encoder: Encoder,
+        vectors: np.ndarray,
+        rng: np.random.Generator,
         parents: Sequence[str] | None = None,
         classes: np.ndarray | None = None,
         verdicts: bool = False,
         avoid: set[str] | None = None,
-    ):
+    ) -> list[str] | tuple[list[str], np.ndarray | None]:
         """Decode vectors; with ``parents`` (one synthetic text per vector) and
         ``min_length_share``, each text is held to that share of its parent's length. With the
         class judge and ``classes`` (each vector's class), candidates the judge puts in that class
@@ -532,7 +562,7 @@ class PrivateEvolution:
         ``avoid`` (normalised texts) goes to a decoder that takes it: candidates equal to one
         of them are chosen last."""
         seed = int(rng.integers(2**31 - 1))
-        kw = {}
+        kw: dict[str, Any] = {}
         judge = getattr(self, "judge_", None)
         if judge is not None and classes is not None:
             want = np.asarray(classes)
@@ -541,9 +571,9 @@ class PrivateEvolution:
         if parents is not None and self.min_length_share > 0 and _takes_length_floors(decoder):
             from privsynth.bridge import token_lengths
 
-            kw["min_new_tokens"] = np.round(self.min_length_share * token_lengths(decoder.tokenizer, parents)).astype(
-                int
-            )
+            kw["min_new_tokens"] = np.round(
+                self.min_length_share * token_lengths(cast(Any, decoder).tokenizer, parents)
+            ).astype(int)
         if avoid and _takes(decoder, "avoid"):
             kw["avoid"] = avoid
         out = decoder.decode(
@@ -556,7 +586,7 @@ class PrivateEvolution:
         return list(out), None
 
     def _interpolate(
-        self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng
+        self, V: np.ndarray, counts: dict[int, int], classes: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """SMOTExT interpolation per class between the given (public or synthetic) vectors."""
         from privsynth.smotext import interpolate
@@ -582,7 +612,7 @@ class PrivateEvolution:
             labs.append(np.asarray(zl, dtype=np.int64))
         return np.concatenate(outs), np.concatenate(labs)
 
-    def _prompts_by_class(self, label_set, decoder) -> dict[int, str]:
+    def _prompts_by_class(self, label_set: Sequence[Any], decoder: Decoder) -> dict[int, str]:
         """Class index -> prompt; refuses prompts for unknown labels (a typo would do nothing)."""
         if not self.class_prompts:
             return {}
@@ -598,7 +628,15 @@ class PrivateEvolution:
             raise UserError("class prompts need a decoder with a language model (sample_prompted)")
         return {by_name[str(k)]: str(v) for k, v in self.class_prompts.items() if str(v).strip()}
 
-    def _initial_population(self, pool, K, encoder, decoder, rng, prompts=None):
+    def _initial_population(
+        self,
+        pool: Sequence[str],
+        K: int,
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+        prompts: dict[int, str] | None = None,
+    ) -> tuple[list[str], np.ndarray]:
         """PUBLIC seeds only, reads no member data: per class, samples of the plain LM from the
         class prompt (if given) plus decoded interpolations of public sentences."""
         m = self.population_per_class
@@ -619,11 +657,11 @@ class PrivateEvolution:
             classes.append(zc)
         for c, k in n_prompted.items():
             if k:
-                texts += decoder.sample_prompted(prompts[c], k, seed=int(rng.integers(2**31 - 1)))
+                texts += cast(Any, decoder).sample_prompted(prompts[c], k, seed=int(rng.integers(2**31 - 1)))
                 classes.append(np.full(k, c, dtype=np.int64))
         return texts, np.concatenate(classes)
 
-    def _survivors(self, noisy, classes, K, threshold_votes) -> np.ndarray:
+    def _survivors(self, noisy: np.ndarray, classes: np.ndarray, K: int, threshold_votes: float) -> np.ndarray:
         """Candidates whose noisy count clears the threshold; at least 2 per class (the top
         noisy counts) so that interpolation has pairs. Post-processing."""
         keep = []
@@ -636,7 +674,18 @@ class PrivateEvolution:
             keep.append(above if above.size >= 2 else ranked[: min(2, ranked.size)])
         return np.concatenate(keep)
 
-    def _next_population(self, texts, classes, C, noisy, survivors, K, encoder, decoder, rng):
+    def _next_population(
+        self,
+        texts: list[str],
+        classes: np.ndarray,
+        C: np.ndarray,
+        noisy: np.ndarray,
+        survivors: np.ndarray,
+        K: int,
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Top survivors kept as they are + decoded interpolations between survivors."""
         m = self.population_per_class
         keep_texts, keep_cls, keep_vecs, want = [], [], [], {}
@@ -653,7 +702,15 @@ class PrivateEvolution:
         C = np.concatenate(keep_vecs + [self._encode(encoder, new_texts)])
         return texts, classes, C
 
-    def _variations(self, S, s_cls, want, rng, weights, k: int | None = None):
+    def _variations(
+        self,
+        S: np.ndarray,
+        s_cls: np.ndarray,
+        want: Mapping[int, int],
+        rng: np.random.Generator,
+        weights: np.ndarray,
+        k: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """PE's variation step on survivors (synthetic vectors): parents drawn in proportion
         to their noisy votes -- the selection pressure of PE's resampling -- each paired with
         one of its k nearest survivors of the class, SMOTExT-style. Post-processing.
@@ -691,7 +748,19 @@ class PrivateEvolution:
             Z = add_embedding_noise(Z, sigma=scale, secure=True)
         return Z, zc, np.concatenate(parents)
 
-    def _final(self, texts, classes, C, noisy, survivors, sizes, label_set, encoder, decoder, rng):
+    def _final(
+        self,
+        texts: list[str],
+        classes: np.ndarray,
+        C: np.ndarray,
+        noisy: np.ndarray,
+        survivors: np.ndarray,
+        sizes: np.ndarray,
+        label_set: Sequence[Any],
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+    ) -> tuple[list[str], list[Any]]:
         """Output: the best last survivors as they are (up to ``elite_fraction`` of each class,
         as Aug-PE releases its selected samples), then decoded interpolations between the
         survivors. Post-processing."""
@@ -743,7 +812,18 @@ class PrivateEvolution:
             )
         return out, [label_set[c] for c in labs]
 
-    def _tidy(self, texts, cls, S, s_cls, weights, s_texts, encoder, decoder, rng) -> list[str]:
+    def _tidy(
+        self,
+        texts: list[str],
+        cls: np.ndarray,
+        S: np.ndarray,
+        s_cls: np.ndarray,
+        weights: np.ndarray,
+        s_texts: Sequence[str],
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+    ) -> list[str]:
         """Cut LM lead-ins, then replace each output that repeats an earlier one or keeps
         scaffolding by a fresh variation of its class (``tidy_rounds`` tries). A replacement the
         class judge puts in another class is not taken. Reads synthetic text and DP outputs
@@ -783,7 +863,17 @@ class PrivateEvolution:
         return texts
 
     def _class_check(
-        self, texts, zc, S, s_cls, weights, s_texts, encoder, decoder, rng, in_class: np.ndarray | None = None
+        self,
+        texts: Sequence[str],
+        zc: np.ndarray,
+        S: np.ndarray,
+        s_cls: np.ndarray,
+        weights: np.ndarray,
+        s_texts: Sequence[str],
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+        in_class: np.ndarray | None = None,
     ) -> list[str]:
         """Replace off-class outputs by fresh variations of their class (``class_check_rounds``
         tries). Off class: the DP judge puts it in another class (``in_class``, decode's
@@ -804,7 +894,7 @@ class PrivateEvolution:
 
             def off_class(idx: np.ndarray) -> np.ndarray:
                 E = self._encode(encoder, [texts[i] for i in idx])
-                return idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]]
+                return cast(np.ndarray, idx[present[np.argmax(E @ cent.T, axis=1)] != zc[idx]])
 
             bad = off_class(np.arange(len(texts)))
         self.class_mismatch_initial_ = int(bad.size)
@@ -825,7 +915,7 @@ class PrivateEvolution:
         return texts
 
 
-def _takes(decoder, name: str) -> bool:
+def _takes(decoder: Decoder, name: str) -> bool:
     """Whether the decoder's ``decode`` takes the keyword ``name``."""
     import inspect
 
@@ -835,7 +925,7 @@ def _takes(decoder, name: str) -> bool:
         return False
 
 
-def _takes_length_floors(decoder) -> bool:
+def _takes_length_floors(decoder: Decoder) -> bool:
     import inspect
 
     try:

@@ -20,11 +20,12 @@ PLD: the plan's epsilon is the larger of the two, and it is the one the ledger n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from privsynth.errors import UserError
-from privsynth.privacy.accountant import create_accountant
+from privsynth.privacy.accountant import Accountant, create_accountant
 from privsynth.privacy.ledger import ADJACENCY, GaussianEvent, PrivacyLedger
 
 PURPOSE_VOTES = (
@@ -158,11 +159,17 @@ def _events(
     return events
 
 
-def _epsilon(events, delta, accountant) -> float:
+def _epsilon(events: Iterable[GaussianEvent], delta: float, accountant: Accountant) -> float:
     return accountant.epsilon([e.as_tuple() for e in events], delta=delta)
 
 
-def _largest_rho(epsilon, delta, make, accountant, rel_tol=1e-3) -> float:
+def _largest_rho(
+    epsilon: float,
+    delta: float,
+    make: Callable[[float], list[GaussianEvent]],
+    accountant: Accountant,
+    rel_tol: float = 1e-3,
+) -> float:
     """Largest total rho whose plan ``make(rho)`` has epsilon <= budget (bisection in log rho).
 
     The bracket comes from a fast accountant: opacus RDP when every event is a plain Gaussian
@@ -175,7 +182,7 @@ def _largest_rho(epsilon, delta, make, accountant, rel_tol=1e-3) -> float:
     fast = create_accountant("pld" if subsampled else "rdp")
     final = fast if subsampled else accountant  # with a subsampled event PLD decides too: the check follows
 
-    def eps(rho, acc=final):
+    def eps(rho: float, acc: Accountant = final) -> float:
         return _epsilon(make(rho), delta, acc)
 
     lo = 1e-9

@@ -15,6 +15,8 @@ draws divided by two, which is again N(0, 1): the same defence as opacus' ``secu
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from scipy.special import ndtri
@@ -26,17 +28,17 @@ def secure_uniform(n: int) -> np.ndarray:
     """``n`` uniforms in the open interval (0, 1) from the OS CSPRNG (53-bit resolution)."""
     raw = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) >> np.uint64(64 - _MANTISSA_BITS)
     # (k + 0.5) / 2^53 lies strictly inside (0, 1), so ndtri never returns +-inf.
-    return (raw.astype(np.float64) + 0.5) / float(2**_MANTISSA_BITS)
+    return cast(np.ndarray, (raw.astype(np.float64) + 0.5) / float(2**_MANTISSA_BITS))
 
 
-def secure_normal(size, *, scale: float = 1.0) -> np.ndarray:
+def secure_normal(size: int | Sequence[int], *, scale: float = 1.0) -> np.ndarray:
     """N(0, scale^2) samples of shape ``size`` from the OS CSPRNG (float64).
 
     Not seedable by design. Use it for every draw a privacy guarantee depends on.
     """
     if scale < 0:
         raise ValueError(f"scale must be >= 0; got {scale!r}")
-    shape = (size,) if np.isscalar(size) else tuple(size)
+    shape = (cast(int, size),) if np.isscalar(size) else tuple(cast("Sequence[int]", size))
     n = int(np.prod(shape, dtype=np.int64))
     z = ndtri(secure_uniform(4 * n)).reshape(4, n).sum(axis=0) / 2.0
-    return (scale * z).reshape(shape)
+    return cast(np.ndarray, (scale * z).reshape(shape))
