@@ -79,6 +79,7 @@ PUBLIC_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "data_card_version": ("public", "the card's format version"),
         "records": ("ledger", "rows of synthetic.csv: --n, or the DP member count"),
         "records_per_label/*": ("synthetic", "rows per label, counted in synthetic.csv"),
+        "fidelity/**": ("synthetic", "repeats, bigram diversity, vocabulary, lengths and scaffolding of synthetic.csv"),
         "privacy_mode": ("declared", "--epsilon, or --privacy"),
         "unit": ("declared", "record, or person with --user-col"),
         "epsilon": ("accountant", "the ledger's total epsilon"),

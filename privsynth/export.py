@@ -166,6 +166,7 @@ def write_release(folder: Path, *, generated, privacy: dict, policy, seed: int, 
     (folder / DATA_CARD).write_text(
         datacard.render(
             synthetic_labels=generated.labels,
+            synthetic_texts=generated.texts,
             privacy=privacy,
             models=generated.models,
             policy=policy.to_dict(),

@@ -29,3 +29,25 @@ def test_diversity_figures():
     assert d["records"] == 3 and d["exact_repeat_share"] == 1 / 3
     assert d["distinct_bigram_share"] == 3 / 6 and d["vocabulary"] == 4
     assert normalize("  Hello,  WORLD!! it's me ") == "hello world it's me"
+
+
+def test_the_data_card_states_the_synthetic_sets_fidelity():
+    from privsynth import datacard
+
+    texts = ["see you at the pub", "see you at the pub", "Hi [friend's name], free tickets today", "the plot is dull"]
+    fid = datacard.fidelity(texts)
+    assert fid["exact_repeat_share"] == 0.25 and fid["records_with_lm_scaffolding"] == 1
+    assert fid["words_p10_median_p90"][1] == 5
+    card = datacard.render(
+        synthetic_labels=["a", "a", "b", "b"],
+        synthetic_texts=texts,
+        privacy={"mode": "none"},
+        models={},
+        policy={},
+        seed=0,
+        created="2026-01-01T00:00:00Z",
+        version="0",
+        signed=False,
+    )
+    assert datacard.read_front_matter(card)["fidelity"] == fid
+    assert "## Fidelity (computed from synthetic.csv alone)" in card and "| 25.0% |" in card
