@@ -15,17 +15,19 @@ demo's settings and the shipped policy). Writes benchmarks/results/gate_calibrat
 
 Each row gives blocked/runs with a 95% Clopper-Pearson interval.
 
-Usage: python benchmarks/gate_calibration.py [--runs 100] [--out PATH]
+Usage: python benchmarks/gate_calibration.py [--runs 100] [--only 'sms 20 members edited'] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
 import time
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from scipy.stats import beta
@@ -149,17 +151,33 @@ def one_run(pool: Pool, sizes, rng, policy, plan, *, k: int = 0, edited: bool = 
     }
 
 
-def tally(rows: list[dict]) -> dict:
+def expected_block_rate(counts: list[int], rules, sd: float) -> float:
+    """The members rule's block rate expected from the exact counts and the known noise:
+    the mean over runs of P(count + N(0, sd) - z sd > bound). The measured rate adds the
+    noise of 100 draws to this; the other rules can only add blocks."""
+    z = NormalDist().inv_cdf(rules.confidence)
+    return float(np.mean([NormalDist().cdf((c - rules.members_reproduced_max - z * sd) / sd) for c in counts]))
+
+
+def tally(rows: list[dict], rules=None, sd: float | None = None) -> dict:
     n, k = len(rows), sum(r["blocked"] for r in rows)
     lo, hi = clopper_pearson(k, n)
     names = rows[0]["checks"]
+    counts = [r["exact_reproduced"] for r in rows]
+    extra = {}
+    if rules is not None and sd is not None:
+        extra = {
+            "expected_block_rate_members_rule": round(expected_block_rate(counts, rules, sd), 4),
+            "exact_reproduced_histogram": np.bincount(counts).tolist(),
+        }
     return {
         "runs": n,
         "blocked": k,
         "block_rate": round(k / n, 4),
         "ci95": [round(lo, 4), round(hi, 4)],
         "blocked_by": {c: sum(not r["checks"][c]["passed"] for r in rows) for c in names},
-        "exact_reproduced_mean": round(float(np.mean([r["exact_reproduced"] for r in rows])), 2),
+        "exact_reproduced_mean": round(float(np.mean(counts)), 2),
+        **extra,
     }
 
 
@@ -167,8 +185,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gate_calibration.json")
+    ap.add_argument(
+        "--only", default=None, help="run one experiment, named as its row ('sms 20 members edited', 'rt clean')"
+    )
+    ap.add_argument(
+        "--similarity", type=float, default=None, help="the paraphrase bound to try instead of the policy's"
+    )
     a = ap.parse_args()
     policy, plan = release_plan()
+    if a.similarity is not None:
+        policy = dataclasses.replace(policy, dp_gate=dataclasses.replace(policy.dp_gate, similarity=a.similarity))
     enc = load_encoder(None)
     pools: dict[str, Pool] = {}
     rows = []
@@ -176,17 +202,20 @@ def main() -> None:
     experiments = [(c, 0, False) for c in CONFIGS] + [
         (c, k, e) for c in LEAK_CONFIGS for k in LEAK_K for e in (False, True)
     ]
-    for (ds, *sizes), k, edited in experiments:
+    for index, ((ds, *sizes), k, edited) in enumerate(experiments):
+        name = "clean" if not k else f"{k} members {'edited' if edited else 'verbatim'}"
+        if a.only is not None and a.only != f"{ds} {name}":
+            continue
         pool = pools.setdefault(ds, Pool(ds, enc))
-        rng = np.random.default_rng([len(rows), *sizes, k, int(edited)])
+        rng = np.random.default_rng([index, *sizes, k, int(edited)])
         runs = [one_run(pool, sizes, rng, policy, plan, k=k, edited=edited) for _ in range(a.runs)]
         row = {
             "dataset": ds,
             "members": sizes[0],
             "holdout": sizes[1],
             "synthetic": sizes[2],
-            "experiment": "clean" if not k else f"{k} members {'edited' if edited else 'verbatim'}",
-            **tally(runs),
+            "experiment": name,
+            **tally(runs, policy.dp_gate, noise_sd(plan)),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -53,3 +53,11 @@ def test_clopper_pearson_is_exact_at_the_edges():
     assert gc.clopper_pearson(0, 100)[0] == 0.0 and gc.clopper_pearson(100, 100)[1] == 1.0
     lo, hi = gc.clopper_pearson(5, 100)
     assert 0.015 < lo < 0.02 and 0.11 < hi < 0.12
+
+
+def test_expected_block_rate_follows_the_noise():
+    policy, plan = gc.release_plan()
+    sd = gc.noise_sd(plan)
+    assert abs(gc.expected_block_rate([0] * 10, policy.dp_gate, sd) - (1 - policy.dp_gate.confidence)) < 1e-9
+    assert gc.expected_block_rate([40], policy.dp_gate, sd) > 0.999
+    assert gc.expected_block_rate([8], policy.dp_gate, sd) < gc.expected_block_rate([12], policy.dp_gate, sd)
