@@ -926,13 +926,7 @@ def _takes(decoder: Decoder, name: str) -> bool:
 
 
 def _takes_length_floors(decoder: Decoder) -> bool:
-    import inspect
-
-    try:
-        takes = "min_new_tokens" in inspect.signature(decoder.decode).parameters
-    except (TypeError, ValueError):
-        return False
-    return takes and hasattr(decoder, "tokenizer")
+    return _takes(decoder, "min_new_tokens") and hasattr(decoder, "tokenizer")
 
 
 def parse_class_prompts(items: Sequence[str]) -> dict[str, str]:
