@@ -14,8 +14,9 @@ from typing import Any, cast
 import click
 
 from privsynth import __version__
-from privsynth.errors import GateBlocked, UserError
+from privsynth.errors import GateBlocked, UserError, environment_error
 from privsynth.release_cli import dp_seed_options
+from privsynth.signals import Interrupted, install
 
 NO_GUARANTEE = (
     "privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
@@ -35,6 +36,18 @@ class _Group(click.Group):
         except GateBlocked as err:
             click.echo(f"privsynth: blocked: {err}", err=True)
             ctx.exit(3)
+        except OSError as err:
+            user = environment_error(err)
+            if user is None:
+                raise
+            click.echo(f"privsynth: error: {user}", err=True)
+            ctx.exit(2)
+        except Interrupted as err:
+            click.echo(
+                f"privsynth: stopped by {err}; the run did not finish and its unfinished files were removed",
+                err=True,
+            )
+            ctx.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -534,6 +547,7 @@ for _command in (release_command, verify_command, policy_group, budget_group):
 
 
 def main() -> None:
+    install()
     cli(prog_name="privsynth")
 
 

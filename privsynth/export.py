@@ -14,6 +14,7 @@ renames leaves no DIR (the old one survives under its hidden name), which is the
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -110,7 +111,15 @@ class Staging:
             check_target(self.out, force=self.force)  # re-check: DIR may have appeared meanwhile
             old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-{os.getpid()}-", dir=self.out.parent))
             os.replace(self.out, old / "previous")  # rename aside in one step
-        os.rename(self.path, self.out)
+        try:
+            os.rename(self.path, self.out)
+        except OSError as err:  # another run's DIR appeared between the check and the rename
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise UserError(
+                f"{self.out}: appeared while this run was writing (another release into the same folder?); "
+                "this run's output was not released"
+            ) from None
         self.committed = True
         _fsync_dir(self.out.parent)
         if old is not None:

@@ -24,7 +24,7 @@ from privsynth.manifest import verify_release
 SCRIPT = Path(__file__).with_name("test_release_support.py")
 
 
-def run_and_kill(tmp_path: Path, out: Path, stage: str, delay: float) -> None:
+def run_and_kill(tmp_path: Path, out: Path, stage: str, delay: float, sig: int = signal.SIGKILL) -> int:
     env = dict(os.environ, PRIVSYNTH_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")],
@@ -44,8 +44,8 @@ def run_and_kill(tmp_path: Path, out: Path, stage: str, delay: float) -> None:
     threading.Thread(target=watch, daemon=True).start()
     assert reached.wait(timeout=300)
     time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    proc.send_signal(sig)
+    return proc.wait(timeout=60)
 
 
 def test_sigkill_at_random_points_never_leaves_a_complete_looking_release(tmp_path):
@@ -69,3 +69,49 @@ def test_sigkill_at_random_points_never_leaves_a_complete_looking_release(tmp_pa
         remove_stale(tmp_path / f"rel{k}")
         remove_stale(tmp_path / f"rel{k}.internal")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_and_sigint_remove_the_staging_folders_and_leave_the_input(tmp_path):
+    """A polite stop cleans up at once: no DIR that looks complete and no hidden staging left."""
+    write_input(tmp_path / "in.csv", n=240)
+    (tmp_path / "p.toml").write_text(LENIENT_POLICY)
+    digest = hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest()
+    rng = random.Random(os.environ.get("KILL_SEED") or time.time_ns())
+    points = [(signal.SIGTERM, "audit", rng.uniform(0, 2)), (signal.SIGINT, "export", rng.uniform(0, 0.3))]
+    print(f"signal points (signal, stage, seconds after it began): {points}")
+    for k, (sig, stage, delay) in enumerate(points):
+        out = tmp_path / f"rel{k}"
+        rc = run_and_kill(tmp_path, out, stage, delay, sig)
+        if out.exists():  # the signal came after the rename: a whole release
+            assert verify_release(out).ok, (sig, stage, delay)
+        else:
+            assert rc == 128 + sig, (sig, stage, delay, rc)
+        left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+        assert not left, (sig, stage, delay, left)
+        assert hashlib.sha256((tmp_path / "in.csv").read_bytes()).hexdigest() == digest
+
+
+def test_a_full_disk_ends_in_one_line_and_no_release(tmp_path):
+    """A file-size limit (a full disk's effect on the run's writes): exit 2, one line, no DIR, no staging."""
+    import resource
+
+    write_input(tmp_path / "in.csv", n=240)
+    (tmp_path / "p.toml").write_text(LENIENT_POLICY)
+    env = dict(os.environ, PRIVSYNTH_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+    limit = 4096  # the input is read, not written; the release's own files need more
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "rel"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        timeout=600,
+    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "File too large" in last and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -137,9 +137,11 @@ def write_input(path: Path, n: int = 150, seed: int = 0, plant: bool = True) -> 
 
 def main(argv: list[str]) -> int:
     """`python tests/test_release_support.py INPUT OUT [mode]`: one release with the tiny engine."""
-    from privsynth.errors import GateBlocked, UserError
+    from privsynth.errors import GateBlocked, UserError, environment_error
     from privsynth.release import ReleaseRequest, run_release
+    from privsynth.signals import Interrupted, install
 
+    install()  # as the CLI does: SIGTERM and SIGINT clean up on the way out
     inp, out, policy = Path(argv[0]), Path(argv[1]), Path(argv[2])
     try:
         run_release(
@@ -152,6 +154,15 @@ def main(argv: list[str]) -> int:
     except GateBlocked as err:
         print(err, file=sys.stderr)
         return 3
+    except Interrupted as err:
+        print(f"stopped by {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # as the CLI does: the machine's faults are one line and exit 2
+        user = environment_error(err)
+        if user is None:
+            raise
+        print(user, file=sys.stderr)
+        return 2
     return 0
 
 
