@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ class CleaningReport:
     def lines(self) -> list[str]:
         out = [f"read {self.rows_read} rows, kept {self.rows_kept}"]
         if self.empty_removed:
-            out.append(f"removed {self.empty_removed} empty or whitespace-only texts")
+            out.append(f"removed {self.empty_removed} empty texts (no visible character)")
         if self.duplicates_removed:
             out.append(
                 f"removed {self.duplicates_removed} exact duplicate texts (first occurrence kept"
@@ -128,7 +129,16 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
             records.append((lineno, rec))
         return columns, records
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = list(reader.fieldnames or [])
+    try:
+        columns = list(reader.fieldnames or [])
+    except csv.Error as err:
+        raise UserError(f"{path}: row 1: malformed CSV header ({err})") from None
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise UserError(
+            f"{path}: row 1: column {repeated[0]!r} appears {columns.count(repeated[0])} times in the header; "
+            "rename the copies so each column has one name"
+        )
     records = []
     try:
         for rec in reader:
@@ -136,6 +146,26 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     except csv.Error as err:
         raise UserError(f"{path}: row {reader.line_num}: malformed CSV ({err})") from None
     return columns, records
+
+
+def visible(text: str) -> bool:
+    """Whether TEXT has a character a reader can see: not only whitespace, control or format
+    characters (NUL, right-to-left marks, zero-width joiners). Texts without one count as empty."""
+    return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
+
+
+def _scalar(path: Path, row: int, rec: dict, column: str) -> object:
+    """A field's value; a JSON list or object in the text, label, id or person column is an error."""
+    value = rec.get(column)
+    if isinstance(value, (list, dict)):
+        raise UserError(
+            f"{path}: row {row}: column {column!r} holds a JSON {type(value).__name__}; expected a string or number"
+        )
+    return value
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value).strip()
 
 
 def count_records(path: str | os.PathLike) -> int:
@@ -178,9 +208,9 @@ def read_corpus(
     seen: dict[tuple[str | None, str, str], int] = {}
     texts, labels, rows, ids, groups = [], [], [], [], []
     for row, rec in records:
-        value = rec.get(text_col)
+        value = _scalar(path, row, rec, text_col)
         text = "" if value is None else str(value)
-        if not text.strip():
+        if not visible(text):
             if strict:
                 raise UserError(f"{path}: row {row}: empty text in column {text_col!r} (--strict)")
             report.empty_removed += 1
@@ -191,8 +221,8 @@ def read_corpus(
         # record (or that person's rows) only, which the dp mode's sensitivity analysis needs.
         # Across people a shared text is kept for each: removing one person never brings back
         # another person's row.
-        person = None if group_col is None else str(rec.get(group_col) or "").strip()
-        key = (person, text, "" if label_col is None else str(rec.get(label_col) or "").strip())
+        person = None if group_col is None else _str(_scalar(path, row, rec, group_col))
+        key = (person, text, "" if label_col is None else _str(rec.get(label_col)))
         if key in seen:
             if strict:
                 raise UserError(f"{path}: row {row}: duplicate of the text in row {seen[key]} (--strict)")
@@ -204,13 +234,13 @@ def read_corpus(
                 raise UserError(f"{path}: row {row}: text longer than {max_chars} characters (--strict)")
             text = text[:max_chars]
             report.truncated += 1
-        label = "" if label_col is None else rec.get(label_col)
-        if label_col is not None and (label is None or str(label).strip() == ""):
+        label = "" if label_col is None else _scalar(path, row, rec, label_col)
+        if label_col is not None and (label is None or not visible(str(label))):
             raise UserError(f"{path}: row {row}: empty label in column {label_col!r}")
         texts.append(text)
         labels.append(str(label).strip())
         rows.append(row)
-        rid = rec.get(id_col) if id_col else None
+        rid = _scalar(path, row, rec, id_col) if id_col else None
         ids.append(str(rid) if rid not in (None, "") else f"row-{row}")
         if group_col is not None:
             g = rec.get(group_col)

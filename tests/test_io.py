@@ -1,9 +1,13 @@
+import csv
+import io
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from privsynth.errors import UserError
-from privsynth.io import read_corpus
+from privsynth.io import read_corpus, visible
 
 
 def write(tmp_path, name, content, mode="w"):
@@ -93,3 +97,89 @@ def test_single_class_file_works(tmp_path):
 def test_empty_label_names_the_row(tmp_path):
     with pytest.raises(UserError, match="row 3: empty label"):
         read_corpus(write(tmp_path, "d.csv", "text,label\na,x\nb,\n"))
+
+
+# --- hostile files: every outcome is a clean read that accounts for each row, or one UserError naming the file
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)  # any Unicode that UTF-8 can hold
+_LABEL = st.sampled_from(["a", "b", "1", "x/y", "..", "a\\b", "é" * 50])
+
+
+def _accounted(report, kept: int) -> bool:
+    removed = report.empty_removed + report.duplicates_removed + sum(report.small_classes_dropped.values())
+    return report.rows_kept == kept and report.rows_kept + removed == report.rows_read
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(_TEXT, _LABEL), min_size=1, max_size=30),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    bom=st.booleans(),
+)
+def test_any_csv_of_any_text_is_read_with_every_row_accounted_for(tmp_path, rows, newline, bom):
+    buf = io.StringIO(newline="")
+    # Python's writer quotes only the terminator's own characters: a bare CR or LF in a text of a file with
+    # the other line end would be written unquoted (a malformed file), so quote every field there
+    breaks = any("\r" in t or "\n" in t for t, _ in rows)
+    w = csv.writer(buf, lineterminator=newline, quoting=csv.QUOTE_ALL if breaks else csv.QUOTE_MINIMAL)
+    w.writerow(["text", "label"])
+    w.writerows(rows)
+    p = tmp_path / "h.csv"
+    p.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode("utf-8"))
+    try:
+        corpus, report = read_corpus(p, min_class_size=1)
+    except UserError as err:  # all texts empty: one line naming the file
+        assert str(err).startswith(str(p)) and "\n" not in str(err)
+        assert all(not visible(t) for t, _ in rows)
+        return
+    assert report.rows_read == len(rows)
+    assert _accounted(report, len(corpus))
+    assert all(visible(t) for t in corpus.texts)
+    assert report.empty_removed == sum(not visible(t) for t, _ in rows)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300), suffix=st.sampled_from([".csv", ".jsonl"]))
+def test_random_bytes_end_in_a_read_or_one_user_error(tmp_path, data, suffix):
+    p = tmp_path / f"r{suffix}"
+    p.write_bytes(data)
+    try:
+        corpus, report = read_corpus(p, min_class_size=1, label_col=None)
+    except UserError as err:
+        assert str(err).startswith(str(p)) and "\n" not in str(err)
+    else:
+        assert _accounted(report, len(corpus))
+
+
+def test_a_repeated_column_name_is_an_error_naming_it(tmp_path):
+    p = write(tmp_path, "d.csv", "text,label,text\nhello,a,bye\n")
+    with pytest.raises(UserError, match=r"row 1: column 'text' appears 2 times"):
+        read_corpus(p, min_class_size=1)
+
+
+def test_texts_without_a_visible_character_count_as_empty(tmp_path):
+    p = write(tmp_path, "d.csv", "text,label\n\u200f\u200f,a\n\x00\x01,a\nhello,a\n\u200b ,a\nbye,a\n")
+    corpus, report = read_corpus(p, min_class_size=1)
+    assert corpus.texts == ["hello", "bye"] and report.empty_removed == 3
+
+
+def test_a_label_of_only_invisible_characters_is_an_empty_label(tmp_path):
+    p = write(tmp_path, "d.csv", "text,label\nhello,\u200f\n")
+    with pytest.raises(UserError, match="row 2: empty label"):
+        read_corpus(p, min_class_size=1)
+
+
+@pytest.mark.parametrize("value", [["a", "b"], {"x": 1}])
+def test_a_json_list_or_object_as_text_or_label_is_an_error_naming_the_row(tmp_path, value):
+    for col in ("text", "label"):
+        rec = {"text": "hello", "label": "a", col: value}
+        p = write(tmp_path, "d.jsonl", json.dumps({"text": "fine", "label": "a"}) + "\n" + json.dumps(rec) + "\n")
+        with pytest.raises(UserError, match=rf"row 2: column '{col}' holds a JSON"):
+            read_corpus(p, min_class_size=1)
+
+
+def test_numeric_and_boolean_json_labels_are_read_as_their_text(tmp_path):
+    lines = [{"text": "one", "label": 1}, {"text": "two", "label": 1}, {"text": "three", "label": True}]
+    p = write(tmp_path, "d.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
+    corpus, _ = read_corpus(p, min_class_size=1)
+    assert corpus.labels == ["1", "1", "True"]
