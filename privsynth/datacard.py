@@ -79,7 +79,20 @@ def fidelity(texts: list[str]) -> dict[str, Any]:
         "vocabulary": d["vocabulary"],
         "words_p10_median_p90": [int(np.percentile(words, q)) for q in (10, 50, 90)],
         "records_with_lm_scaffolding": sum(bool(scaffolding.find(t)) for t in texts),
+        "records_starting_like_a_formula": sum(formula_like(str(t)) for t in texts),
     }
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet would read TEXT, opened from a CSV, as a formula (its first character).
+
+    synthetic.csv keeps every text exactly as generated -- a dataset's text is what a model trains
+    on, and an escape character would become part of it -- so the card counts these and says how to
+    open the file safely instead."""
+    return text.startswith(FORMULA_STARTS)
 
 
 def facts(
@@ -166,10 +179,15 @@ def render(
 | vocabulary (distinct lower-cased words) | {fid["vocabulary"]} |
 | words per record (10th percentile, median, 90th) | {", ".join(map(str, fid["words_p10_median_p90"]))} |
 | records with language-model scaffolding (lead-ins, template slots) | {fid["records_with_lm_scaffolding"]} |
+| records starting with `=`, `+`, `-`, `@`, tab or carriage return | {fid.get("records_starting_like_a_formula", 0)} |
 
 Real corpora of short texts typically repeat a few percent of their records and have a
 distinct-bigram share of 0.7-0.8: compare with your own data (the card cannot show it).
 """
+    )
+    n_formula = 0 if fid is None else fid.get("records_starting_like_a_formula", 0)
+    formula_note = (
+        "" if fid is None else f" ({n_formula} of the records here start so)" if n_formula else " (none here does)"
     )
     rows = "\n".join(f"| {_md(label)} | {n} |" for label, n in sorted(counts.items()))
     mode = privacy["mode"]
@@ -254,6 +272,11 @@ The audit thresholds are listed in manifest.json (`policy`).
 - Re-identification or linkage attempts (prohibited).
 {"- Publishing without further review: there is no formal guarantee; treat the data as derived from personal data." if mode != "dp" else ""}
 
+## Opening synthetic.csv
+The texts are kept exactly as generated. A spreadsheet program may run a cell that starts with `=`, `+`,
+`-` or `@` as a formula{formula_note}: read the file with a data tool (pandas, `datasets`, `csv`) or import
+the columns as text, never by double-clicking it.
+
 ## Integrity
 `manifest.json` lists the SHA-256 of every file; `privsynth verify DIR [--public-key PUB.pem]`
 rechecks them{", the signature" if signed else ""}{" and the ledger's epsilon" if mode == "dp" else ""}.
@@ -262,7 +285,10 @@ rechecks them{", the signature" if signed else ""}{" and the ledger's epsilon" i
 
 
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A label or prompt as inert Markdown: no table break, no line break, no HTML a viewer would render."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")).replace(
+        "\n", " "
+    )
 
 
 def _model_line(v: Any) -> str:

@@ -48,6 +48,7 @@ def sets(tmp_path_factory):
     holdout = _ham(60, start=60)
     synthetic = _ham(60, start=120)
     synthetic[5] = {**synthetic[5], "text": f"ok so {EMAIL} and {PHONE} then, see you"}
+    synthetic[6] = {**synthetic[6], "text": "<script>alert(1)</script> see you at <b>eight</b>"}  # must stay inert
     return {
         "m": _write(d / "m.csv", members),
         "h": _write(d / "h.csv", holdout),

@@ -51,3 +51,29 @@ def test_the_data_card_states_the_synthetic_sets_fidelity():
     )
     assert datacard.read_front_matter(card)["fidelity"] == fid
     assert "## Fidelity (computed from synthetic.csv alone)" in card and "| 25.0% |" in card
+
+
+def test_formula_like_texts_stay_verbatim_in_the_csv_and_the_card_counts_them():
+    """synthetic.csv keeps a text that a spreadsheet would run exactly; the card warns and counts."""
+    import csv
+    import io
+
+    from privsynth import datacard
+    from privsynth.export import csv_bytes
+
+    texts = ['=HYPERLINK("http://x","y")', "+1 call now", "-- the plot, again", "@home tonight", "plain text"]
+    rows = list(csv.reader(io.StringIO(csv_bytes(texts, ["a"] * 5).decode("utf-8"), newline="")))
+    assert [r[0] for r in rows[1:]] == texts
+    assert datacard.fidelity(texts)["records_starting_like_a_formula"] == 4
+    card = datacard.render(
+        synthetic_labels=["<b>x</b>"] * 5,
+        synthetic_texts=texts,
+        privacy={"mode": "none"},
+        models={},
+        policy={},
+        seed=0,
+        created="t",
+        version="v",
+        signed=False,
+    )
+    assert "(4 of the records here start so)" in card and "<b>" not in card.split("---\n", 2)[2]
