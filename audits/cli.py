@@ -67,6 +67,12 @@ EXIT_PASS, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAIL = 0, 1, 2, 3
     default=None,
     help="Sentence-transformers name or path, or 'hashing' (model-free); default all-MiniLM-L6-v2.",
 )
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where a sentence-transformers encoder computes: auto (CUDA when torch sees one), cpu, cuda, cuda:N.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every resampling step.")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr (counts only, never values).")
 def audit_command(
@@ -79,16 +85,19 @@ def audit_command(
     text_col: str,
     label_col: str | None,
     encoder: str | None,
+    device: str,
     seed: int,
     verbose: bool,
 ) -> None:
     """Audit a synthetic text set against its members and a holdout; write the two reports."""
+    from audits.encoder import resolve_device
     from audits.io import read_records
     from audits.report import write_report
     from audits.runner import run
 
     _configure_logging(verbose)
     try:
+        device = resolve_device(device)
         sets = {
             role: read_records(path, text_col=text_col, label_col=label_col, role=role)
             for role, path in (("members", members_path), ("holdout", holdout_path), ("synthetic", synthetic_path))
@@ -101,6 +110,7 @@ def audit_command(
             encoder=encoder,
             canaries=canaries_path,
             seed=seed,
+            device=device,
         )
     except AuditInputError as e:
         click.echo(f"error: {e}", err=True)

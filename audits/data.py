@@ -27,6 +27,7 @@ class AuditData:
     synthetic: list[Record]
     seed: int = 0
     encoder_spec: Any = None
+    device: str = "cpu"
     _embeddings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     encoder_name: str | None = None
     #: results shared between checks (e.g. neighbour distances), keyed by what they are
@@ -34,7 +35,15 @@ class AuditData:
 
     @classmethod
     def build(
-        cls, members: Any, holdout: Any, synthetic: Any, *, seed: int = 0, encoder: Any = None, validate: bool = True
+        cls,
+        members: Any,
+        holdout: Any,
+        synthetic: Any,
+        *,
+        seed: int = 0,
+        encoder: Any = None,
+        validate: bool = True,
+        device: str = "cpu",
     ) -> AuditData:
         """The three sets as records; ``validate`` refuses sets too small to audit."""
         data = cls(
@@ -43,6 +52,7 @@ class AuditData:
             as_records(synthetic, role="synthetic"),
             seed=seed,
             encoder_spec=encoder,
+            device=device,
         )
         if validate:
             data.validate()
@@ -63,7 +73,7 @@ class AuditData:
     def embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit-norm vectors of members, holdout and synthetic (encoded once, distinct texts only)."""
         if self._embeddings is None:
-            enc: Encoder = load_encoder(self.encoder_spec)
+            enc: Encoder = load_encoder(self.encoder_spec, device=self.device)
             self.encoder_name = enc.name
             texts = [r.text for r in (*self.members, *self.holdout, *self.synthetic)]
             log.info("encoding %d records with %s", len(texts), enc.name)

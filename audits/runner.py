@@ -30,6 +30,7 @@ def run(
     *,
     record_figures: dict[str, Any] | None = None,
     checks: bool = True,
+    device: str = "cpu",
 ) -> AuditReport:
     """Audit ``synthetic`` against ``members`` (seen by the generator) and ``holdout`` (the control).
 
@@ -39,13 +40,13 @@ def run(
     choice derives from ``seed``. With ``record_figures`` (keyword arguments of
     :func:`audits.records.record_figures`, e.g. ``{}``) the report also carries each record's
     figures (``report.records``, never serialised); ``checks=False`` computes only those, on
-    sets of any size.
+    sets of any size. ``device`` runs a sentence-transformers encoder there (``cpu``, ``cuda``, ``cuda:N``).
     """
     if not isinstance(policy, Policy):
         policy = load_policy(policy)
     if canaries is not None and not isinstance(canaries, list):
         canaries = read_canaries(canaries)
-    data = AuditData.build(members, holdout, synthetic, seed=seed, encoder=encoder, validate=checks)
+    data = AuditData.build(members, holdout, synthetic, seed=seed, encoder=encoder, validate=checks, device=device)
     results: list[CheckResult] = []
     figures: dict[str, Any] = {}
     timings: dict[str, float] = {}

@@ -22,6 +22,7 @@ def audit_default(
     seed: int = 0,
     encoder=None,
     record_figures: dict[str, Any] | None = None,
+    device: str = "cpu",
 ):
     """``audits.run`` with privsynth's defaults; with ``record_figures`` a set too small for the
     checks still yields the per-record figures."""
@@ -38,6 +39,7 @@ def audit_default(
             canaries=canaries,
             seed=seed,
             record_figures=record_figures,
+            device=device,
         )
     except AuditInputError as err:
         if record_figures is None:
@@ -51,6 +53,7 @@ def audit_default(
             seed=seed,
             record_figures=record_figures,
             checks=False,
+            device=device,
         )
         report.inputs["checks_not_run"] = str(err)
         return report
@@ -72,6 +75,7 @@ def run(
     canaries: Any,
     seed: int,
     mode: str,
+    device: str = "cpu",
 ) -> Any:
     """The audit of one release: the auditor's report, with per-record figures in mode dp."""
     from audits.errors import AuditInputError
@@ -95,6 +99,7 @@ def run(
             canaries=canaries,
             seed=seed,
             **({"record_figures": figures} if figures is not None else {}),
+            **({"device": device} if device != "cpu" else {}),
         )
     except AuditInputError as err:  # the auditor's input errors are the user's (exit 2)
         raise UserError(str(err)) from None

@@ -18,6 +18,10 @@ from privsynth.errors import GateBlocked, UserError, environment_error
 from privsynth.release_cli import dp_seed_options
 from privsynth.signals import Interrupted, install
 
+DEVICE_HELP = (
+    "Where the encoder and the decoder compute: auto (CUDA when torch sees one), cpu, cuda or cuda:N. "
+    "The privacy noise is drawn on the CPU either way."
+)
 NO_GUARANTEE = (
     "privacy mode 'none': NO formal privacy guarantee. Outputs are interpolations of real "
     "records and may reveal them; audit before sharing (privsynth audit / release)."
@@ -153,6 +157,7 @@ def _log(quiet: bool):
 @click.option(
     "--encoder", default=None, help="Sentence-transformers name or path (default: embedded all-MiniLM-L6-v2)."
 )
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--strict", is_flag=True, help="Treat every cleaning (empty, duplicate, over-long text) as an error.")
 @click.option("--drop-small-classes", is_flag=True, help="Drop classes with fewer than 2 records instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every non-private random choice.")
@@ -182,6 +187,7 @@ def generate(
     candidates: int,
     bridge_path: Path | None,
     encoder: str | None,
+    device: str,
     strict: bool,
     drop_small_classes: bool,
     seed: int,
@@ -257,11 +263,13 @@ def generate(
         else:
             log(NO_GUARANTEE)
     from privsynth.bridge import Bridge
+    from privsynth.device import resolve
     from privsynth.encoder import Encoder
 
-    enc = Encoder(encoder, show_progress=not quiet)
-    log("loading the bridge (frozen LM + projector)...")
-    bridge = Bridge.load(bridge_path)
+    device = resolve(device)
+    enc = Encoder(encoder, device=device, show_progress=not quiet)
+    log(f"loading the bridge (frozen LM + projector) on {device}...")
+    bridge = Bridge.load(bridge_path).to(device)
     if pe is not None:
         from privsynth.generate import run_private_evolution
         from privsynth.privacy.ledger import ledger_path_for

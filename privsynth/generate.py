@@ -152,6 +152,7 @@ def smotext_generator(
             max_new_tokens=max_new_tokens,
             class_check_rounds=request.class_check_rounds,
             progress=progress.interactive,
+            device=request.device,
         )
         ids = models if models is not None else model_identities()
         if request.mode in ("none", "noise"):
@@ -168,7 +169,7 @@ def smotext_generator(
         from privsynth.encoder import Encoder
 
         pe = private_evolution(**{**request.dp_settings(), "gate_share": gate_share, **(pe_options or {})})
-        enc = encoder or Encoder(show_progress=progress.interactive)
+        enc = encoder or Encoder(device=request.device, show_progress=progress.interactive)
         res = run_private_evolution(
             pe,
             texts,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -78,6 +78,7 @@ class ReleaseRequest:
     judge_share: float | None = None  # None: judge.DEFAULT_SHARE; 0: no DP class judge
     class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
     vote: str = "all"
+    device: str = "auto"  # auto: CUDA when torch sees one (privsynth.device.resolve)
     command: list[str] = field(default_factory=list)
 
     def dp_settings(self) -> dict[str, Any]:
@@ -267,6 +268,9 @@ def run_release(
 
     # 1. everything that can be refused without reading the data
     _check_request(req)
+    from privsynth.device import resolve
+
+    req = replace(req, device=resolve(req.device))
     policy = load_policy(req.policy)
     policy.check_mode(mode)
     if mode == "dp":
@@ -380,7 +384,15 @@ def run_release(
         # 5. audit (the holdout's only use): the internal report, and in dp the per-record figures
         progress.stage("audit", "members vs holdout vs synthetic")
         report = audit.run(
-            engine.audit, members, holdout, generated.texts, policy=policy, canaries=canaries, seed=req.seed, mode=mode
+            engine.audit,
+            members,
+            holdout,
+            generated.texts,
+            policy=policy,
+            canaries=canaries,
+            seed=req.seed,
+            mode=mode,
+            device=req.device,
         )
 
         # 6. gate

@@ -108,6 +108,12 @@ def _exits(fn):
 @click.command("release")
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the encoder, the decoder and the auditor compute: auto (CUDA when torch sees one), cpu, cuda, cuda:N.",
+)
+@click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Release folder (must not exist unless --force)."
 )
 @click.option("--epsilon", type=float, default=None, help="dp release with this total epsilon (e.g. 4).")
@@ -224,6 +230,7 @@ def _exits(fn):
 @_exits
 def release_command(
     input,
+    device,
     out,
     epsilon,
     delta,
@@ -295,6 +302,7 @@ def release_command(
         judge_share=judge_share,
         class_check=class_check,
         vote=vote,
+        device=device,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

@@ -157,7 +157,8 @@ class SMOTExT:
     >>> texts, labels = gen.fit(real_texts, real_labels).generate(n=100)  # doctest: +SKIP
 
     Parameters are stored as given; `fit` embeds the members, `generate` interpolates and decodes.
-    encoder / bridge: None loads the embedded defaults (MiniLM; the shipped SmolLM2 bridge).
+    encoder / bridge: None loads the embedded defaults (MiniLM; the shipped SmolLM2 bridge) on `device`
+        ("cpu", "cuda", "cuda:N"; see :func:`privsynth.device.resolve`).
     max_new_tokens: None is length-aware (a budget from the parents' lengths), or a fixed cap.
     class_check_rounds: prefer candidates that a logistic regression on the members' embeddings
         puts in the target's class, and decode again, up to this many times, a record whose
@@ -179,7 +180,9 @@ class SMOTExT:
         class_check_rounds: int = DEFAULT_CLASS_CHECK,
         random_state: int = 0,
         progress: bool = False,
+        device: str = "cpu",
     ):
+        self.device = device
         self.k_neighbors = k_neighbors
         self.lam_range = lam_range
         self.n_candidates = n_candidates
@@ -210,7 +213,7 @@ class SMOTExT:
         if small:
             c, k = next(iter(small.items()))
             raise UserError(f"class {c!r} has {k} record(s); SMOTExT needs at least 2")
-        self.encoder_ = self.encoder or Encoder(show_progress=self.progress)
+        self.encoder_ = self.encoder or Encoder(device=self.device, show_progress=self.progress)
         self.texts_ = list(texts)
         self.labels_ = np.asarray(labels, dtype=object)
         self.class_counts_ = dict(sorted(counts.items()))
@@ -227,7 +230,7 @@ class SMOTExT:
         if self.bridge is None:
             from privsynth.bridge import Bridge
 
-            self.bridge = Bridge.load()
+            self.bridge = Bridge.load().to(self.device)
         return self.bridge
 
     def sample_vectors(self, n: int | None = None, n_per_class: int | None = None):
