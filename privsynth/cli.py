@@ -193,7 +193,7 @@ def generate(
     seed: int,
     quiet: bool,
 ) -> None:
-    """Generate synthetic labelled text from INPUT (CSV or JSONL) with SMOTExT.
+    """Generate synthetic labelled text from INPUT (CSV, JSONL or Parquet) with SMOTExT.
 
     Each record interpolates two real same-class records in embedding space and decodes the
     result to text. Modes 'none' and 'noise' have NO formal privacy guarantee: use `privsynth

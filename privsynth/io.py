@@ -1,4 +1,4 @@
-"""Read and validate a labelled corpus (CSV or JSONL) with errors that name the file, row and problem.
+"""Read and validate a labelled corpus (CSV, JSONL, Parquet, a DataFrame) with errors naming the file, row, problem.
 
 Nothing is dropped silently: every cleaning step is counted in a `CleaningReport`, and
 `strict=True` turns each cleaning into an error instead.
@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from privsynth.errors import UserError
 
@@ -92,13 +94,15 @@ class Corpus:
 
 
 def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Yield (row number, record dict) from CSV or JSONL; the format comes from the suffix."""
+    """(columns, [(row number, record dict)]) from CSV, JSONL or Parquet; the format comes from the suffix."""
+    if path.suffix.lower() == ".parquet":
+        return _parquet_records(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a CSV or JSONL file") from None
+        raise UserError(f"{path}: is a directory, expected a CSV, JSONL or Parquet file") from None
     except PermissionError:
         raise UserError(f"{path}: permission denied") from None
     try:
@@ -114,7 +118,9 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     if suffix in (".jsonl", ".ndjson", ".json"):
         records = []
         columns: list[str] = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        # lines end at LF only: str.splitlines would also cut at U+2028 or U+0085, which JSON
+        # allows unescaped inside a string
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -148,16 +154,66 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return columns, records
 
 
+def _parquet_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """A Parquet file's columns and rows (row N is the Nth record; Parquet has no header row)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'privsynth[formats]' (or save the data as CSV)"
+        ) from None
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a CSV, JSONL or Parquet file")
+    try:
+        table = pq.read_table(path)
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    except Exception as err:  # pyarrow's errors for a file that is not Parquet: ArrowInvalid, OSError
+        raise UserError(f"{path}: not a readable Parquet file ({type(err).__name__}: {str(err)[:200]})") from None
+    return _table_rows(list(table.column_names), table.to_pylist())
+
+
+def _table_rows(columns: list[str], rows: list[dict]) -> tuple[list[str], list[tuple[int, dict]]]:
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise UserError(f"column {repeated[0]!r} appears {columns.count(repeated[0])} times")
+    return [str(c) for c in columns], [(i, dict(r)) for i, r in enumerate(rows, start=1)]
+
+
+def _frame_records(table: Any) -> tuple[str, list[str], list[tuple[int, dict]]]:
+    """A pandas DataFrame or a Hugging Face ``datasets.Dataset`` as (name, columns, rows); row N is
+    its Nth row. Missing values (None, NaN) read as missing."""
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):  # pandas
+        columns, rows, name = list(table.columns), table.to_dict(orient="records"), "<DataFrame>"
+    elif hasattr(table, "column_names") and hasattr(table, "to_list"):  # datasets.Dataset
+        columns, rows, name = list(table.column_names), table.to_list(), "<Dataset>"
+    else:
+        raise TypeError(
+            "read_corpus takes a path (CSV, JSONL, Parquet), a pandas DataFrame or a datasets.Dataset; "
+            f"got {type(table).__name__}"
+        )
+    try:
+        cols, recs = _table_rows([str(c) for c in columns], rows)
+    except UserError as err:
+        raise UserError(f"{name}: {err}") from None
+    return name, cols, recs
+
+
 def visible(text: str) -> bool:
     """Whether TEXT has a character a reader can see: not only whitespace, control or format
     characters (NUL, right-to-left marks, zero-width joiners). Texts without one count as empty."""
     return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
 
 
-def _scalar(path: Path, row: int, rec: dict, column: str) -> object:
-    """A field's value; a JSON list or object in the text, label, id or person column is an error."""
+def _scalar(path: Path | str, row: int, rec: dict, column: str) -> object:
+    """A field's value (None when missing, NaN included); a list or mapping in the text, label, id or
+    person column is an error."""
     value = rec.get(column)
-    if isinstance(value, (list, dict)):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, dict, tuple)):
         raise UserError(
             f"{path}: row {row}: column {column!r} holds a JSON {type(value).__name__}; expected a string or number"
         )
@@ -174,7 +230,7 @@ def count_records(path: str | os.PathLike) -> int:
 
 
 def read_corpus(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Any,
     *,
     text_col: str = "text",
     label_col: str | None = "label",
@@ -188,14 +244,19 @@ def read_corpus(
 ) -> tuple[Corpus, CleaningReport]:
     """Read INPUT, check its columns, clean it and say what was cleaned.
 
+    INPUT is a CSV, JSONL or Parquet file (by suffix), a pandas DataFrame or a ``datasets.Dataset``.
+
     Empty texts and exact duplicate texts are removed (first kept), long texts truncated, each
     counted; with `strict` each of these is an error naming the row. A class with fewer than
     `min_class_size` records is an error unless `drop_small_classes` is set. Mode dp passes
     `min_class_size=0, allow_empty=True`: an exact check of the data's size would decide
     whether anything is released, which no epsilon covers (its DP counts decide instead).
     """
-    path = Path(path)
-    columns, records = _records(path)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        columns, records = _records(path)
+    else:
+        path, columns, records = _frame_records(path)
     if not records and not allow_empty:
         raise UserError(f"{path}: no records (only a header?)")
     for col, option in ((text_col, "--text-col"), (label_col, "--label-col"), (group_col, "--user-col")):
@@ -243,7 +304,7 @@ def read_corpus(
         rid = _scalar(path, row, rec, id_col) if id_col else None
         ids.append(str(rid) if rid not in (None, "") else f"row-{row}")
         if group_col is not None:
-            g = rec.get(group_col)
+            g = _scalar(path, row, rec, group_col)
             if g is None or str(g).strip() == "":
                 raise UserError(f"{path}: row {row}: empty value in column {group_col!r}")
             groups.append(str(g))

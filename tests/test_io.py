@@ -183,3 +183,55 @@ def test_numeric_and_boolean_json_labels_are_read_as_their_text(tmp_path):
     p = write(tmp_path, "d.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
     corpus, _ = read_corpus(p, min_class_size=1)
     assert corpus.labels == ["1", "1", "True"]
+
+
+# --- the formats data teams keep corpora in: Parquet files, pandas DataFrames, Hugging Face datasets
+
+
+def test_reads_parquet_with_the_same_checks_as_csv(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "d.parquet"
+    table = pa.table({"text": ["hello there", "", "good bye", "hello there"], "label": [1, 0, 0, 1]})
+    pq.write_table(table, p)
+    corpus, report = read_corpus(p, min_class_size=1)
+    assert corpus.texts == ["hello there", "good bye"] and corpus.labels == ["1", "0"]
+    assert report.rows_read == 4 and report.empty_removed == 1 and report.duplicates_removed == 1
+    pq.write_table(pa.table({"text": ["a", "b"], "label": ["x", None]}), p)
+    with pytest.raises(UserError, match=r"d.parquet: row 2: empty label"):
+        read_corpus(p, min_class_size=1)
+
+
+def test_a_file_that_is_not_parquet_is_one_user_error(tmp_path):
+    p = write(tmp_path, "d.parquet", b"text,label\nhello,a\n")
+    with pytest.raises(UserError, match=r"d.parquet: not a readable Parquet file"):
+        read_corpus(p, min_class_size=1)
+
+
+def test_reads_a_pandas_dataframe_with_missing_values_as_missing():
+    import pandas as pd
+
+    df = pd.DataFrame({"text": ["hi there", None, "bye now", float("nan")], "label": ["a", "a", "b", "b"]})
+    corpus, report = read_corpus(df, min_class_size=1)
+    assert corpus.texts == ["hi there", "bye now"] and report.empty_removed == 2
+    with pytest.raises(UserError, match=r"<DataFrame>: row 1: empty label"):
+        read_corpus(pd.DataFrame({"text": ["x"], "label": [float("nan")]}), min_class_size=1)
+
+
+def test_reads_a_hugging_face_dataset():
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"sentence": ["a fine film", "a dull film", "a fine film"], "y": [1, 0, 1]})
+    corpus, report = read_corpus(ds, text_col="sentence", label_col="y", min_class_size=1)
+    assert corpus.texts == ["a fine film", "a dull film"] and report.duplicates_removed == 1
+    with pytest.raises(UserError, match=r"<Dataset>: missing column 'text'"):
+        read_corpus(ds, min_class_size=1)
+
+
+def test_jsonl_lines_end_at_a_line_feed_only(tmp_path):
+    """U+2028 and U+0085 may stand unescaped inside a JSON string: they do not end the line."""
+    line = '{"text": "one\u2028two\x85three", "label": "a"}\n'
+    p = write(tmp_path, "d.jsonl", line + '{"text": "four", "label": "a"}\r\n')
+    corpus, _ = read_corpus(p, min_class_size=1)
+    assert corpus.texts == ["one\u2028two\x85three", "four"]
