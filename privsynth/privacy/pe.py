@@ -843,24 +843,51 @@ class PrivateEvolution:
         for _ in range(self.tidy_rounds):
             if bad.size == 0:
                 break
-            want = {int(c): int((cls[bad] == c).sum()) for c in np.unique(cls[bad])}
-            want = {c: m for c, m in want.items() if np.any(s_cls == c)}
-            if not want:
-                break
-            Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
-            order = np.concatenate([bad[cls[bad] == c] for c in want])  # _variations groups by class
             keep = np.ones(len(texts), dtype=bool)
-            keep[order] = False
+            keep[bad] = False
             avoid = {normalize(t) for t, k in zip(texts, keep) if k}
-            redo, ok = self._decode(
-                decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=cls[order], verdicts=True, avoid=avoid
-            )
+            order, redo, ok = self._redecode(bad, cls, S, s_cls, weights, s_texts, encoder, decoder, rng, avoid)
+            if order.size == 0:
+                break
             for j, (i, t) in enumerate(zip(order, redo)):
                 if ok is None or ok[j]:
                     texts[i] = scaffolding.cut(t) or t
             bad = flawed()
         self.tidy_left_ = int(bad.size)
         return texts
+
+    def _redecode(
+        self,
+        bad: np.ndarray,
+        cls: np.ndarray,
+        S: np.ndarray,
+        s_cls: np.ndarray,
+        weights: np.ndarray,
+        s_texts: Sequence[str],
+        encoder: Encoder,
+        decoder: Decoder,
+        rng: np.random.Generator,
+        avoid: set[str] | None = None,
+    ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+        """Decode a fresh variation of its class for each output in ``bad`` (classes without a
+        survivor are skipped): the outputs redone, grouped by class, their texts and the judge's
+        verdicts. Reads the survivors and their noisy votes only: post-processing."""
+        want = {int(c): int((cls[bad] == c).sum()) for c in np.unique(cls[bad]) if np.any(s_cls == c)}
+        if not want:
+            return np.zeros(0, dtype=np.int64), [], None
+        Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
+        order = np.concatenate([bad[cls[bad] == c] for c in want])  # _variations groups by class, in want's order
+        redo, ok = self._decode(
+            decoder,
+            encoder,
+            Z,
+            rng,
+            [s_texts[p] for p in parent],
+            classes=cls[order],
+            verdicts=True,
+            avoid=avoid,
+        )
+        return order, redo, ok
 
     def _class_check(
         self,
@@ -901,13 +928,9 @@ class PrivateEvolution:
         for _ in range(self.class_check_rounds):
             if bad.size == 0:
                 break
-            want = {int(c): int((zc[bad] == c).sum()) for c in np.unique(zc[bad])}
-            Z, _, parent = self._variations(S, s_cls, want, rng, weights, k=self.final_neighbors)
-            # _variations groups its output by class, in want's order
-            order = np.concatenate([bad[zc[bad] == c] for c in want])
-            redo, ok = self._decode(
-                decoder, encoder, Z, rng, [s_texts[p] for p in parent], classes=zc[order], verdicts=True
-            )
+            order, redo, ok = self._redecode(bad, zc, S, s_cls, weights, s_texts, encoder, decoder, rng)
+            if order.size == 0:
+                break
             for i, t in zip(order, redo):
                 texts[i] = t
             bad = off_class(bad) if off_class is not None else order[~ok]
