@@ -379,6 +379,11 @@ def run_release(
                 else f" (tidy: {st['repeats_or_scaffolding_first_pass']} repeats or LM scaffolding, "
                 f"{st['repeats_or_scaffolding_left']} left)"
             )
+            + (
+                ""
+                if st.get("scaffolding_left") is None
+                else f" (LM scaffolding: {st['scaffolding_first_pass']} outputs, {st['scaffolding_left']} left)"
+            )
         )
 
         # 5. audit (the holdout's only use): the internal report, and in dp the per-record figures

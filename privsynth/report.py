@@ -49,6 +49,8 @@ GENERATION_LABELS = {
     "repeats_or_scaffolding_first_pass": "outputs that repeated another output or carried LM scaffolding",
     "repeats_or_scaffolding_left": "of those, still so after redecoding (released as they are)",
     "copies_retargeted": "outputs given a new target after copying 3 times",
+    "scaffolding_first_pass": "outputs that carried LM scaffolding after lead-ins were cut",
+    "scaffolding_left": "of those, still so after redecoding (released as they are)",
 }
 GENERATION_NOTE = (
     "The class check reads each decoded output with a classifier: in mode none and noise one "

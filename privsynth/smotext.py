@@ -308,6 +308,7 @@ class SMOTExT:
         texts, in_class = run(list(range(len(V))), V, pairs, base, self.progress)
         rng = np.random.default_rng([int(self.random_state or 0), 7919, seed_offset])
         self._class_check(texts, in_class, V, pairs, run, base, rng, transform)
+        self._tidy(texts, in_class, V, pairs, run, base)
         self.rejected_ = self.retargeted_ = 0
         for attempt in range(1, 7):
             bad = [k for k, t in enumerate(texts) if self._is_copy(t, pairs[k])]
@@ -333,6 +334,29 @@ class SMOTExT:
         if in_class is not None:
             self.class_mismatch_: int | None = int(np.size(in_class) - np.count_nonzero(in_class))
         return texts
+
+    def _tidy(self, texts, in_class, V, pairs, run, base: int, rounds: int = 2) -> None:
+        """Cut LM lead-ins ("Here's a message: ...") and decode again (in place, ``rounds`` tries)
+        the records that still carry LM scaffolding (template slots, task talk); a replacement
+        is taken only if it is clean. Counted in ``scaffolding_first_pass_`` / ``scaffolding_left_``."""
+        from privsynth import scaffolding
+
+        for k, t in enumerate(texts):
+            texts[k] = scaffolding.cut(t) or t
+        bad = [k for k, t in enumerate(texts) if scaffolding.find(t)]
+        self.scaffolding_first_pass_ = len(bad)
+        for attempt in range(1, rounds + 1):
+            if not bad:
+                break
+            again, again_ok = run(bad, V[bad], [pairs[k] for k in bad], base + 104729 * attempt)
+            for j, k in enumerate(bad):
+                t = scaffolding.cut(again[j]) or again[j]
+                if not scaffolding.find(t):
+                    texts[k] = t
+                    if in_class is not None:
+                        in_class[k] = again_ok[j]
+            bad = [k for k in bad if scaffolding.find(texts[k])]
+        self.scaffolding_left_ = len(bad)
 
     def _class_check(self, texts, in_class, V, pairs, run, base: int, rng, transform) -> None:
         """Decode again (in place) the records whose output the class model puts in another class;

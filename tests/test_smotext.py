@@ -223,3 +223,42 @@ def test_class_check_is_off_for_a_single_class_and_validated(hashing_encoder):
     assert gen.class_model_ is None and len(gen.generate(n=3)[0]) == 3
     with pytest.raises(ValueError, match="class_check_rounds must be an int >= 0; got -1"):
         SMOTExT(class_check_rounds=-1, encoder=hashing_encoder).fit(CATS, ["cat"] * 5)
+
+
+class ScaffoldingBridge:
+    """Writes LM scaffolding on its first `dirty` calls (a lead-in before the text, a template slot in
+    it), clean text after: a decoder that talks like a chat model, to exercise the tidy step."""
+
+    def __init__(self, encoder, dirty):
+        self.encoder, self.dirty, self.calls, self.n = encoder, dirty, 0, 0
+
+    def decode(self, V, **kw):
+        self.calls += 1
+        out = []
+        for _ in np.asarray(V):
+            self.n += 1
+            if self.calls > self.dirty:
+                out.append(f"see you at the pub at eight, table {self.n}")
+            elif self.calls == 1 and self.n % 2:
+                out.append(f"Here's a short text message to a friend: see you at the pub, table {self.n}")
+            else:
+                out.append(f"Hi [friend's name], see you at the pub at eight, table {self.n}")
+        return _reply(out, self.encoder, kw)
+
+
+@pytest.mark.parametrize("dirty, left", [(1, 0), (10, 3)])
+def test_lead_ins_are_cut_and_template_slots_decoded_again(hashing_encoder, corpus_texts, dirty, left):
+    from privsynth import scaffolding
+
+    gen = SMOTExT(
+        n_candidates=1,
+        max_new_tokens=8,
+        encoder=hashing_encoder,
+        bridge=ScaffoldingBridge(hashing_encoder, dirty),
+        class_check_rounds=0,
+        random_state=0,
+    )
+    out, _ = gen.fit(corpus_texts, ["x"] * 5 + ["y"] * 5).generate(n_per_class=3)
+    assert not any(t.lower().startswith("here's") for t in out)  # lead-ins cut in every case
+    assert gen.scaffolding_first_pass_ == 3 and gen.scaffolding_left_ == left
+    assert sum(bool(scaffolding.find(t)) for t in out) == left
