@@ -115,6 +115,8 @@ def class_check_stats(gen) -> dict[str, Any]:
     if getattr(gen, "tidy_initial_", None) is not None:
         out["repeats_or_scaffolding_first_pass"] = gen.tidy_initial_
         out["repeats_or_scaffolding_left"] = gen.tidy_left_
+    if getattr(gen, "timings_", None) is not None:
+        out["seconds_by_step"] = dict(gen.timings_)
     if getattr(gen, "scaffolding_first_pass_", None) is not None:
         out["scaffolding_first_pass"] = gen.scaffolding_first_pass_
         out["scaffolding_left"] = gen.scaffolding_left_

@@ -152,12 +152,16 @@ class Progress:
         self.t0 = time.monotonic()
         self.estimates: dict[str, float] = {}
         self.i = 0
+        self.seconds: dict[str, float] = {}  # each stage's wall time, closed when the next begins
+        self._current: tuple[str, float] | None = None
 
     @property
     def interactive(self) -> bool:
         return not self.quiet and getattr(self.stream, "isatty", lambda: False)()
 
     def stage(self, name: str, detail: str = "", estimate_s: float | None = None) -> None:
+        self.close()
+        self._current = (name, time.monotonic())
         self.i += 1
         if estimate_s is not None:
             self.estimates[name] = estimate_s
@@ -169,6 +173,13 @@ class Progress:
             f"[{self.i}/{len(self.STAGES)}] {name}{': ' + detail if detail else ''} "
             f"({time.monotonic() - self.t0:.0f}s elapsed{eta})"
         )
+
+    def close(self) -> None:
+        """End the current stage's timer (the next stage, or the end of the run, calls it)."""
+        if self._current is not None:
+            name, t = self._current
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - t, 3)
+            self._current = None
 
     def info(self, msg: str) -> None:
         if not self.quiet:
@@ -426,6 +437,8 @@ def run_release(
         from privsynth.datacard import guarantee_text
 
         privacy["guarantee"] = guarantee_text(privacy)
+        progress.close()  # the gate's decision is made: its time is counted, export's is not
+        internal["stage_seconds"] = dict(progress.seconds)
         context = report_context(
             mode=mode,
             privacy=privacy,

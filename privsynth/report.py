@@ -49,6 +49,7 @@ GENERATION_LABELS = {
     "repeats_or_scaffolding_first_pass": "outputs that repeated another output or carried LM scaffolding",
     "repeats_or_scaffolding_left": "of those, still so after redecoding (released as they are)",
     "copies_retargeted": "outputs given a new target after copying 3 times",
+    "seconds_by_step": "wall seconds of each Private Evolution step",
     "scaffolding_first_pass": "outputs that carried LM scaffolding after lead-ins were cut",
     "scaffolding_left": "of those, still so after redecoding (released as they are)",
 }

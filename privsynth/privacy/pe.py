@@ -381,6 +381,8 @@ class PrivateEvolution:
         plan = self.plan(n_classes=len(label_set), n_synthetic=None if n is None else int(n))
         prompts = self._prompts_by_class(label_set, decoder)
         say = log or (lambda _msg: None)
+        self.timings_: dict[str, float] = {}  # wall seconds of each step (plain data, no private figure)
+        clock = _Clock(self.timings_)
         ledger = PrivacyLedger(delta=plan.delta, accountant=plan.accountant, budget_epsilon=plan.epsilon_budget)
 
         # 1. DP class counts: everything the run knows of the data's size comes from them
@@ -406,6 +408,7 @@ class PrivateEvolution:
             else _allocate(int(n) if n is not None else max(1, round(n_noisy)), noisy)
         )
 
+        clock.lap("dp_counts")
         # 2. the class judge (DP-SGD), or its reserved share
         self.judge_ = None
         if self.class_judge is not None:
@@ -444,8 +447,10 @@ class PrivateEvolution:
         )
         K = len(label_set)
         rng = np.random.default_rng(rng_seed)
+        clock.lap("class_judge")
         texts, classes = self._initial_population(pool, K, encoder, decoder, rng, prompts)
         C = self._encode(encoder, texts)
+        clock.lap("initial_population")
 
         # 4-5. rounds of noisy votes
         self.history_: list[RoundRecord] = []
@@ -454,6 +459,7 @@ class PrivateEvolution:
             votes = mechanisms.noisy_votes(
                 X, yc, C, classes, among=self.vote, ledger=ledger, event=one_round, user_ids=user_ids
             )
+            clock.lap(f"round_{t}_votes")
             # --- from here on: post-processing of `votes` and synthetic text only ---
             survivors = self._survivors(votes, classes, K, plan.threshold_votes)
             self.history_.append(RoundRecord(t, list(texts), classes.copy(), votes, survivors))
@@ -463,12 +469,14 @@ class PrivateEvolution:
             )
             if t < plan.rounds:
                 texts, classes, C = self._next_population(texts, classes, C, votes, survivors, K, encoder, decoder, rng)
+                clock.lap(f"round_{t}_next_population")
 
         # 6. the output
         say(f"writing the {int(np.sum(sizes))} output records from the survivors")
         out_texts, out_labels = self._final(
             texts, classes, C, votes, survivors, sizes, label_set, encoder, decoder, rng
         )
+        clock.lap("output")
         return PEResult(out_texts, out_labels, ledger, plan, dict(self.noisy_counts_))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -936,6 +944,20 @@ class PrivateEvolution:
             bad = off_class(bad) if off_class is not None else order[~ok]
         self.class_mismatch_ = int(bad.size)
         return texts
+
+
+class _Clock:
+    """Laps of wall time into a dict: ``lap(name)`` records the seconds since the previous lap."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        import time
+
+        self._time, self.into, self.t = time.monotonic, into, time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = self._time()
+        self.into[name] = round(now - self.t, 3)
+        self.t = now
 
 
 def _takes(decoder: Decoder, name: str) -> bool:
