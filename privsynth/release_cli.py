@@ -338,7 +338,7 @@ def verify_command(dir, public_key):
 
 @click.group("policy")
 def policy_group():
-    """The release policy ([audit] thresholds and [release] rules)."""
+    """The release policy ([audit] thresholds, [release] rules, [dp_gate] bounds)."""
 
 
 @policy_group.command("show")
