@@ -1,11 +1,13 @@
-# privsynth: `make demo` runs a dp release on the bundled sample; `make test` runs the fast tests.
+# privsynth: `make demo` runs a dp release on the bundled sample; `make test` runs the fast tests;
+# `make docs` builds the user documentation into site/.
 # Each target creates .venv and installs what it needs first (nothing to install by hand).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install demo test test-slow lint docs clean
 
 install: $(STAMP)
 
@@ -47,5 +49,15 @@ lint: install
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
+# The user documentation (docs/, mkdocs.yml) into site/. --strict makes every warning an error (a broken
+# link, an API object that does not resolve); the policy tables must match the shipped defaults first.
+docs: $(DOCS_STAMP)
+	$(PY) docs/gen_policy.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[docs]'
+	touch $(DOCS_STAMP)
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache site
