@@ -342,3 +342,32 @@ def test_dp_release_with_the_class_judge_ledgers_it_and_says_so_and_reserves_it_
     assert [e["purpose"] for e in led["events"]][1] == PURPOSE_JUDGE and led["epsilon"] <= 4
     assert "class judge, a logistic regression trained by DP-SGD" in (env / "many" / "DATA_CARD.md").read_text()
     assert verify_release(env / "many").ok
+
+
+@pytest.mark.parametrize("where", ["before the charge", "after the charge"])
+def test_a_stopped_dp_run_is_charged_once_after_its_charge_point_and_never_before(env, engine, monkeypatch, where):
+    """SIGTERM's handler raises Interrupted: raised here at the same points, through the CLI's group."""
+    import signal
+
+    from privsynth import io as io_mod
+    from privsynth.cli import cli
+    from privsynth.signals import Interrupted
+
+    read_corpus = io_mod.read_corpus
+
+    def stop(*a, **kw):
+        raise Interrupted(signal.SIGTERM)
+
+    if where == "before the charge":
+        monkeypatch.setattr(io_mod, "read_corpus", stop)
+    else:
+        stopped = release_mod.Engine(generate=stop, audit=engine.audit, write_reports=engine.write_reports)
+        monkeypatch.setattr(release_mod, "default_engine", lambda: stopped)
+    args = ["release", env / "in.csv", "--epsilon", "4", "--policy", env / "lenient.toml", *DP, *FAST]
+    res = CliRunner().invoke(cli, [str(a) for a in [*args, "--out", env / "rel"]])
+    assert res.exit_code == 143 and "stopped by SIGTERM" in res.output, res.output
+    assert not (env / "rel").exists() and not [p for p in env.iterdir() if p.name.startswith(".")]
+    monkeypatch.setattr(release_mod, "default_engine", lambda: engine)
+    monkeypatch.setattr(io_mod, "read_corpus", read_corpus)
+    shown = invoke(budget_group, ["show", env / "in.csv", "--policy", env / "lenient.toml"]).output
+    assert ("spent epsilon 4" in shown) == (where == "after the charge"), shown
