@@ -124,9 +124,13 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as err:
                 raise UserError(f"{path}: row {lineno}: not valid JSON ({err.msg})") from None
+            except _RepeatedKey as err:
+                raise UserError(f"{path}: row {lineno}: key {err.args[0]!r} appears twice in one object") from None
+            except (RecursionError, ValueError) as err:  # nesting too deep, an integer too long to read
+                raise UserError(f"{path}: row {lineno}: not readable JSON ({type(err).__name__})") from None
             if not isinstance(rec, dict):
                 raise UserError(f"{path}: row {lineno}: expected a JSON object per line")
             for key in rec:
@@ -134,6 +138,8 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
                     columns.append(key)
             records.append((lineno, rec))
         return columns, records
+    # a field may be as long as the file: long texts are truncated and counted later, not refused here
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         columns = list(reader.fieldnames or [])
@@ -152,6 +158,20 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     except csv.Error as err:
         raise UserError(f"{path}: row {reader.line_num}: malformed CSV ({err})") from None
     return columns, records
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all distinct (json.loads would keep the last of a repeated one)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
 
 
 def _parquet_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -210,9 +230,13 @@ def visible(text: str) -> bool:
 def _scalar(path: Path | str, row: int, rec: dict, column: str) -> object:
     """A field's value (None when missing, NaN included); a list or mapping in the text, label, id or
     person column is an error."""
-    value = rec.get(column)
+    value: Any = rec.get(column)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # a numpy scalar from pandas or pyarrow
+        value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, bool):  # JSON's spelling, as a label set declared on the command line writes it
+        return "true" if value else "false"
     if isinstance(value, (list, dict, tuple)):
         raise UserError(
             f"{path}: row {row}: column {column!r} holds a JSON {type(value).__name__}; expected a string or number"
@@ -222,6 +246,17 @@ def _scalar(path: Path | str, row: int, rec: dict, column: str) -> object:
 
 def _str(value: object) -> str:
     return "" if value is None else str(value).strip()
+
+
+def _text(path: Path | str, row: int, rec: dict, column: str) -> str:
+    """The text field: a string (missing reads as empty); a number or a boolean is an error, not text."""
+    value = rec.get(column)
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if value is not None and not isinstance(value, str):
+        kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+        raise UserError(f"{path}: row {row}: column {column!r} holds a {kind} ({str(value)[:40]!r}); expected text")
+    return value or ""
 
 
 def count_records(path: str | os.PathLike) -> int:
@@ -269,8 +304,12 @@ def read_corpus(
     seen: dict[tuple[str | None, str, str], int] = {}
     texts, labels, rows, ids, groups = [], [], [], [], []
     for row, rec in records:
-        value = _scalar(path, row, rec, text_col)
-        text = "" if value is None else str(value)
+        if None in rec:  # csv.DictReader puts fields beyond the header's under the key None
+            raise UserError(
+                f"{path}: row {row}: {len(rec) - 1 + len(rec[None])} fields, the header has {len(rec) - 1}; "
+                "quote a text that holds a comma"
+            )
+        text = _text(path, row, rec, text_col)
         if not visible(text):
             if strict:
                 raise UserError(f"{path}: row {row}: empty text in column {text_col!r} (--strict)")
@@ -283,7 +322,7 @@ def read_corpus(
         # Across people a shared text is kept for each: removing one person never brings back
         # another person's row.
         person = None if group_col is None else _str(_scalar(path, row, rec, group_col))
-        key = (person, text, "" if label_col is None else _str(rec.get(label_col)))
+        key = (person, text, "" if label_col is None else _str(_scalar(path, row, rec, label_col)))
         if key in seen:
             if strict:
                 raise UserError(f"{path}: row {row}: duplicate of the text in row {seen[key]} (--strict)")
