@@ -300,8 +300,16 @@ def verify_release(
     try:
         manifest = json.loads(raw)
         files: dict[str, str] = dict(manifest["files"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         v.problems.append(f"{MANIFEST}: not a valid privsynth manifest (unreadable JSON or no 'files')")
+        return v
+    shape = [
+        key
+        for key, kind in (("signature", dict), ("privacy", dict))
+        if key in manifest and not isinstance(manifest[key], kind)
+    ] + [name for name, digest in files.items() if not isinstance(name, str) or not isinstance(digest, str)]
+    if shape:
+        v.problems.append(f"{MANIFEST}: {shape[0]!r} has the wrong type; not a manifest privsynth wrote")
         return v
 
     # signature first: if the manifest itself is forged, every hash in it is worthless
@@ -331,6 +339,8 @@ def verify_release(
         path = out / name
         if Path(name).name != name or name in (MANIFEST, SIGNATURE):
             v.problems.append(f"{name}: not a plain file name of this release")
+        elif path.is_symlink():
+            v.problems.append(f"{name}: a symbolic link, not a file of this release (it may point anywhere)")
         elif not path.is_file():
             v.problems.append(f"{name}: missing")
         elif sha256_file(path) != expected:
@@ -352,13 +362,18 @@ def _check_ledger(path: Path, manifest: dict[str, Any], v: Verification, recompu
     try:
         ledger = json.loads(path.read_text(encoding="utf-8"))
         stated = float(ledger["epsilon"])
-    except (ValueError, KeyError, TypeError):
-        v.problems.append(f"{path.name}: not a valid ledger (unreadable JSON or no epsilon)")
+        if not isinstance(ledger.get("events"), list) or not all(isinstance(e, dict) for e in ledger["events"]):
+            raise TypeError("events")
+    except (ValueError, KeyError, TypeError, RecursionError):
+        v.problems.append(f"{path.name}: not a valid ledger (unreadable JSON, no epsilon or no list of events)")
         return
     try:
         again = float(recompute(ledger))
     except UserError as err:
         v.problems.append(f"{path.name}: cannot recompute epsilon ({err})")
+        return
+    except (ValueError, KeyError, TypeError) as err:  # an event edited into a shape no accountant reads
+        v.problems.append(f"{path.name}: cannot recompute epsilon (an event is malformed: {type(err).__name__})")
         return
     if not math.isclose(again, stated, rel_tol=EPSILON_RTOL, abs_tol=1e-9):
         v.problems.append(f"{path.name}: epsilon {stated:.6g} does not match {again:.6g} recomputed from its events")

@@ -161,3 +161,34 @@ def test_verify_cli_exit_codes(tmp_path):
         fh.write(b"x")
     res = runner.invoke(verify_command, [str(out), "--public-key", str(pub)])
     assert res.exit_code == 3 and "synthetic.csv" in res.output
+
+
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        (lambda m, led: m.update(signature=None), "'signature' has the wrong type"),
+        (lambda m, led: m.update(privacy="dp"), "'privacy' has the wrong type"),
+        (lambda m, led: led.update(events=5), "ledger.json: not a valid ledger"),
+        (lambda m, led: led.update(events=[{"noise_multiplier": "loud"}]), "ledger.json: cannot recompute epsilon"),
+    ],
+)
+def test_a_manifest_or_ledger_edited_into_another_shape_fails_verification_without_a_traceback(tmp_path, edit, named):
+    out = make_release(tmp_path)
+    m = json.loads((out / "manifest.json").read_text())
+    led = json.loads((out / "ledger.json").read_text())
+    edit(m, led)
+    (out / "ledger.json").write_text(json.dumps(led))
+    m["files"]["ledger.json"] = sha256_file(out / "ledger.json")
+    (out / "manifest.json").write_bytes(manifest_bytes(m))
+    v = verify_release(out)
+    assert not v.ok and any(named in p for p in v.problems), v.problems
+
+
+def test_a_file_replaced_by_a_symlink_to_the_same_bytes_fails_verification(tmp_path):
+    out = make_release(tmp_path)
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes((out / "synthetic.csv").read_bytes())
+    (out / "synthetic.csv").unlink()
+    (out / "synthetic.csv").symlink_to(outside)
+    v = verify_release(out)
+    assert not v.ok and any("symbolic link" in p for p in v.problems), v.problems
