@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -88,6 +89,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
             raise AuditInputError(
                 f"{path}: unknown table [{sorted(unknown)[0]}]; a policy holds [audit], [release] and [dp_gate]"
             )
+        for table in ("audit", "release", "dp_gate"):
+            if table in user and not isinstance(user[table], dict):
+                raise AuditInputError(f"{path}: {table} must be a table ([{table}]); got {user[table]!r}")
         release = dict(user.get("release", {}))
         for name, override in user.get("audit", {}).items():
             if name not in tables:
@@ -101,6 +105,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
     thresholds, disabled = {}, set()
     for name, t in tables.items():
         thresholds[name] = _threshold(where, name, t)
+        if not isinstance(t.get("enabled", True), bool):
+            raise AuditInputError(f"{where}: [audit.{name}]: enabled must be true or false; got {t['enabled']!r}")
         if t.get("enabled", True) is False:
             if name in REQUIRED:
                 raise AuditInputError(f"{where}: [audit.{name}]: this check is required and cannot be disabled")
@@ -117,6 +123,6 @@ def _threshold(where: str, name: str, t: dict[str, Any]) -> Threshold:
     if t.get("on", "value") not in _ONS:
         raise AuditInputError(f"{where}: [audit.{name}]: on must be one of {', '.join(_ONS)}; got {t.get('on')!r}")
     bound = t.get("bound")
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-        raise AuditInputError(f"{where}: [audit.{name}]: bound must be a number; got {bound!r}")
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        raise AuditInputError(f"{where}: [audit.{name}]: bound must be a finite number; got {bound!r}")
     return Threshold(t["op"], float(bound), t.get("on", "value"))
