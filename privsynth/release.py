@@ -288,9 +288,9 @@ def run_release(
         from privsynth.privacy.planner import check_budget
 
         policy.check_epsilon(cast(float, req.epsilon), check_budget(cast(float, req.epsilon), req.delta))
-    if not req.dry_run:
-        check_target(req.out, force=req.force)
-        check_target(req.reports, force=req.force, what="--report-dir")
+    # a dry run checks them too: it says whether the real run would be refused, and writes nothing
+    check_target(req.out, force=req.force)
+    check_target(req.reports, force=req.force, what="--report-dir")
     private_key = load_private_key(req.sign_key) if req.sign_key is not None else None
     key = load_hmac_key(req.hmac_key_file)
 
