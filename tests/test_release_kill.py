@@ -115,3 +115,47 @@ def test_a_full_disk_ends_in_one_line_and_no_release(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2 and "File too large" in last and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_two_releases_at_once_into_one_folder_give_one_release_and_one_clear_error(tmp_path):
+    write_input(tmp_path / "in.csv", n=240)
+    (tmp_path / "p.toml").write_text(LENIENT_POLICY)
+    env = dict(os.environ, PRIVSYNTH_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+    out = tmp_path / "rel"
+    cmd = [sys.executable, str(SCRIPT), str(tmp_path / "in.csv"), str(out), str(tmp_path / "p.toml")]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 2], results
+    loser = next(err for rc, err in results if rc == 2).strip().splitlines()[-1]
+    assert "Traceback" not in "".join(err for _, err in results)
+    assert str(out) in loser and ("already exists" in loser or "appeared while this run" in loser), loser
+    assert verify_release(out).ok
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _charge(home: str, q) -> None:
+    from privsynth.budget import BudgetStore
+    from privsynth.errors import UserError
+
+    try:
+        BudgetStore(home).charge("ds", epsilon=4, delta=1e-6, lifetime=6)
+        q.put("charged")
+    except UserError:
+        q.put("refused")
+
+
+def test_two_runs_against_one_budget_at_once_cannot_both_spend(tmp_path):
+    """Each of 4 processes asks for 4 of a lifetime 6 at the same moment: exactly one is charged."""
+    import multiprocessing as mp
+
+    from privsynth.budget import BudgetStore
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_charge, args=(str(tmp_path), q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert sorted(q.get(timeout=10) for _ in procs) == ["charged", "refused", "refused", "refused"]
+    assert BudgetStore(tmp_path).spent("ds").epsilon == 4
