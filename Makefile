@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test test-slow lint docs clean
+.PHONY: install demo test test-slow lint docs clean wheel-check
 
 install: $(STAMP)
 
@@ -46,6 +46,19 @@ lint: install
 	$(VENV)/bin/ruff format --check privsynth audits tests benchmarks
 	$(VENV)/bin/mypy
 
+# The package as a user installs it: a wheel built from this tree, installed with the tested versions
+# into a fresh venv (no editable install, no dev tools), then its two entry points.
+WHEEL_DIR := build/wheel-check
+wheel-check: install
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)
+	$(PY) -m pip wheel -q --no-deps -w $(WHEEL_DIR) .
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/pip install -q torch==2.13.0
+	$(WHEEL_DIR)/venv/bin/pip install -q -c constraints.txt $(WHEEL_DIR)/privsynth-*.whl
+	cd $(WHEEL_DIR) && venv/bin/privsynth --version && venv/bin/python -m audits --help > /dev/null
+	cd $(WHEEL_DIR) && venv/bin/python -c "import privsynth.bridge as b, privsynth.io, audits; assert b.DEFAULT_WEIGHTS.is_file()"
+	@echo "wheel-check: the wheel installs and both entry points run"
+
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
@@ -60,4 +73,4 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml constraints.txt
 	touch $(DOCS_STAMP)
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache site
+	rm -rf $(VENV) demo_out .pytest_cache site build
