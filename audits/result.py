@@ -86,6 +86,7 @@ class AuditReport:
             "checks": [c.to_dict() for c in self.checks],
             "inputs": self.inputs,
             "versions": self.versions,
+            "seconds_by_check_group": dict(self.figures.get("timings_s", {})),
         }
 
 
