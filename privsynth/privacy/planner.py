@@ -27,6 +27,7 @@ from typing import Any
 from privsynth.errors import UserError
 from privsynth.privacy.accountant import Accountant, create_accountant
 from privsynth.privacy.ledger import ADJACENCY, GaussianEvent, PrivacyLedger
+from privsynth.privacy.search import last_within
 
 PURPOSE_VOTES = (
     "votes: each member record (or person) votes once per round for its nearest candidate of any "
@@ -170,7 +171,7 @@ def _largest_rho(
     accountant: Accountant,
     rel_tol: float = 1e-3,
 ) -> float:
-    """Largest total rho whose plan ``make(rho)`` has epsilon <= budget (bisection in log rho).
+    """Largest total rho whose plan ``make(rho)`` has epsilon <= budget (:func:`last_within`).
 
     The bracket comes from a fast accountant: opacus RDP when every event is a plain Gaussian
     (an upper bound, so its answer is nearly feasible for the tighter accountants), or
@@ -182,8 +183,13 @@ def _largest_rho(
     fast = create_accountant("pld" if subsampled else "rdp")
     final = fast if subsampled else accountant  # with a subsampled event PLD decides too: the check follows
 
+    seen: dict[tuple[int, float], float] = {}  # an accountant call costs up to seconds: never twice
+
     def eps(rho: float, acc: Accountant = final) -> float:
-        return _epsilon(make(rho), delta, acc)
+        key = (id(acc), rho)
+        if key not in seen:
+            seen[key] = _epsilon(make(rho), delta, acc)
+        return seen[key]
 
     lo = 1e-9
     if eps(lo) > epsilon:
@@ -195,9 +201,7 @@ def _largest_rho(
     hi = max((math.sqrt(log_d + epsilon) - math.sqrt(log_d)) ** 2, 2 * lo)
     while eps(hi, fast) <= epsilon:
         lo, hi = hi, hi * 2
-    while hi / lo > 1 + rel_tol:
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if eps(mid, fast) <= epsilon else (lo, mid)
+    lo = last_within(lambda r: eps(r, fast), epsilon, inside=lo, outside=hi, rel_tol=rel_tol)
     if final is fast:
         return lo
     lo = max(lo / 1.02, 1e-9)
@@ -206,10 +210,7 @@ def _largest_rho(
     hi = lo * 1.25
     while eps(hi) <= epsilon:
         lo, hi = hi, hi * 1.5
-    while hi / lo > 1 + rel_tol:
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if eps(mid) <= epsilon else (lo, mid)
-    return lo
+    return last_within(eps, epsilon, inside=lo, outside=hi, rel_tol=rel_tol)
 
 
 def plan_private_evolution(
