@@ -255,7 +255,8 @@ def _text(path: Path | str, row: int, rec: dict, column: str) -> str:
         return ""
     if value is not None and not isinstance(value, str):
         kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
-        raise UserError(f"{path}: row {row}: column {column!r} holds a {kind} ({str(value)[:40]!r}); expected text")
+        # the value is never quoted: it is the record's private text
+        raise UserError(f"{path}: row {row}: column {column!r} holds a {kind}, not text; expected a string")
     return value or ""
 
 

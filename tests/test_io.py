@@ -239,8 +239,9 @@ def test_jsonl_lines_end_at_a_line_feed_only(tmp_path):
 
 def test_a_number_as_text_and_a_repeated_json_key_are_errors_naming_the_row(tmp_path):
     p = write(tmp_path, "d.jsonl", '{"text": "fine", "label": "a"}\n{"text": 42, "label": "a"}\n')
-    with pytest.raises(UserError, match=r"row 2: column 'text' holds a number \('42'\); expected text"):
+    with pytest.raises(UserError, match=r"row 2: column 'text' holds a number, not text") as err:
         read_corpus(p, min_class_size=1)
+    assert "42" not in str(err.value)  # a text's value is never echoed
     p = write(tmp_path, "d.jsonl", '{"text": "one", "text": "two", "label": "a"}\n')
     with pytest.raises(UserError, match=r"row 1: key 'text' appears twice"):
         read_corpus(p, min_class_size=1)
