@@ -145,12 +145,7 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         columns = list(reader.fieldnames or [])
     except csv.Error as err:
         raise UserError(f"{path}: row 1: malformed CSV header ({err})") from None
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise UserError(
-            f"{path}: row 1: column {repeated[0]!r} appears {columns.count(repeated[0])} times in the header; "
-            "rename the copies so each column has one name"
-        )
+    _check_unique(columns, f"{path}: row 1")
     records = []
     try:
         for rec in reader:
@@ -192,13 +187,21 @@ def _parquet_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         raise UserError(f"{path}: permission denied") from None
     except Exception as err:  # pyarrow's errors for a file that is not Parquet: ArrowInvalid, OSError
         raise UserError(f"{path}: not a readable Parquet file ({type(err).__name__}: {str(err)[:200]})") from None
-    return _table_rows(list(table.column_names), table.to_pylist())
+    return _table_rows(list(table.column_names), table.to_pylist(), str(path))
 
 
-def _table_rows(columns: list[str], rows: list[dict]) -> tuple[list[str], list[tuple[int, dict]]]:
+def _check_unique(columns: list[str], where: str) -> None:
+    """A repeated column name is an error: a reader would keep one of the columns silently."""
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
-        raise UserError(f"column {repeated[0]!r} appears {columns.count(repeated[0])} times")
+        raise UserError(
+            f"{where}: column {repeated[0]!r} appears {columns.count(repeated[0])} times in the header; "
+            "rename the copies so each column has one name"
+        )
+
+
+def _table_rows(columns: list[str], rows: list[dict], where: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    _check_unique(columns, where)
     return [str(c) for c in columns], [(i, dict(r)) for i, r in enumerate(rows, start=1)]
 
 
@@ -214,10 +217,7 @@ def _frame_records(table: Any) -> tuple[str, list[str], list[tuple[int, dict]]]:
             "read_corpus takes a path (CSV, JSONL, Parquet), a pandas DataFrame or a datasets.Dataset; "
             f"got {type(table).__name__}"
         )
-    try:
-        cols, recs = _table_rows([str(c) for c in columns], rows)
-    except UserError as err:
-        raise UserError(f"{name}: {err}") from None
+    cols, recs = _table_rows([str(c) for c in columns], rows, name)
     return name, cols, recs
 
 
