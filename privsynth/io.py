@@ -182,11 +182,12 @@ def _parquet_records(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     if path.is_dir():
         raise UserError(f"{path}: is a directory, expected a CSV, JSONL or Parquet file")
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # the file as written (read_table refuses repeated names)
     except PermissionError:
         raise UserError(f"{path}: permission denied") from None
     except Exception as err:  # pyarrow's errors for a file that is not Parquet: ArrowInvalid, OSError
-        raise UserError(f"{path}: not a readable Parquet file ({type(err).__name__}: {str(err)[:200]})") from None
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise UserError(f"{path}: not a readable Parquet file ({type(err).__name__}: {first})") from None
     return _table_rows(list(table.column_names), table.to_pylist(), str(path))
 
 
