@@ -814,7 +814,99 @@ FILESYSTEM_CASES = [
     out_case("dry_run_out_is_a_file", "dry_run_out_is_file"),
 ]
 
-CASES: list[Case] = CSV_CASES + JSONL_CASES + POLICY_CASES + MANIFEST_CASES + FILESYSTEM_CASES
+
+def parquet_bytes(columns: dict[str, list[object]] | None = None, names: list[str] | None = None) -> bytes:
+    """A Parquet file of the base records (or of COLUMNS; NAMES may repeat a name)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = columns or {"text": [t for t, _ in base_records()], "label": [y for _, y in base_records()]}
+    table = pa.Table.from_arrays([pa.array(v) for v in cols.values()], names=names or list(cols))
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def base_columns(**replace: list[object]) -> dict[str, list[object]]:
+    cols: dict[str, list[object]] = {"text": list(base_texts()), "label": ["ab"[i % 2] for i in range(N)]}
+    cols.update(replace)
+    return cols
+
+
+def edited(column: list[object], changes: dict[int, object]) -> list[object]:
+    out = list(column)
+    for i, v in changes.items():
+        out[i] = v
+    return out
+
+
+def parquet_case(name: str, expect: str, data: Callable[[], bytes], **kw) -> Case:
+    return input_case("input_parquet", name, expect, data, **{"suffix": ".parquet", **kw})
+
+
+PARQUET_CASES = [
+    parquet_case("parquet_baseline", "success", parquet_bytes, rows=N),
+    parquet_case("parquet_random_bytes", "user_error", lambda: random.Random(SEED).randbytes(4096)),
+    parquet_case("parquet_empty_file", "user_error", lambda: b""),
+    parquet_case("parquet_csv_bytes", "user_error", base_csv),
+    parquet_case(
+        "parquet_text_list",
+        "user_error",
+        lambda: parquet_bytes(base_columns(text=[[t, "x"] for t in base_texts()])),
+        mentions=ROW,
+    ),
+    parquet_case(
+        "parquet_text_integers", "user_error", lambda: parquet_bytes(base_columns(text=list(range(N)))), mentions=ROW
+    ),
+    parquet_case(
+        "parquet_null_label",
+        "user_error",
+        lambda: parquet_bytes(base_columns(label=edited(["ab"[i % 2] for i in range(N)], {7: None}))),
+        mentions=ROW,
+    ),
+    # a missing text is an empty one: removed and counted
+    parquet_case(
+        "parquet_null_text",
+        "success",
+        lambda: parquet_bytes(base_columns(text=edited(base_texts(), {7: None}))),
+        rows=N,
+        removed=1,
+    ),
+    parquet_case(
+        "parquet_invisible_texts",
+        "success",
+        lambda: parquet_bytes(base_columns(text=edited(base_texts(), {3: "\u200f\u200f", 4: "\x00\x01"}))),
+        rows=N,
+        removed=2,
+    ),
+    parquet_case(
+        "parquet_integer_labels",
+        "success",
+        lambda: parquet_bytes(base_columns(label=[i % 2 for i in range(N)])),
+        rows=N,
+    ),
+    parquet_case(
+        "parquet_missing_text_column",
+        "user_error",
+        lambda: parquet_bytes({"body": list(base_texts()), "label": ["ab"[i % 2] for i in range(N)]}),
+        mentions=("text",),
+    ),
+    parquet_case(
+        "parquet_repeated_column",
+        "user_error",
+        lambda: parquet_bytes(base_columns(extra=list(base_texts())), names=["text", "label", "text"]),
+        mentions=("text",),
+    ),
+    parquet_case(
+        "parquet_10mb_field",
+        "success",
+        lambda: parquet_bytes(base_columns(text=edited(base_texts(), {5: huge_text()}))),
+        rows=N,
+        truncated=1,
+    ),
+]
+
+CASES: list[Case] = CSV_CASES + JSONL_CASES + PARQUET_CASES + POLICY_CASES + MANIFEST_CASES + FILESYSTEM_CASES
 CASES_BY_NAME = {c.name: c for c in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"
 

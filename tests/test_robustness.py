@@ -17,6 +17,7 @@ SUBSET = [
     "csv_rtl_marks_only",  # success, the invisible texts removed and counted
     "csv_non_utf8_middle",  # user_error naming the file and the encoding
     "jsonl_invalid_json_line",  # user_error naming the row
+    "parquet_text_list",  # user_error naming the row, the value never echoed
     "policy_unknown_release_key",  # user_error naming the key
     "verify_flipped_byte_synthetic",  # gate: verify names the changed file
     "out_existing_file",  # user_error naming --out, before the input is read
@@ -26,7 +27,8 @@ SUBSET = [
 def test_every_case_has_a_unique_name_a_family_and_a_stated_outcome():
     assert len(rb.CASES_BY_NAME) == len(rb.CASES) >= 60
     assert {c.expect for c in rb.CASES} <= {"success", "user_error", "gate"}
-    assert {c.family for c in rb.CASES} == {"input_csv", "input_jsonl", "policy", "manifest", "filesystem"}
+    families = {"input_csv", "input_jsonl", "input_parquet", "policy", "manifest", "filesystem"}
+    assert {c.family for c in rb.CASES} == families
     assert set(SUBSET) <= set(rb.CASES_BY_NAME)
 
 
