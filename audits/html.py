@@ -112,6 +112,65 @@ def _row(c: CheckResult) -> dict[str, Any]:
     }
 
 
+def fidelity_rows(fid: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fidelity figures as table rows: (what, synthetic, members or reference, reading)."""
+    if not fid:
+        return None
+    s, m = fid["synthetic"], fid["members_same_size"]
+    rows = [
+        ("records repeating an earlier one (exact)", _pct(s["exact_repeat_share"]), _pct(m["exact_repeat_share"])),
+        (
+            "records repeating an earlier one (near: 5-gram Jaccard > 0.7)",
+            _pct(s["near_repeat_share"]),
+            _pct(m["near_repeat_share"]),
+        ),
+        ("distinct word bigrams / all bigrams", _fmt(s["distinct_bigram_share"]), _fmt(m["distinct_bigram_share"])),
+        ("vocabulary (distinct words)", str(s["vocabulary"]), str(m["vocabulary"])),
+        (
+            "words per record (p10 / median / p90)",
+            " / ".join(map(str, s["words_p10_median_p90"])),
+            " / ".join(map(str, m["words_p10_median_p90"])),
+        ),
+    ]
+    shares = fid.get("class_shares")
+    if shares:
+        rows.append(
+            (
+                "class shares",
+                ", ".join(f"{k} {_pct(v)}" for k, v in shares["synthetic"].items()),
+                ", ".join(f"{k} {_pct(v)}" for k, v in shares["members"].items()),
+            )
+        )
+    tstr = []
+    for kind, label in (
+        ("tfidf_lr", "TF-IDF + logistic regression"),
+        ("embedding_lr", "embeddings + logistic regression"),
+    ):
+        t = (fid.get("train_on_synthetic") or {}).get(kind)
+        if t:
+            syn, ref = t["synthetic_macro_f1"], t["members_macro_f1"]
+            tstr.append(
+                {
+                    "model": label,
+                    "synthetic": f"{_fmt(syn['value'])} [{_fmt(syn['ci95'][0])}, {_fmt(syn['ci95'][1])}]",
+                    "members": f"{_fmt(ref['value'])} [{_fmt(ref['ci95'][0])}, {_fmt(ref['ci95'][1])}]",
+                    "share": "" if t["share_of_members"] is None else _pct(t["share_of_members"]),
+                }
+            )
+    return {
+        "rows": rows,
+        "n_synthetic": s["records"],
+        "ks": _fmt(fid["length_words"]["ks_statistic_vs_members"]),
+        "tv": None if not shares else _fmt(shares["total_variation"]),
+        "tstr": tstr,
+        "tstr_test": (fid.get("train_on_synthetic") or {}).get("test_set"),
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * float(x):.1f}%"
+
+
 def render_html(report: AuditReport) -> str:
     env = Environment(loader=PackageLoader("audits", "templates"), autoescape=select_autoescape(["html", "j2"]))
     failed = [c.name for c in report.checks if not c.passed]
@@ -128,4 +187,5 @@ def render_html(report: AuditReport) -> str:
         inputs=report.inputs,
         versions=report.versions,
         figures=_figures(report),
+        fidelity=fidelity_rows(report.figures.get("fidelity")),
     )

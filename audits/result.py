@@ -87,6 +87,7 @@ class AuditReport:
             "inputs": self.inputs,
             "versions": self.versions,
             "seconds_by_check_group": dict(self.figures.get("timings_s", {})),
+            **({"fidelity": self.figures["fidelity"]} if "fidelity" in self.figures else {}),
         }
 
 

@@ -65,6 +65,12 @@ def run(
             timings[group.name],
         )
         results.extend(group_results)
+    if checks:
+        from audits.fidelity import fidelity
+
+        t0 = time.perf_counter()
+        figures["fidelity"] = fidelity(data, seed=seed)
+        timings["fidelity"] = round(time.perf_counter() - t0, 3)
     records = None
     if record_figures is not None:
         from audits.records import record_figures as compute

@@ -60,9 +60,10 @@ def audit_default(
 
 
 def records(corpus: Any, prefix: str) -> list[dict[str, str]]:
-    """The auditor's records; ids shown in its evidence are positions, not the user's ids
-    (which may be identifiers)."""
-    return [{"id": f"{prefix}{i}", "text": t} for i, t in enumerate(corpus.texts)]
+    """The auditor's records, with their labels (for its fidelity figures); ids shown in its
+    evidence are positions, not the user's ids (which may be identifiers)."""
+    labels = getattr(corpus, "labels", None) or [None] * len(corpus.texts)
+    return [{"id": f"{prefix}{i}", "text": t, "label": y} for i, (t, y) in enumerate(zip(corpus.texts, labels))]
 
 
 def run(
@@ -76,6 +77,7 @@ def run(
     seed: int,
     mode: str,
     device: str = "cpu",
+    synthetic_labels: list[str] | None = None,
 ) -> Any:
     """The audit of one release: the auditor's report, with per-record figures in mode dp."""
     from audits.errors import AuditInputError
@@ -94,7 +96,12 @@ def run(
         return audit_fn(
             records(members, "m"),
             records(holdout, "h"),
-            list(synthetic),
+            list(synthetic)
+            if synthetic_labels is None
+            else [
+                {"id": f"synthetic-{i}", "text": t, "label": y}
+                for i, (t, y) in enumerate(zip(synthetic, synthetic_labels))
+            ],
             policy=policy.audit_policy,
             canaries=canaries,
             seed=seed,

@@ -103,6 +103,13 @@ def test_pass_writes_every_file_signed_and_verifiable_without_planted_values(env
         and "outputs still in another class" in (internal / "audit_report.html").read_text()
     )
     assert f"class check: {gen['off_class_first_pass']} outputs in another class" in res.output
+    fid = report["fidelity"]  # beside the privacy checks: is the data worth using?
+    assert fid["synthetic"]["records"] == len((out / "synthetic.csv").read_text().splitlines()) - 1
+    assert set(fid["class_shares"]["synthetic"]) == {"a", "b"} and 0 <= fid["class_shares"]["total_variation"] <= 1
+    assert all(
+        0 <= fid["train_on_synthetic"][k]["synthetic_macro_f1"]["value"] <= 1 for k in ("tfidf_lr", "embedding_lr")
+    )
+    assert "Fidelity: is the data worth using?" in (internal / "audit_report.html").read_text()
     card = (out / "DATA_CARD.md").read_text()
     assert "No formal privacy guarantee" in card and "Unsuitable uses" in card
     text = outputs_text(out, res.output)
