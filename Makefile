@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test test-slow lint docs clean wheel-check
+.PHONY: install demo test test-slow test-ray lint docs clean wheel-check
 
 install: $(STAMP)
 
@@ -61,6 +61,15 @@ wheel-check: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# The Ray tests: the ray extra into the venv, then a local two-worker cluster per test module.
+RAY_STAMP := $(VENV)/.installed-ray
+test-ray: $(RAY_STAMP)
+	$(PY) -m pytest -q -m ray
+
+$(RAY_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(PY) -m pip install -q -c constraints.txt -e '.[ray]'
+	touch $(RAY_STAMP)
 
 # The user documentation (docs/, mkdocs.yml) into site/. --strict makes every warning an error (a broken
 # link, an API object that does not resolve); the policy tables must match the shipped defaults first.

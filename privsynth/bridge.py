@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -420,43 +421,35 @@ class Bridge(nn.Module):
         ranks = np.full(n, -np.inf, dtype=np.float32)  # cosine, plus 2 where accepted
         order = np.argsort(budgets, kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+        jobs = [
+            {
+                "vectors": vectors[idx],
+                "rows": idx,
+                "max_new_tokens": int(budgets[idx].max()),
+                "min_new_tokens": floors[idx],
+                "n_candidates": n_candidates,
+                "seed": seed * 1_000_003 + bi,
+                "refine_rounds": refine_rounds,
+                "refine_step": refine_step,
+                "accept": accept,
+                "avoid": avoid,
+            }
+            for bi, idx in enumerate(batches)
+        ]
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc="decoding", unit="rec")
-        for bi, idx in enumerate(batches):
-            cands = self.generate(
-                vectors[idx],
-                max_new_tokens=int(budgets[idx].max()),
-                n_candidates=n_candidates,
-                seed=seed * 1_000_003 + bi,
-                min_new_tokens=floors[idx],
-            )
-            if n_candidates > 1:
-                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx, avoid)):
-                    texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
-            else:
-                for j, i in enumerate(idx):
-                    texts[i] = cands[j][0]
-                if encoder is not None:
-                    emb = encoder.encode([texts[i] for i in idx])
-                    scores[idx] = np.einsum("bd,bd->b", emb, vectors[idx])
-                    ranks[idx] = scores[idx] + (2.0 * np.asarray(accept(emb, idx), dtype=bool) if accept else 0.0)
-            for r in range(refine_rounds):
-                miss = vectors[idx] - encoder.encode([texts[i] for i in idx])
-                aim = vectors[idx] + refine_step * miss
-                aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
-                cands = self.generate(
-                    aim,
-                    max_new_tokens=int(budgets[idx].max()),
-                    n_candidates=n_candidates,
-                    seed=(seed * 1_000_003 + bi) * 7 + r + 1,
-                    min_new_tokens=floors[idx],
-                )
-                for j, (text, score, rank) in enumerate(_closest(cands, vectors[idx], encoder, accept, idx, avoid)):
-                    if rank > ranks[idx[j]]:
-                        texts[idx[j]], scores[idx[j]], ranks[idx[j]] = text, score, rank
+        cluster = getattr(self, "cluster", None)
+        done = (
+            cluster.map_decode(jobs)
+            if cluster is not None and len(jobs) > 1
+            else (self.decode_batch(job, encoder) for job in jobs)
+        )
+        for idx, (b_texts, b_scores, b_ranks) in zip(batches, done):
+            for j, i in enumerate(idx):
+                texts[i], scores[i], ranks[i] = b_texts[j], b_scores[j], b_ranks[j]
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
@@ -465,6 +458,51 @@ class Bridge(nn.Module):
         if return_accepted:  # rank is the cosine plus 2 exactly where accepted
             out += ((ranks - scores) > 1.0,)
         return out if len(out) > 1 else texts
+
+    @torch.no_grad()
+    def decode_batch(self, job: dict[str, Any], encoder=None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """One batch of :meth:`decode`: (texts, cosines, ranks) for ``job["vectors"]``.
+
+        A batch's result depends on the job alone (its vectors, budget and seed), so batches may
+        run in any order, in any process holding the same bridge and encoder."""
+        vecs, idx = job["vectors"], job["rows"]
+        k, accept, avoid = job["n_candidates"], job["accept"], job["avoid"]
+        cands = self.generate(
+            vecs,
+            max_new_tokens=job["max_new_tokens"],
+            n_candidates=k,
+            seed=job["seed"],
+            min_new_tokens=job["min_new_tokens"],
+        )
+        m = len(vecs)
+        scores = np.zeros(m, dtype=np.float32)
+        ranks = np.full(m, -np.inf, dtype=np.float32)
+        if k > 1:
+            picked = _closest(cands, vecs, encoder, accept, idx, avoid)
+            texts = [t for t, _, _ in picked]
+            scores[:] = [c for _, c, _ in picked]
+            ranks[:] = [r for _, _, r in picked]
+        else:
+            texts = [c[0] for c in cands]
+            if encoder is not None:
+                emb = encoder.encode(texts)
+                scores[:] = np.einsum("bd,bd->b", emb, vecs)
+                ranks[:] = scores + (2.0 * np.asarray(accept(emb, idx), dtype=bool) if accept else 0.0)
+        for r in range(job["refine_rounds"]):
+            miss = vecs - encoder.encode(texts)
+            aim = vecs + job["refine_step"] * miss
+            aim /= np.linalg.norm(aim, axis=1, keepdims=True).clip(1e-12)
+            cands = self.generate(
+                aim,
+                max_new_tokens=job["max_new_tokens"],
+                n_candidates=k,
+                seed=job["seed"] * 7 + r + 1,
+                min_new_tokens=job["min_new_tokens"],
+            )
+            for j, (text, score, rank) in enumerate(_closest(cands, vecs, encoder, accept, idx, avoid)):
+                if rank > ranks[j]:
+                    texts[j], scores[j], ranks[j] = text, score, rank
+        return texts, scores, ranks
 
 
 def read_weights(path: Path) -> tuple[BridgeConfig, dict[str, torch.Tensor]]:

@@ -158,6 +158,14 @@ def _log(quiet: bool):
     "--encoder", default=None, help="Sentence-transformers name or path (default: embedded all-MiniLM-L6-v2)."
 )
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Embed, decode and count votes on a Ray cluster: 'local', 'auto' or ray://host:10001 "
+    "(pip install 'privsynth[ray]'). Same seed, same output as without.",
+)
 @click.option("--strict", is_flag=True, help="Treat every cleaning (empty, duplicate, over-long text) as an error.")
 @click.option("--drop-small-classes", is_flag=True, help="Drop classes with fewer than 2 records instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every non-private random choice.")
@@ -188,6 +196,7 @@ def generate(
     bridge_path: Path | None,
     encoder: str | None,
     device: str,
+    ray_address: str | None,
     strict: bool,
     drop_small_classes: bool,
     seed: int,
@@ -200,8 +209,8 @@ def generate(
     release` to audit and gate what you share. Mode 'dp' (--epsilon) is formally DP, runs the
     same pipeline as `privsynth release` and is charged to the dataset's lifetime budget.
     """
-    from privsynth.io import read_corpus, write_csv_atomic
-    from privsynth.smotext import SMOTExT, class_sizes
+    from privsynth.io import read_corpus
+    from privsynth.smotext import class_sizes
 
     log = _log(quiet)
     if class_check is None:
@@ -270,6 +279,67 @@ def generate(
     enc = Encoder(encoder, device=device, show_progress=not quiet)
     log(f"loading the bridge (frozen LM + projector) on {device}...")
     bridge = Bridge.load(bridge_path).to(device)
+    cluster = None
+    if ray_address:
+        from privsynth.cluster import RayCluster
+
+        log(f"connecting to Ray ({ray_address})...")
+        cluster = RayCluster(ray_address)
+        enc = cast(Encoder, cluster.attach(enc, bridge))
+        log(f"Ray: {cluster.workers} workers embed and decode")
+        if pe is not None:
+            pe.cluster = cluster
+    try:
+        _generate_with(
+            pe,
+            corpus,
+            enc,
+            bridge,
+            out,
+            n,
+            n_per_class,
+            seed,
+            log,
+            t0,
+            k_neighbors,
+            lam_min,
+            lam_max,
+            candidates,
+            class_check,
+            privacy,
+            noise_scale,
+            quiet,
+        )
+    finally:
+        if cluster is not None:
+            setattr(bridge, "cluster", None)  # noqa: B010  (nn.Module attribute typing)
+            cluster.close()
+
+
+def _generate_with(
+    pe,
+    corpus,
+    enc,
+    bridge,
+    out,
+    n,
+    n_per_class,
+    seed,
+    log,
+    t0,
+    k_neighbors,
+    lam_min,
+    lam_max,
+    candidates,
+    class_check,
+    privacy,
+    noise_scale,
+    quiet,
+) -> None:
+    """The generate command's work once the models are loaded (on a cluster or not)."""
+    from privsynth.io import write_csv_atomic
+    from privsynth.smotext import SMOTExT
+
     if pe is not None:
         from privsynth.generate import run_private_evolution
         from privsynth.privacy.ledger import ledger_path_for

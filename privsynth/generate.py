@@ -147,6 +147,31 @@ def smotext_generator(
         user_ids: list[str] | None = None,
         gate_share: float = 0.0,
     ) -> Generated:
+        cluster = None
+        enc, br = encoder, bridge
+        if getattr(request, "ray", None):
+            from privsynth.bridge import Bridge
+            from privsynth.cluster import RayCluster
+            from privsynth.encoder import Encoder
+
+            enc = enc or Encoder(device=request.device, show_progress=progress.interactive)
+            br = br or Bridge.load().to(request.device)
+            progress.info(f"connecting to Ray ({request.ray})...")
+            cluster = RayCluster(request.ray)
+            enc = cluster.attach(enc, br)
+            progress.info(f"Ray: {cluster.workers} workers embed and decode")
+        try:
+            out = _run(texts, labels, request, progress, user_ids, gate_share, enc, br, cluster)
+        finally:
+            if cluster is not None:
+                if br is not None:
+                    br.cluster = None
+                cluster.close()
+        if cluster is not None:
+            out.stats["ray"] = cluster.summary()
+        return out
+
+    def _run(texts, labels, request, progress, user_ids, gate_share, encoder, bridge, cluster) -> Generated:
         from privsynth.smotext import SMOTExT
 
         gen = SMOTExT(
@@ -174,6 +199,7 @@ def smotext_generator(
         from privsynth.encoder import Encoder
 
         pe = private_evolution(**{**request.dp_settings(), "gate_share": gate_share, **(pe_options or {})})
+        pe.cluster = cluster  # votes counted per shard on the cluster, noise added once here
         enc = encoder or Encoder(device=request.device, show_progress=progress.interactive)
         res = run_private_evolution(
             pe,

@@ -79,6 +79,7 @@ class ReleaseRequest:
     class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
     vote: str = "all"
     device: str = "auto"  # auto: CUDA when torch sees one (privsynth.device.resolve)
+    ray: str | None = None  # a Ray address, "auto" or "local": embed, decode and vote there (privsynth.cluster)
     command: list[str] = field(default_factory=list)
 
     def dp_settings(self) -> dict[str, Any]:
@@ -122,12 +123,16 @@ class ReleaseRequest:
         d["out"] = Path(self.out).name
         for k in ("policy", "report_dir", "sign_key", "hmac_key_file", "rejected_out"):
             d[k] = None if d[k] is None else "<given>"
+        if d["ray"] not in (None, "local", "auto"):  # a cluster's address is infrastructure, not a setting
+            d["ray"] = "<given>"
         return d
 
     def redacted_command(self) -> list[str]:
         paths = {
             str(p) for p in (self.policy, self.report_dir, self.sign_key, self.hmac_key_file, self.rejected_out) if p
         }
+        if self.ray not in (None, "local", "auto"):
+            paths.add(str(self.ray))
         return [REDACTED_INPUT if a == str(self.input) else "<given>" if a in paths else a for a in self.command]
 
 
@@ -409,6 +414,7 @@ def run_release(
             seed=req.seed,
             mode=mode,
             device=req.device,
+            synthetic_labels=generated.labels,
         )
 
         # 6. gate

@@ -114,6 +114,15 @@ def _exits(fn):
     help="Where the encoder, the decoder and the auditor compute: auto (CUDA when torch sees one), cpu, cuda, cuda:N.",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Embed, decode and count Private Evolution's votes on a Ray cluster: 'local' (start one on this "
+    "machine), 'auto' (the cluster `ray start` joined), or an address (ray://host:10001). Needs "
+    "pip install 'privsynth[ray]'. Same seed, same output as without.",
+)
+@click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Release folder (must not exist unless --force)."
 )
 @click.option("--epsilon", type=float, default=None, help="dp release with this total epsilon (e.g. 4).")
@@ -231,6 +240,7 @@ def _exits(fn):
 def release_command(
     input,
     device,
+    ray_address,
     out,
     epsilon,
     delta,
@@ -303,6 +313,7 @@ def release_command(
         class_check=class_check,
         vote=vote,
         device=device,
+        ray=ray_address,
         command=["privsynth", *sys.argv[1:]],
     )
     result = run_release(req)

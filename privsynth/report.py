@@ -52,6 +52,7 @@ GENERATION_LABELS = {
     "seconds_by_step": "wall seconds of each Private Evolution step",
     "scaffolding_first_pass": "outputs that carried LM scaffolding after lead-ins were cut",
     "scaffolding_left": "of those, still so after redecoding (released as they are)",
+    "ray": "Ray cluster: its workers, and the batches and shards each ran",
 }
 GENERATION_NOTE = (
     "The class check reads each decoded output with a classifier: in mode none and noise one "

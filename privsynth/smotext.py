@@ -289,8 +289,9 @@ class SMOTExT:
             """Decoded texts, and per text whether the class model puts it in its class (None: check off)."""
             accept = None
             if self.class_model_ is not None:
-                wanted = np.asarray([want[k] for k in rows], dtype=object)
-                accept = lambda E, r: self.class_model_.predict(E) == wanted[r]  # noqa: E731
+                # the verdict closes over the model alone: it travels with each batch to a cluster's workers
+                model, wanted = self.class_model_, np.asarray([want[k] for k in rows], dtype=object)
+                accept = lambda E, r: model.predict(E) == wanted[r]  # noqa: E731
             out = bridge.decode(
                 Vr,
                 encoder=self.encoder_,

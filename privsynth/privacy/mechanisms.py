@@ -153,9 +153,14 @@ def noisy_votes(
     ledger: PrivacyLedger,
     event: GaussianEvent,
     user_ids: Sequence[Any] | None = None,
+    histogram: Callable[..., np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``vote_histogram`` through the Gaussian mechanism (purpose votes, one round)."""
-    exact = vote_histogram(members, member_class, candidates, cand_class, among=among, user_ids=user_ids)
+    """``vote_histogram`` through the Gaussian mechanism (purpose votes, one round).
+
+    ``histogram``: another way to count the same exact histogram (e.g. per shard on a cluster,
+    :meth:`privsynth.cluster.RayCluster.vote_histogram`); the noise is added here, once."""
+    count = vote_histogram if histogram is None else histogram
+    exact = count(members, member_class, candidates, cand_class, among=among, user_ids=user_ids)
     return gaussian_release(exact, ledger=ledger, event=event)
 
 

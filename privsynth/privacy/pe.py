@@ -455,9 +455,19 @@ class PrivateEvolution:
         # 4-5. rounds of noisy votes
         self.history_: list[RoundRecord] = []
         one_round = dataclasses.replace(plan.event(PURPOSE_VOTES), steps=1)
+        cluster = getattr(self, "cluster", None)  # set by a run on Ray (privsynth.cluster)
+        histogram = None if cluster is None else cluster.vote_histogram
         for t in range(1, plan.rounds + 1):
             votes = mechanisms.noisy_votes(
-                X, yc, C, classes, among=self.vote, ledger=ledger, event=one_round, user_ids=user_ids
+                X,
+                yc,
+                C,
+                classes,
+                among=self.vote,
+                ledger=ledger,
+                event=one_round,
+                user_ids=user_ids,
+                histogram=histogram,
             )
             clock.lap(f"round_{t}_votes")
             # --- from here on: post-processing of `votes` and synthetic text only ---
