@@ -20,11 +20,13 @@ import argparse
 import csv
 import gzip
 import json
+import math
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +42,49 @@ def brown(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     if n > len(rows):
         raise SystemExit(f"--sizes: at most {len(rows)} Brown sentences; got {n}")
     return random.Random(seed).sample(rows, n)
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (KiB), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _watch_tree(root: int, peak: list[int], stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        peak[0] = max(peak[0], _tree_rss_kib(root))
+
+
+def growth_exponents(rows: list[dict], lo: int, hi: int) -> dict[str, float]:
+    """Each stage's growth exponent between two sizes: log(t_hi / t_lo) / log(n_hi / n_lo)."""
+    a = next((r for r in rows if r["records"] == lo), None)
+    b = next((r for r in rows if r["records"] == hi), None)
+    if a is None or b is None:
+        return {}
+    out: dict[str, float] = {}
+    for key in ("stage_s", "private_evolution_step_s", "audit_check_group_s"):
+        for name, t_hi in (b.get(key) or {}).items():
+            t_lo = (a.get(key) or {}).get(name)
+            if t_lo and t_hi and t_lo > 0.5:  # sub-second stages are noise
+                out[f"{key[:-2]}.{name}"] = round(math.log(t_hi / t_lo) / math.log(hi / lo), 2)
+    return out
 
 
 def one_size(n: int, device: str) -> dict:
@@ -73,8 +118,14 @@ def one_size(n: int, device: str) -> dict:
         t0 = time.monotonic()
         with open(tmp_path / "stderr.txt", "w+", encoding="utf-8") as err:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            # the whole process tree (the release and its worker processes), sampled twice a second
+            tree_peak, stop = [0], threading.Event()
+            watcher = threading.Thread(target=_watch_tree, args=(proc.pid, tree_peak, stop), daemon=True)
+            watcher.start()
             # wait4 on the release's own pid: the kernel's peak RSS of that child (KiB on Linux)
             _, status, usage = os.wait4(proc.pid, 0)
+            stop.set()
+            watcher.join()
             err.seek(0)
             stderr = err.read()
         wall = time.monotonic() - t0
@@ -90,6 +141,7 @@ def one_size(n: int, device: str) -> dict:
             row["audit_check_group_s"] = rep.get("seconds_by_check_group")
             row["decision"] = rel.get("decision")
         row["peak_rss_mb"] = round(peak_kib / 1024, 1)
+        row["peak_tree_rss_mb"] = round(max(tree_peak[0], peak_kib) / 1024, 1)
         if code not in (0, 3):
             row["stderr_tail"] = stderr.splitlines()[-5:]
         return row
@@ -114,7 +166,12 @@ def main() -> int:
             "settings": " ".join(SETTINGS) + " --epsilon 4 (two labels; Brown sentences, timing only)",
             "cores": os.cpu_count(),
             "runs": rows,
+            "note": "peak_rss_mb: the release process (kernel's account); peak_tree_rss_mb: the release "
+            "and its worker processes together, sampled every 0.5 s",
         }
+        if len(sizes) >= 2:
+            lo, hi = sorted(sizes)[-2:]
+            result["growth_exponents"] = {"between": [lo, hi], "by_stage": growth_exponents(rows, lo, hi)}
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")  # after each size: a checkpoint
     return 0
