@@ -74,6 +74,7 @@ class ReleaseRequest:
     rounds: int = 5
     population_per_class: int = 64
     n_candidates: int = 8
+    population_candidates: int | None = None  # dp: candidates per population member (None: n_candidates)
     class_prompts: dict[str, str] | None = None
     judge_share: float | None = None  # None: judge.DEFAULT_SHARE; 0: no DP class judge
     class_check: int | None = None  # None: 2 rounds in dp, 4 in none/noise (class_check_rounds)
@@ -90,6 +91,7 @@ class ReleaseRequest:
             "rounds": self.rounds,
             "population_per_class": self.population_per_class,
             "n_candidates": self.n_candidates,
+            "population_candidates": self.population_candidates,
             "labels": self.labels,
             "class_prompts": self.class_prompts,
             "judge_share": self.judge_share,
@@ -228,6 +230,7 @@ def _check_request(req: ReleaseRequest) -> None:
         ("--rounds", req.rounds),
         ("--population", req.population_per_class),
         ("--candidates", req.n_candidates),
+        ("--population-candidates", 1 if req.population_candidates is None else req.population_candidates),
     ):
         if value < 1:
             raise UserError(f"{option} must be >= 1; got {value}")

@@ -206,6 +206,13 @@ def _exits(fn):
     show_default=True,
     help="Decoded candidates per synthetic record; the closest re-embedding wins.",
 )
+@click.option(
+    "--population-candidates",
+    type=int,
+    default=None,
+    help="dp: decoded candidates per Private Evolution population member (default: --candidates). "
+    "A member counts only through its text's embedding; fewer candidates make each round cheaper.",
+)
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--label-col", default="label", show_default=True)
 @click.option(
@@ -256,6 +263,7 @@ def release_command(
     rounds,
     population_per_class,
     n_candidates,
+    population_candidates,
     text_col,
     label_col,
     user_col,
@@ -308,6 +316,7 @@ def release_command(
         rounds=rounds,
         population_per_class=population_per_class,
         n_candidates=n_candidates,
+        population_candidates=population_candidates,
         class_prompts=parse_class_prompts(class_prompts) or None,
         judge_share=judge_share,
         class_check=class_check,

@@ -450,3 +450,18 @@ def test_tidy_cuts_lead_ins_and_replaces_template_slots(world):
         if rounds:
             assert not any(t.startswith("Here's a potential") for t in out.texts)
     assert found[0] > 0 and found[3] < found[0]
+
+
+def test_population_candidates_apply_to_population_decodes_only(world):
+    class Recording(RetrievalDecoder):
+        def decode(self, vectors, *, n_candidates=8, seed=0, encoder=None):
+            self.asked = [*getattr(self, "asked", []), (len(vectors), n_candidates)]
+            return super().decode(vectors, n_candidates=n_candidates, seed=seed, encoder=encoder)
+
+    dec = Recording(world["decode_pool"], world["encoder"])
+    pe = PE(4.0, rounds=2, population_per_class=16, n_candidates=3, population_candidates=1, class_check_rounds=0)
+    pe.generate(world["X"], world["y"], world["encoder"], dec, n_per_class=5, public_texts=world["seed_pool"])
+    asked = {k for _, k in dec.asked}
+    assert asked == {1, 3}  # population members with 1 candidate, the output with 3
+    assert dec.asked[0][1] == 1  # the initial population
+    assert PE(4.0, n_candidates=3)._population_candidates == 3  # default: as many as the output

@@ -161,6 +161,9 @@ class PrivateEvolution:
         plan whose total would exceed it.
     rounds: PE iterations T; each is one Gaussian event.
     population_per_class: candidates per class in each round.
+    n_candidates: texts decoded per vector (the closest re-embedding wins).
+    population_candidates: the same for population members (None: ``n_candidates``). A member
+        counts only through the re-embedding of its text, so it may need fewer.
     threshold: survival threshold on noisy votes, in units of the noise multiplier sigma.
     count_share: share of the budget (in zCDP rho) for the DP class counts.
     gate_share: share of the budget (in zCDP rho) reserved for a release's gate statistics
@@ -233,6 +236,7 @@ class PrivateEvolution:
         k_neighbors: int = 5,
         lam_range: tuple[float, float] = (0.1, 0.5),
         n_candidates: int = 4,
+        population_candidates: int | None = None,
         elite_fraction: float = 0.25,
         variation_noise: float = 0.0,
         labels: Sequence[Any] | None = None,
@@ -256,6 +260,7 @@ class PrivateEvolution:
         self.k_neighbors = k_neighbors
         self.lam_range = lam_range
         self.n_candidates = n_candidates
+        self.population_candidates = population_candidates
         self.elite_fraction = elite_fraction
         self.variation_noise = variation_noise
         self.labels = labels
@@ -268,6 +273,12 @@ class PrivateEvolution:
         self.class_judge = class_judge
         self.final_neighbors = final_neighbors
         self.gate_share = gate_share
+
+    @property
+    def _population_candidates(self) -> int:
+        """Candidates decoded per population member: a member is used only through the
+        re-embedding of its text, so fewer candidates cost less (default: ``n_candidates``)."""
+        return self.n_candidates if self.population_candidates is None else self.population_candidates
 
     # -- planning (public settings only) ---------------------------------------------------
 
@@ -546,6 +557,7 @@ class PrivateEvolution:
         classes: np.ndarray | None = ...,
         verdicts: Literal[False] = ...,
         avoid: set[str] | None = ...,
+        n_candidates: int | None = ...,
     ) -> list[str]: ...
 
     @overload
@@ -560,6 +572,7 @@ class PrivateEvolution:
         *,
         verdicts: Literal[True],
         avoid: set[str] | None = ...,
+        n_candidates: int | None = ...,
     ) -> tuple[list[str], np.ndarray | None]: ...
 
     def _decode(
@@ -572,13 +585,14 @@ class PrivateEvolution:
         classes: np.ndarray | None = None,
         verdicts: bool = False,
         avoid: set[str] | None = None,
+        n_candidates: int | None = None,
     ) -> list[str] | tuple[list[str], np.ndarray | None]:
         """Decode vectors; with ``parents`` (one synthetic text per vector) and
         ``min_length_share``, each text is held to that share of its parent's length. With the
         class judge and ``classes`` (each vector's class), candidates the judge puts in that class
         are preferred; ``verdicts`` then also returns, per text, whether it is (None: no judge).
         ``avoid`` (normalised texts) goes to a decoder that takes it: candidates equal to one
-        of them are chosen last."""
+        of them are chosen last. ``n_candidates``: this decode's candidates (default ``self.n_candidates``)."""
         seed = int(rng.integers(2**31 - 1))
         kw: dict[str, Any] = {}
         judge = getattr(self, "judge_", None)
@@ -595,7 +609,11 @@ class PrivateEvolution:
         if avoid and _takes(decoder, "avoid"):
             kw["avoid"] = avoid
         out = decoder.decode(
-            np.asarray(vectors, dtype=np.float32), n_candidates=self.n_candidates, seed=seed, encoder=encoder, **kw
+            np.asarray(vectors, dtype=np.float32),
+            n_candidates=self.n_candidates if n_candidates is None else n_candidates,
+            seed=seed,
+            encoder=encoder,
+            **kw,
         )
         if not verdicts:
             return list(out)
@@ -671,7 +689,7 @@ class PrivateEvolution:
             V = self._encode(encoder, [pool[i] for i in picks])
             cls = np.repeat(np.arange(K), per_class)
             Z, zc = self._interpolate(V, want, cls, rng)
-            texts += self._decode(decoder, encoder, Z, rng, classes=zc)
+            texts += self._decode(decoder, encoder, Z, rng, classes=zc, n_candidates=self._population_candidates)
             classes.append(zc)
         for c, k in n_prompted.items():
             if k:
@@ -714,7 +732,15 @@ class PrivateEvolution:
             keep_vecs.append(C[s])
             want[c] = m - len(s)
         Z, zc, parent = self._variations(C[survivors], classes[survivors], want, rng, noisy[survivors])
-        new_texts = self._decode(decoder, encoder, Z, rng, [texts[survivors[p]] for p in parent], classes=zc)
+        new_texts = self._decode(
+            decoder,
+            encoder,
+            Z,
+            rng,
+            [texts[survivors[p]] for p in parent],
+            classes=zc,
+            n_candidates=self._population_candidates,
+        )
         texts = keep_texts + new_texts
         classes = np.concatenate(keep_cls + [zc])
         C = np.concatenate(keep_vecs + [self._encode(encoder, new_texts)])
