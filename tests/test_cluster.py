@@ -126,3 +126,17 @@ def test_a_dp_release_on_ray_is_the_same_given_the_same_noise(ray_cluster, tmp_p
     assert one.status == two.status == "released"
     gen = json.loads((tmp_path / "ray.internal" / "audit_report.json").read_text(encoding="utf-8"))["release"]
     assert len(gen["generation"]["ray"]["processed_by_worker"]) == 2  # votes and decodes ran on both workers
+
+
+def test_chunked_votes_equal_one_pass(monkeypatch):
+    from privsynth.privacy import mechanisms
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    C = rng.standard_normal((9, 8)).astype(np.float32)
+    cc = np.repeat(np.arange(3), 3)
+    whole = {a: vote_histogram(X, y, C, cc, among=a) for a in ("all", "own-class")}
+    monkeypatch.setattr(mechanisms, "VOTE_CHUNK", 7)
+    for a, v in whole.items():
+        assert np.array_equal(v, vote_histogram(X, y, C, cc, among=a))

@@ -102,6 +102,8 @@ def noisy_class_counts(
 
 # ---- Private Evolution's votes -----------------------------------------------------------------
 VOTES = ("own-class", "all")
+#: members whose similarities to the candidates are held at once (65,536 x 384 candidates: 100 MB)
+VOTE_CHUNK = 65_536
 
 
 def open_vote(
@@ -130,16 +132,18 @@ def vote_histogram(
     rows = _units(len(members), user_ids)
     X, yc = np.asarray(members)[rows], np.asarray(member_class)[rows]
     votes = np.zeros(len(candidates), dtype=np.float64)
-    if among == "all":
-        best, keep = open_vote(X, yc, candidates, cand_class)
-        np.add.at(votes, best[keep], 1.0)
-        return votes
-    sims = X @ candidates.T
-    for c in np.unique(yc):
-        r = yc == c
-        cols = np.flatnonzero(cand_class == c)
-        if cols.size:
-            np.add.at(votes, cols[np.argmax(sims[np.ix_(r, cols)], axis=1)], 1.0)
+    for lo in range(0, len(X), VOTE_CHUNK):  # members in chunks: memory stays flat at any corpus size
+        Xc, yb = X[lo : lo + VOTE_CHUNK], yc[lo : lo + VOTE_CHUNK]
+        if among == "all":
+            best, keep = open_vote(Xc, yb, candidates, cand_class)
+            np.add.at(votes, best[keep], 1.0)
+            continue
+        sims = Xc @ candidates.T
+        for c in np.unique(yb):
+            r = yb == c
+            cols = np.flatnonzero(cand_class == c)
+            if cols.size:
+                np.add.at(votes, cols[np.argmax(sims[np.ix_(r, cols)], axis=1)], 1.0)
     return votes
 
 
