@@ -11,9 +11,13 @@ Two parts, both on committed files and the product's own functions (``privsynth.
 2. Each synthetic set given with ``--sets`` (JSON files with ``texts``, as ``utility.py`` writes
    them): exact and near repeats, distinct-bigram share, vocabulary, scaffolding hits; the real
    training records of the same size beside them.
+3. With ``--mauve``: MAUVE (``mauve-text``, on the embedded MiniLM's vectors, its default
+   settings and seed) of each set against its dataset's held-out test split, and of the 1,000
+   real training records against the same split (real against real: the ceiling). Needs
+   ``pip install 'privsynth[bench]'``.
 
 Usage: python benchmarks/fidelity.py [--sets 'benchmarks/results/utility_full_synthetic/*.json']
-       [--out benchmarks/results/fidelity.json]
+       [--mauve] [--out benchmarks/results/fidelity.json]
 """
 
 from __future__ import annotations
@@ -72,14 +76,16 @@ def real_hits() -> dict:
     return out
 
 
-def set_figures(pattern: str, seed: int = 0) -> list[dict]:
+def set_figures(pattern: str, seed: int = 0, mauve: bool = False) -> list[dict]:
     rows = []
+    texts_of: dict[str, list[str]] = {}
     for f in sorted(glob.glob(pattern)):
         d = json.loads(Path(f).read_text(encoding="utf-8"))
         texts = [str(t) for t in d["texts"]]
         row = {"set": Path(f).name, **diversity(texts)}
         row["scaffolding"] = sum(bool(scaffolding.find(t)) for t in texts)
         rows.append(row)
+        texts_of[row["set"]] = texts
     rng = np.random.default_rng(seed)
     for name in splits.DATASETS:
         test = set(splits.read_ids(splits.SPLIT_DIR / splits.SPLIT_FILES[name]))
@@ -92,20 +98,46 @@ def set_figures(pattern: str, seed: int = 0) -> list[dict]:
                 "scaffolding": sum(bool(scaffolding.find(t)) for t in pick),
             }
         )
+        texts_of[f"{name}-real-1000"] = pick
+    if mauve:
+        add_mauve(rows, texts_of)
     return rows
+
+
+def add_mauve(rows: list[dict], texts_of: dict[str, list[str]]) -> None:
+    """Each row's MAUVE against its dataset's test split (p: the real held-out records, q: the set)."""
+    import mauve
+
+    from privsynth.encoder import Encoder
+
+    enc = Encoder()
+    held: dict[str, np.ndarray] = {}
+    for name in splits.DATASETS:
+        test = set(splits.read_ids(splits.SPLIT_DIR / splits.SPLIT_FILES[name]))
+        held[name] = enc.encode([r.text for r in splits.read_dataset(name) if r.id in test])
+    for row in rows:
+        name = next((n for n in splits.DATASETS if row["set"].startswith(f"{n}-")), None)
+        if name is None:
+            continue
+        q = enc.encode(texts_of[row["set"]])
+        out = mauve.compute_mauve(p_features=held[name], q_features=q, device_id=-1, verbose=False)
+        row["mauve_vs_test_split"] = round(float(out.mauve), 4)
+        row["mauve_test_split_records"] = len(held[name])
+        print(f"mauve {row['set'][:60]}: {row['mauve_vs_test_split']:.3f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default=str(HERE / "results" / "utility_full_synthetic" / "*.json"))
     ap.add_argument("--out", default=str(HERE / "results" / "fidelity.json"))
+    ap.add_argument("--mauve", action="store_true", help="also MAUVE against the test split (privsynth[bench])")
     args = ap.parse_args(argv)
     res = {
         "benchmark": "fidelity",
         "command": "python benchmarks/fidelity.py" + ("" if argv is None else " " + " ".join(argv)),
         "detector": detector_scores(),
         "detector_on_real_corpora": real_hits(),
-        "sets": set_figures(args.sets),
+        "sets": set_figures(args.sets, mauve=args.mauve),
     }
     for split, d in res["detector"].items():
         found = f"{d['found']}/{d['labelled_scaffolding']}"

@@ -88,13 +88,19 @@ def growth_exponents(rows: list[dict], lo: int, hi: int) -> dict[str, float]:
 
 
 def one_size(n: int, device: str) -> dict:
+    return timed_release(brown(n), ["--labels", "fiction,nonfiction", *SETTINGS], device)
+
+
+def timed_release(rows: list[tuple[str, str, str]], args: list[str], device: str) -> dict:
+    """`privsynth release ROWS --epsilon 4 ARGS` in a subprocess: wall, stages, steps, peak memory."""
+    n = len(rows)
     with tempfile.TemporaryDirectory(prefix="privsynth-scale-") as tmp:
         tmp_path = Path(tmp)
         src = tmp_path / "corpus.csv"
         with open(src, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["id", "text", "label"])
-            w.writerows(brown(n))
+            w.writerows(rows)
         out = tmp_path / "release"
         cmd = [
             sys.executable,
@@ -104,15 +110,13 @@ def one_size(n: int, device: str) -> dict:
             str(src),
             "--epsilon",
             "4",
-            "--labels",
-            "fiction,nonfiction",
             "--out",
             str(out),
             "--seed",
             "0",
             "--device",
             device,
-            *SETTINGS,
+            *args,
         ]
         env = {**os.environ, "PRIVSYNTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
         t0 = time.monotonic()
