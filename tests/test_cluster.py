@@ -140,3 +140,23 @@ def test_chunked_votes_equal_one_pass(monkeypatch):
     monkeypatch.setattr(mechanisms, "VOTE_CHUNK", 7)
     for a, v in whole.items():
         assert np.array_equal(v, vote_histogram(X, y, C, cc, among=a))
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_the_real_models_on_ray_write_the_same_csv(tmp_path):
+    """The embedded encoder and bridge, copied to two Ray workers of one thread each, give the
+    same synthetic.csv as the 2-thread process: same embedding batches, same decode batches."""
+    pytest.importorskip("ray")
+    import subprocess
+
+    sample = TESTS.parent / "privsynth" / "data" / "sample_sms.csv"
+    outs = []
+    for name, extra in (("one", []), ("ray", ["--ray", "local"])):
+        out = tmp_path / f"{name}.csv"
+        args = ["generate", str(sample), "--privacy", "none", "--out", str(out), "--n", "24", "--candidates", "2"]
+        cmd = [sys.executable, "-m", "privsynth.cli", *args, "--seed", "1", "--device", "cpu", "--quiet", *extra]
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PRIVSYNTH_HOME": str(tmp_path)})
+        assert res.returncode == 0, res.stderr[-2000:]
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
