@@ -209,8 +209,8 @@ def generate(
     release` to audit and gate what you share. Mode 'dp' (--epsilon) is formally DP, runs the
     same pipeline as `privsynth release` and is charged to the dataset's lifetime budget.
     """
-    from privsynth.io import read_corpus
-    from privsynth.smotext import class_sizes
+    from privsynth.io import read_corpus, write_csv_atomic
+    from privsynth.smotext import SMOTExT, class_sizes
 
     log = _log(quiet)
     if class_check is None:
@@ -279,119 +279,62 @@ def generate(
     enc = Encoder(encoder, device=device, show_progress=not quiet)
     log(f"loading the bridge (frozen LM + projector) on {device}...")
     bridge = Bridge.load(bridge_path).to(device)
-    cluster = None
-    if ray_address:
-        from privsynth.cluster import RayCluster
+    from privsynth.cluster import on_cluster
 
-        log(f"connecting to Ray ({ray_address})...")
-        cluster = RayCluster(ray_address)
-        enc = cast(Encoder, cluster.attach(enc, bridge))
-        log(f"Ray: {cluster.workers} workers embed and decode")
+    with on_cluster(ray_address, enc, bridge, pe=pe, log=log) as enc:
         if pe is not None:
-            pe.cluster = cluster
-    try:
-        _generate_with(
-            pe,
-            corpus,
-            enc,
-            bridge,
-            out,
-            n,
-            n_per_class,
-            seed,
-            log,
-            t0,
-            k_neighbors,
-            lam_min,
-            lam_max,
-            candidates,
-            class_check,
-            privacy,
-            noise_scale,
-            quiet,
-        )
-    finally:
-        if cluster is not None:
-            setattr(bridge, "cluster", None)  # noqa: B010  (nn.Module attribute typing)
-            cluster.close()
+            from privsynth.generate import run_private_evolution
+            from privsynth.privacy.ledger import ledger_path_for
 
-
-def _generate_with(
-    pe,
-    corpus,
-    enc,
-    bridge,
-    out,
-    n,
-    n_per_class,
-    seed,
-    log,
-    t0,
-    k_neighbors,
-    lam_min,
-    lam_max,
-    candidates,
-    class_check,
-    privacy,
-    noise_scale,
-    quiet,
-) -> None:
-    """The generate command's work once the models are loaded (on a cluster or not)."""
-    from privsynth.io import write_csv_atomic
-    from privsynth.smotext import SMOTExT
-
-    if pe is not None:
-        from privsynth.generate import run_private_evolution
-        from privsynth.privacy.ledger import ledger_path_for
-
-        texts, labels, ledger, *_ = run_private_evolution(
-            pe,
-            corpus.texts,
-            corpus.labels,
+            texts, labels, ledger, *_ = run_private_evolution(
+                pe,
+                corpus.texts,
+                corpus.labels,
+                encoder=enc,
+                bridge=bridge,
+                n=n,
+                n_per_class=n_per_class,
+                seed=seed,
+                user_ids=corpus.groups,
+                log=log,
+            )
+            # ledger first: a crash in between leaves a ledger without data, never data without one
+            ledger.write_json(ledger_path_for(out))
+            write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
+            log(
+                f"wrote {len(texts)} records to {out} and {ledger_path_for(out).name} in {time.time() - t0:.0f}s "
+                f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)"
+            )
+            return
+        gen = SMOTExT(
+            k_neighbors=k_neighbors,
+            lam_range=(lam_min, lam_max),
+            n_candidates=candidates,
             encoder=enc,
             bridge=bridge,
-            n=n,
-            n_per_class=n_per_class,
-            seed=seed,
-            user_ids=corpus.groups,
-            log=log,
+            class_check_rounds=class_check,
+            random_state=seed,
+            progress=not quiet,
         )
-        # ledger first: a crash in between leaves a ledger without data, never data without one
-        ledger.write_json(ledger_path_for(out))
-        write_csv_atomic(out, ["text", "label"], [[t, str(y)] for t, y in zip(texts, labels)])
-        log(
-            f"wrote {len(texts)} records to {out} and {ledger_path_for(out).name} in {time.time() - t0:.0f}s "
-            f"(epsilon {ledger.epsilon:.3f}, delta {ledger.delta:.3g}, {ledger.accountant} accountant)"
-        )
-        return
-    gen = SMOTExT(
-        k_neighbors=k_neighbors,
-        lam_range=(lam_min, lam_max),
-        n_candidates=candidates,
-        encoder=enc,
-        bridge=bridge,
-        class_check_rounds=class_check,
-        random_state=seed,
-        progress=not quiet,
-    )
-    gen.fit(corpus.texts, corpus.labels)
-    transform = None
-    if privacy == "noise":
-        from privsynth.privacy.noise import noise_transform
+        gen.fit(corpus.texts, corpus.labels)
+        transform = None
+        if privacy == "noise":
+            from privsynth.privacy.noise import noise_transform
 
-        transform = noise_transform(gen.X_, scale=noise_scale, seed=seed)
-    texts, out_labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
-    write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, out_labels)])
-    log(
-        f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
-        f"({gen.rejected_} candidates re-decoded as copies of members"
-        + (
-            ""
-            if gen.class_mismatch_ is None
-            else f"; class check: {gen.class_mismatch_initial_} outputs in another class, {gen.class_mismatch_} left"
+            transform = noise_transform(gen.X_, scale=noise_scale, seed=seed)
+        texts, out_labels = gen.generate(n=n, n_per_class=n_per_class, transform=transform)
+        write_csv_atomic(out, ["text", "label"], [[t, y] for t, y in zip(texts, out_labels)])
+        log(
+            f"wrote {len(texts)} records to {out} in {time.time() - t0:.0f}s "
+            f"({gen.rejected_} candidates re-decoded as copies of members"
+            + (
+                ""
+                if gen.class_mismatch_ is None
+                else f"; class check: {gen.class_mismatch_initial_} outputs in another class, "
+                f"{gen.class_mismatch_} left"
+            )
+            + ")"
         )
-        + ")"
-    )
 
 
 def _dp_preflight(

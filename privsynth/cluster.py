@@ -22,10 +22,11 @@ encrypted storage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,33 @@ class RayCluster:
         if self._started:
             ray.shutdown()
             self._started = False
+
+
+@contextlib.contextmanager
+def on_cluster(
+    address: str | None, encoder: Any, bridge: Any, *, pe: Any = None, log: Callable[[str], None] | None = None
+) -> Iterator[Any]:
+    """Within the block, ``bridge`` decodes and the yielded encoder embeds on a Ray cluster at
+    ``address`` (and ``pe`` counts its votes there); without an address, ``encoder`` as it is.
+    The actors are stopped on the way out, whatever happens."""
+    if not address:
+        yield encoder
+        return
+    if log:
+        log(f"connecting to Ray ({address})...")
+    cluster = RayCluster(address)
+    try:
+        wrapped = cluster.attach(encoder, bridge)
+        if pe is not None:
+            pe.cluster = cluster
+        if log:
+            log(f"Ray: {cluster.workers} workers embed and decode")
+        yield wrapped
+    finally:
+        bridge.cluster = None
+        if pe is not None:
+            pe.cluster = None
+        cluster.close()
 
 
 class ClusterEncoder:

@@ -149,31 +149,23 @@ def smotext_generator(
         user_ids: list[str] | None = None,
         gate_share: float = 0.0,
     ) -> Generated:
-        cluster = None
+        from privsynth.cluster import on_cluster
+
         enc, br = encoder, bridge
-        if getattr(request, "ray", None):
+        if getattr(request, "ray", None):  # the cluster's workers get copies of the models: load them now
             from privsynth.bridge import Bridge
-            from privsynth.cluster import RayCluster
             from privsynth.encoder import Encoder
 
             enc = enc or Encoder(device=request.device, show_progress=progress.interactive)
             br = br or Bridge.load().to(request.device)
-            progress.info(f"connecting to Ray ({request.ray})...")
-            cluster = RayCluster(request.ray)
-            enc = cluster.attach(enc, br)
-            progress.info(f"Ray: {cluster.workers} workers embed and decode")
-        try:
-            out = _run(texts, labels, request, progress, user_ids, gate_share, enc, br, cluster)
-        finally:
+        with on_cluster(getattr(request, "ray", None), enc, br, log=progress.info) as enc:
+            out = _run(texts, labels, request, progress, user_ids, gate_share, enc, br)
+            cluster = getattr(enc, "cluster", None)  # a ClusterEncoder knows its cluster
             if cluster is not None:
-                if br is not None:
-                    br.cluster = None
-                cluster.close()
-        if cluster is not None:
-            out.stats["ray"] = cluster.summary()
+                out.stats["ray"] = cluster.summary()
         return out
 
-    def _run(texts, labels, request, progress, user_ids, gate_share, encoder, bridge, cluster) -> Generated:
+    def _run(texts, labels, request, progress, user_ids, gate_share, encoder, bridge) -> Generated:
         from privsynth.smotext import SMOTExT
 
         gen = SMOTExT(
@@ -201,7 +193,7 @@ def smotext_generator(
         from privsynth.encoder import Encoder
 
         pe = private_evolution(**{**request.dp_settings(), "gate_share": gate_share, **(pe_options or {})})
-        pe.cluster = cluster  # votes counted per shard on the cluster, noise added once here
+        pe.cluster = getattr(encoder, "cluster", None)  # on Ray: votes per shard there, noise once here
         enc = encoder or Encoder(device=request.device, show_progress=progress.interactive)
         res = run_private_evolution(
             pe,
