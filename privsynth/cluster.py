@@ -95,6 +95,8 @@ class RayCluster:
         self.cpus_per_worker = cpus_per_worker
         self.actors: list[Any] = []
         self.processed: Counter[str] = Counter()
+        self._shard_src: tuple[Any, ...] | None = None
+        self._shard_refs: list[Any] = []
 
     def attach(self, encoder: Any, bridge: Any) -> ClusterEncoder:
         """Start the actors with copies of ``encoder`` and ``bridge``; the bridge decodes through
@@ -153,22 +155,32 @@ class RayCluster:
         summed here. READS MEMBER VECTORS AND LABELS; sensitivity 1: a record (or, with
         ``user_ids``, all of a person's records) lies in exactly one shard, and each shard counts
         one vote per unit. The caller adds the noise, once, to the sum."""
-        ray = _ray()
-        shards = []
-        for rows in shard_rows(len(members), len(self.actors), user_ids):
-            shards.append(
-                ray.put(
-                    {
-                        "vectors": np.asarray(members)[rows],
-                        "classes": np.asarray(member_class)[rows],
-                        "users": None if user_ids is None else np.asarray(user_ids, dtype=object)[rows],
-                    }
-                )
-            )
         total = np.zeros(len(candidates), dtype=np.float64)
+        shards = self._member_shards(members, member_class, user_ids)
         for part in self._map("votes", shards, np.asarray(candidates), np.asarray(cand_class), among):
             total += part
         return total
+
+    def _member_shards(self, members: np.ndarray, member_class: np.ndarray, user_ids: Sequence[Any] | None) -> list:
+        """The member shards in the object store, put there once per run: every round votes on
+        the same members, so later rounds reuse the references (the arrays are held, so the
+        identity check cannot be fooled by a reused id)."""
+        ray = _ray()
+        src = (members, member_class, user_ids)
+        if self._shard_src is not None and all(a is b for a, b in zip(self._shard_src, src)):
+            return self._shard_refs
+        self._shard_refs = [
+            ray.put(
+                {
+                    "vectors": np.asarray(members)[rows],
+                    "classes": np.asarray(member_class)[rows],
+                    "users": None if user_ids is None else np.asarray(user_ids, dtype=object)[rows],
+                }
+            )
+            for rows in shard_rows(len(members), len(self.actors), user_ids)
+        ]
+        self._shard_src = src
+        return self._shard_refs
 
     def summary(self) -> dict[str, Any]:
         """What ran where: the address, the actors, and the batches and shards each ran."""
@@ -180,6 +192,7 @@ class RayCluster:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+        self._shard_src, self._shard_refs = None, []
         if self._started:
             ray.shutdown()
             self._started = False

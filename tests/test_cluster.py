@@ -160,3 +160,25 @@ def test_the_real_models_on_ray_write_the_same_csv(tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+@pytest.mark.ray
+def test_cluster_votes_reuse_the_member_shards_and_equal_the_whole_histogram(ray_cluster):
+    from privsynth.cluster import RayCluster
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((120, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 120)
+    C = rng.standard_normal((9, 8)).astype(np.float32)
+    cc = np.repeat(np.arange(3), 3)
+    cluster = RayCluster("local")
+    cluster.attach(object(), type("B", (), {})())  # voting needs neither encoder nor bridge
+    try:
+        first = cluster.vote_histogram(X, y, C, cc, among="all")
+        refs = list(cluster._shard_refs)
+        second = cluster.vote_histogram(X, y, C[::-1].copy(), cc, among="all")  # a later round
+        assert cluster._shard_refs == refs  # the members went to the object store once
+        assert np.array_equal(first, vote_histogram(X, y, C, cc, among="all"))
+        assert np.array_equal(second, vote_histogram(X, y, C[::-1].copy(), cc, among="all"))
+    finally:
+        cluster.close()
